@@ -1,0 +1,287 @@
+//! The timeline: one ordered record of everything the observers saw during a run.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the stored timeline's JSON shape (`timeline.json`).
+pub const TIMELINE_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timeline {
+    pub format_version: u32,
+    pub scenario: String,
+    pub opencode_version: String,
+    /// The scenario's session, once created.
+    pub session_id: Option<String>,
+    /// The project directory the server was started in.
+    pub directory: Option<String>,
+    /// The `opencode serve` process the harness started.
+    pub server_pid: Option<u32>,
+    pub entries: Vec<Entry>,
+}
+
+/// One observation. `at_ms` is milliseconds since the run started, from a monotonic clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub seq: u64,
+    pub at_ms: f64,
+    #[serde(flatten)]
+    pub obs: Observation,
+}
+
+/// Which observer saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Observation {
+    /// A frame from an event stream (`/global/event` unwrapped, or the per-directory `/event`).
+    Event {
+        stream: EventStream,
+        #[serde(rename = "type")]
+        event_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        properties: Value,
+    },
+    /// A change in what `GET /session/status` says of a session (absent from the map = idle).
+    Status { session_id: String, status: String },
+    /// A change in the pending permission ids (`GET /permission`).
+    PendingPermissions { ids: Vec<String> },
+    /// A request the harness sent and its answer (for step calls and final snapshots).
+    Http {
+        method: String,
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<usize>,
+        /// 0 when no answer came (connection error, timeout); see `error`.
+        status: u16,
+        body: Value,
+        elapsed_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A process of the run appeared, changed or exited in the process table.
+    Process(ProcessChange),
+    /// A request reached the fake model.
+    ModelRequest {
+        index: u32,
+        kind: ModelRequestKind,
+        /// The scripted turn that answered it (0-based), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turn: Option<usize>,
+        /// The request carried a tool result (the turn continuing after a tool ran).
+        has_tool_result: bool,
+        summary: String,
+    },
+    /// A record written by a fixture plugin (one JSON object per line).
+    Plugin { record: Value },
+    /// The runner played a step.
+    Step {
+        index: usize,
+        name: String,
+        phase: StepPhase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The server process's life as the supervisor saw it.
+    Server(ServerChange),
+    /// The harness noticed something about its own observation (a stream ended, a poll
+    /// failed). Kept so a check never mistakes a blind spot for silence.
+    Harness { message: String },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStream {
+    Global,
+    Directory,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelRequestKind {
+    /// A request without tools: title generation and the like.
+    Title,
+    /// An agent turn answered from the script.
+    Turn,
+    /// A turn past the end of the script: a violation.
+    Unplanned,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    Started,
+    Finished,
+    Failed,
+}
+
+/// What the process sampler saw. `tool` is a process of the run that is neither the
+/// server nor an `opencode` binary: a tool's child, such as `sleep 100`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ProcessChange {
+    Appeared(ProcessInfo),
+    /// Its parent changed (re-parented to init or a subreaper when its parent died).
+    Reparented { pid: u32, ppid: u32 },
+    /// It became a zombie (exited, not yet reaped).
+    Zombie { pid: u32 },
+    Exited { pid: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub state: String,
+    pub cmdline: String,
+    pub role: ProcessRole,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessRole {
+    /// The server the harness started.
+    Server,
+    /// Another `opencode` process of the run (a server a plugin started, a helper).
+    Opencode,
+    /// Anything else of the run: tool children.
+    Tool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ServerChange {
+    Spawned { pid: u32 },
+    Listening { url: String },
+    Healthy { version: String },
+    Signalled { signal: String },
+    Exited {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+    },
+}
+
+impl Timeline {
+    pub fn new(scenario: &str, opencode_version: &str) -> Self {
+        Timeline {
+            format_version: TIMELINE_FORMAT_VERSION,
+            scenario: scenario.to_string(),
+            opencode_version: opencode_version.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Appends an observation; `at_ms` must not go backwards (observers share one clock).
+    pub fn push(&mut self, at_ms: f64, obs: Observation) -> u64 {
+        let seq = self.entries.len() as u64;
+        self.entries.push(Entry { seq, at_ms, obs });
+        seq
+    }
+
+    /// Time of the last entry, or 0.
+    pub fn end_ms(&self) -> f64 {
+        self.entries.last().map_or(0.0, |e| e.at_ms)
+    }
+
+    pub fn events(&self, stream: EventStream) -> impl Iterator<Item = (&Entry, &str, &Value)> {
+        self.entries.iter().filter_map(move |e| match &e.obs {
+            Observation::Event {
+                stream: s,
+                event_type,
+                properties,
+                ..
+            } if *s == stream => Some((e, event_type.as_str(), properties)),
+            _ => None,
+        })
+    }
+}
+
+impl Observation {
+    /// A short one-line description, for witnesses and terminal output.
+    pub fn describe(&self) -> String {
+        match self {
+            Observation::Event {
+                stream,
+                event_type,
+                properties,
+                ..
+            } => {
+                let detail = event_detail(event_type, properties);
+                let s = match stream {
+                    EventStream::Global => "event",
+                    EventStream::Directory => "dir-event",
+                };
+                format!("{s} {event_type}{detail}")
+            }
+            Observation::Status { status, .. } => format!("GET /session/status: {status}"),
+            Observation::PendingPermissions { ids } => format!("GET /permission: {ids:?}"),
+            Observation::Http {
+                method,
+                path,
+                status,
+                error,
+                ..
+            } => match error {
+                Some(e) => format!("{method} {path} -> no answer ({e})"),
+                None => format!("{method} {path} -> {status}"),
+            },
+            Observation::Process(ProcessChange::Appeared(p)) => format!(
+                "process {} appeared ({:?}, ppid {}, pgid {}): {}",
+                p.pid, p.role, p.ppid, p.pgid, p.cmdline
+            ),
+            Observation::Process(ProcessChange::Reparented { pid, ppid }) => {
+                format!("process {pid} re-parented to {ppid}")
+            }
+            Observation::Process(ProcessChange::Zombie { pid }) => format!("process {pid} is a zombie"),
+            Observation::Process(ProcessChange::Exited { pid }) => format!("process {pid} exited"),
+            Observation::ModelRequest {
+                index, kind, turn, ..
+            } => match turn {
+                Some(t) => format!("model request #{index} ({kind:?}, turn {t})"),
+                None => format!("model request #{index} ({kind:?})"),
+            },
+            Observation::Plugin { record } => format!("plugin record {record}"),
+            Observation::Step {
+                index,
+                name,
+                phase,
+                note,
+            } => match note {
+                Some(n) => format!("step {} {name} {phase:?}: {n}", index + 1),
+                None => format!("step {} {name} {phase:?}", index + 1),
+            },
+            Observation::Server(c) => format!("server {c:?}"),
+            Observation::Harness { message } => format!("harness: {message}"),
+        }
+    }
+}
+
+fn event_detail(event_type: &str, p: &Value) -> String {
+    match event_type {
+        "session.status" => p
+            .pointer("/status/type")
+            .and_then(Value::as_str)
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default(),
+        "message.part.updated" => {
+            let part = &p["part"];
+            match (part["type"].as_str(), part.pointer("/state/status").and_then(Value::as_str)) {
+                (Some("tool"), Some(st)) => format!(
+                    " tool {} {st}",
+                    part["tool"].as_str().unwrap_or("?")
+                ),
+                (Some(t), _) => format!(" {t}"),
+                _ => String::new(),
+            }
+        }
+        "session.error" => p
+            .pointer("/error/name")
+            .and_then(Value::as_str)
+            .map(|s| format!(" {s}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}

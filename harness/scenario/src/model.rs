@@ -1,0 +1,320 @@
+//! The serde model of a scenario file. Field names are the file's keys.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One scenario, as written in `scenarios/<name>.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub format_version: u32,
+    /// Part of the interface: CI expectations and bisect refer to scenarios by name.
+    pub name: String,
+    pub description: String,
+    /// Upstream issues or reports this scenario comes from (URLs or `#1234`).
+    #[serde(default)]
+    pub upstream: Vec<String>,
+    /// Whole-scenario deadline; the run is ended and judged ERROR past it.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Fixture plugins to load, as paths relative to `fixtures/plugins/` (or absolute).
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Merged into the sandbox's `opencode.json` (permission rules, commands, ...).
+    #[serde(default)]
+    pub opencode_config: serde_json::Map<String, serde_json::Value>,
+    /// Extra environment variables for the server (and so for plugins and tools).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// What the fake model answers.
+    #[serde(default)]
+    pub model: ModelScript,
+    /// What the scenario does, in order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// How the recorded timeline is judged.
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+    /// Needs to signal or restart the server: cannot run against a server the harness did
+    /// not start. Derived from the steps when absent.
+    #[serde(default)]
+    pub needs_process_control: Option<bool>,
+}
+
+fn default_deadline_ms() -> u64 {
+    60_000
+}
+
+impl Scenario {
+    /// True when some step signals, disposes or otherwise controls the server process.
+    pub fn needs_process_control(&self) -> bool {
+        self.needs_process_control.unwrap_or_else(|| {
+            self.steps
+                .iter()
+                .any(|s| matches!(s, Step::Signal { .. } | Step::StopServer { .. }))
+        })
+    }
+}
+
+/// The fake model's script. Requests carrying `tools` are agent turns and consume the
+/// script's turns in order; requests without `tools` (title, summary) get `title`.
+/// A turn request past the end of the script is a violation: it is answered with an HTTP
+/// error and recorded, never silently answered.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelScript {
+    #[serde(default)]
+    pub turns: Vec<ModelTurn>,
+    /// The answer to requests without tools (title generation). Default: "Test session".
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// One answer of the fake model.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTurn {
+    /// Text streamed as content deltas.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Tool calls, streamed after the text; the turn then ends with `finish_reason: tool_calls`.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// Wait this long before the first byte (a slow model).
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Answer with this HTTP error instead of a stream.
+    #[serde(default)]
+    pub http_error: Option<HttpError>,
+    /// Fault injection on the stream itself.
+    #[serde(default)]
+    pub fault: Option<StreamFault>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCall {
+    pub name: String,
+    /// The tool's arguments, sent JSON-encoded as the call's `arguments` string.
+    pub arguments: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpError {
+    pub status: u16,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamFault {
+    /// Send some content, then close the connection without `[DONE]`.
+    CutMidStream,
+    /// Send a frame that is not JSON.
+    MalformedFrame,
+    /// Send headers, then nothing until the client gives up.
+    Hang,
+}
+
+/// One step of a scenario. Written as `[[steps]]` tables with a `do` key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Send a user message. `async` (default) uses `prompt_async`; otherwise the
+    /// synchronous `/message` route, which returns when the turn ends.
+    Prompt {
+        text: String,
+        #[serde(default = "yes", rename = "async")]
+        is_async: bool,
+    },
+    /// Wait for an observed condition, with a deadline.
+    Wait {
+        until: Condition,
+        #[serde(default = "default_wait_ms")]
+        timeout_ms: u64,
+        /// What a timeout means. Default `error`: the scenario could not reach the state
+        /// it needs, so no verdict. `continue`: keep going, the checks judge.
+        #[serde(default)]
+        on_timeout: OnTimeout,
+    },
+    /// `POST /session/{session}/abort`.
+    Abort {},
+    /// Any HTTP call to the server. `{session}` and `{permission}` in `path` and `body`
+    /// are replaced by the scenario's session id and the last asked permission's id.
+    Http {
+        method: String,
+        path: String,
+        #[serde(default)]
+        body: Option<serde_json::Value>,
+        #[serde(default)]
+        expect_status: Option<u16>,
+    },
+    /// Reply to the last `permission.asked` over HTTP (`POST /permission/{id}/reply`).
+    PermissionReply {
+        #[serde(default = "default_reply")]
+        reply: String,
+    },
+    /// `POST /session/{session}/command`.
+    Command {
+        name: String,
+        #[serde(default)]
+        arguments: String,
+        #[serde(default)]
+        expect_status: Option<u16>,
+    },
+    /// Send a signal to the server process (only the server's pid, as a user would).
+    Signal { signal: SignalName },
+    /// `POST /global/dispose`: the graceful shutdown path.
+    Dispose {},
+    /// Stop the server the way the harness does at the end (SIGTERM, grace, SIGKILL) now.
+    StopServer {},
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_wait_ms() -> u64 {
+    10_000
+}
+fn default_reply() -> String {
+    "once".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnTimeout {
+    #[default]
+    Error,
+    Continue,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum SignalName {
+    #[serde(rename = "TERM")]
+    Term,
+    #[serde(rename = "INT")]
+    Int,
+    #[serde(rename = "KILL")]
+    Kill,
+}
+
+/// Something the observers can see. Written as a one-key table, e.g.
+/// `until = { process = "sleep 100" }`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Condition {
+    /// An event of this type on the event stream (for the scenario's session, when the
+    /// event names one).
+    Event(String),
+    /// `GET /session/status` reports this status (`busy`, `idle`, `retry`) for the session.
+    Status(String),
+    /// A live process of the run whose command line contains this text.
+    Process(String),
+    /// Every process of the run whose command line contains this text has exited (and at
+    /// least one had been seen).
+    ProcessGone(String),
+    /// A tool part reached this state (`pending`, `running`, `completed`, `error`).
+    ToolState(String),
+    /// At least this many requests reached the fake model.
+    ModelRequests(u32),
+    /// A fixture plugin wrote a record whose `event` field is this.
+    Plugin(String),
+    /// The server process has exited.
+    ServerExited(bool),
+    /// Nothing new (beyond heartbeats) was observed for this many milliseconds.
+    QuietMs(u64),
+}
+
+/// One check over the recorded timeline. Written as `[[checks]]` tables with a `check`
+/// key naming it; each check's parameters are its other keys. The checks themselves live
+/// in the `oc-conform-checks` crate; this is only their spelling in a file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "check", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum CheckSpec {
+    /// The session's HTTP status ends idle, after the last busy it showed.
+    StatusReachesIdle {},
+    /// Agreement of status and processes: once the HTTP status says idle, no tool process
+    /// of the run is alive `grace_ms` later.
+    IdleHasNoToolProcess {
+        #[serde(default = "default_tool_grace_ms")]
+        grace_ms: u64,
+    },
+    /// Agreement of events and status: an idle event is matched by an idle HTTP status
+    /// within `grace_ms`, and the status does not say busy after it without a new busy event.
+    IdleEventMatchesStatus {
+        #[serde(default = "default_agree_grace_ms")]
+        grace_ms: u64,
+    },
+    /// Every busy on the event stream ends in exactly one idle.
+    OneIdlePerBusy {},
+    /// The tool part ends in state `error` and the assistant message carries an abort error.
+    ToolEndsAborted {},
+    /// After the final idle, no model request and no tool event for the session.
+    QuietAfterIdle {
+        #[serde(default = "default_agree_grace_ms")]
+        grace_ms: u64,
+    },
+    /// A permission reply the server accepted leads to `permission.replied`, leaves the
+    /// pending list and lets the tool run, within `grace_ms`.
+    PermissionReplyTakesEffect {
+        #[serde(default = "default_agree_grace_ms")]
+        grace_ms: u64,
+    },
+    /// Once the server process has exited, no process of its tree (tool children
+    /// included) and nothing carrying the run marker is alive `grace_ms` later.
+    ServerTreeGone {
+        #[serde(default = "default_tool_grace_ms")]
+        grace_ms: u64,
+    },
+    /// The server process did not exit before the harness stopped it.
+    ServerStaysUp {},
+    /// No request reached the fake model at all.
+    NoModelRequests {},
+    /// Every failed HTTP answer tells the client what failed: no opaque `UnknownError`,
+    /// no leaked stack trace.
+    ErrorsAreTyped {},
+    /// The per-directory `/event` stream carried the same session events as `/global/event`.
+    EventStreamsAgree {},
+    /// A fixture plugin wrote a record with this `event` and no `error`.
+    PluginReported { event: String },
+    /// The session stored at least this many messages (user + assistant) at the end.
+    MessagesStored {
+        #[serde(default)]
+        min: u32,
+        #[serde(default)]
+        max: Option<u32>,
+    },
+}
+
+fn default_tool_grace_ms() -> u64 {
+    // opencode's bash tool sends SIGTERM to the group, then SIGKILL after 3 s.
+    3_500
+}
+fn default_agree_grace_ms() -> u64 {
+    1_000
+}
+
+impl CheckSpec {
+    /// The check's name as written in files and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckSpec::StatusReachesIdle {} => "status-reaches-idle",
+            CheckSpec::IdleHasNoToolProcess { .. } => "idle-has-no-tool-process",
+            CheckSpec::IdleEventMatchesStatus { .. } => "idle-event-matches-status",
+            CheckSpec::OneIdlePerBusy {} => "one-idle-per-busy",
+            CheckSpec::ToolEndsAborted {} => "tool-ends-aborted",
+            CheckSpec::QuietAfterIdle { .. } => "quiet-after-idle",
+            CheckSpec::PermissionReplyTakesEffect { .. } => "permission-reply-takes-effect",
+            CheckSpec::ServerTreeGone { .. } => "server-tree-gone",
+            CheckSpec::ServerStaysUp {} => "server-stays-up",
+            CheckSpec::NoModelRequests {} => "no-model-requests",
+            CheckSpec::ErrorsAreTyped {} => "errors-are-typed",
+            CheckSpec::EventStreamsAgree {} => "event-streams-agree",
+            CheckSpec::PluginReported { .. } => "plugin-reported",
+            CheckSpec::MessagesStored { .. } => "messages-stored",
+        }
+    }
+}
