@@ -2,7 +2,13 @@
 //!
 //! The data flow, one module per stage:
 //! `install` (get a binary) -> `sandbox` (HOME, config, env) + `fake_model` + `server`
-//! -> `observe` (events, HTTP, processes) -> `record` (one timeline) -> checks (in
-//! `oc-conform-checks`) -> `report`.
+//! -> `observe` (events, HTTP, processes) -> `record` (one timeline) -> `execute` (play
+//! the steps, then run the checks of `oc-conform-checks`) -> `report`.
 
+pub mod fake_model;
+pub mod observe;
 pub mod record;
+pub mod sandbox;
+pub mod server;
+pub mod execute;
+pub mod report;

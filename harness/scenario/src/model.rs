@@ -168,7 +168,9 @@ pub enum Step {
     Signal { signal: SignalName },
     /// `POST /global/dispose`: the graceful shutdown path.
     Dispose {},
-    /// Stop the server the way the harness does at the end (SIGTERM, grace, SIGKILL) now.
+    /// Stop the server as a supervisor would: SIGTERM to its process group, a grace
+    /// period, SIGKILL. Processes that left the group are left for the checks to see
+    /// (the harness's own cleanup runs only at teardown).
     StopServer {},
 }
 

@@ -1,9 +1,76 @@
-//! The checks: pure functions over a [`Timeline`]. See `run_check`.
+//! The checks: pure functions over a [`Timeline`], one family per file.
+//!
+//! - `status`: what `GET /session/status` and the event stream say of the session;
+//! - `processes`: the process table against the status and the server's life;
+//! - `turn`: how the turn ended, what it stored, what reached the fake model;
+//! - `permission`, `errors`, `streams`, `plugin`;
+//! - `view`: the derived views every check reads (status over time, busy/idle signals,
+//!   process lives, tool parts, stored messages).
+//!
+//! A check that lacks the observations it needs answers [`Verdict::Error`](crate::Verdict),
+//! never a pass; a failure names the times and the entries (`witness`) that contradict.
+
+mod errors;
+mod permission;
+mod plugin;
+mod processes;
+mod status;
+mod streams;
+mod turn;
+pub mod view;
 
 use crate::{CheckResult, Timeline};
 use oc_conform_scenario::CheckSpec;
 
+pub use errors::errors_are_typed;
+pub use permission::permission_reply_takes_effect;
+pub use plugin::plugin_reported;
+pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
+pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
+pub use streams::event_streams_agree;
+pub use turn::{
+    messages_stored, model_script_followed, no_model_requests, quiet_after_idle,
+    tool_ends_aborted, MODEL_SCRIPT_FOLLOWED,
+};
+
 /// Runs one check on a timeline.
 pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
-    CheckResult::error(spec.name(), "not implemented yet")
+    let tl = timeline;
+    match spec {
+        CheckSpec::StatusReachesIdle {} => status_reaches_idle(tl),
+        CheckSpec::IdleHasNoToolProcess { grace_ms } => idle_has_no_tool_process(tl, *grace_ms),
+        CheckSpec::IdleEventMatchesStatus { grace_ms } => idle_event_matches_status(tl, *grace_ms),
+        CheckSpec::OneIdlePerBusy {} => one_idle_per_busy(tl),
+        CheckSpec::ToolEndsAborted {} => tool_ends_aborted(tl),
+        CheckSpec::QuietAfterIdle { grace_ms } => quiet_after_idle(tl, *grace_ms),
+        CheckSpec::PermissionReplyTakesEffect { grace_ms } => {
+            permission_reply_takes_effect(tl, *grace_ms)
+        }
+        CheckSpec::ServerTreeGone { grace_ms } => server_tree_gone(tl, *grace_ms),
+        CheckSpec::ServerStaysUp {} => server_stays_up(tl),
+        CheckSpec::NoModelRequests {} => no_model_requests(tl),
+        CheckSpec::ErrorsAreTyped {} => errors_are_typed(tl),
+        CheckSpec::EventStreamsAgree {} => event_streams_agree(tl),
+        CheckSpec::PluginReported { event } => plugin_reported(tl, event),
+        CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
+    }
+}
+
+/// Runs a scenario's checks, then the always-on `model-script-followed`.
+pub fn run_all(specs: &[CheckSpec], timeline: &Timeline) -> Vec<CheckResult> {
+    specs
+        .iter()
+        .map(|s| run_check(s, timeline))
+        .chain(std::iter::once(model_script_followed(timeline)))
+        .collect()
+}
+
+/// The scenario's session, or the Error a session check answers without one.
+fn session_of<'a>(check: &str, tl: &'a Timeline) -> Result<&'a str, CheckResult> {
+    tl.session_id.as_deref().ok_or_else(|| {
+        CheckResult::error(
+            check,
+            "the timeline names no session: the scenario's session was never created",
+        )
+    })
 }

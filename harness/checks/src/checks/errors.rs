@@ -1,0 +1,136 @@
+//! Failed HTTP answers must say what failed: a typed error, not an opaque `UnknownError`
+//! or a leaked stack trace.
+
+use super::view::{join_problems, ms, path_only, session_events, witness};
+use crate::{CheckResult, Entry, EventStream, Observation, Timeline};
+use serde_json::Value;
+
+pub const ERRORS_ARE_TYPED: &str = "errors-are-typed";
+
+/// How long after a failed answer a `session.error` naming the failure still explains it.
+const SESSION_ERROR_WINDOW_MS: f64 = 1_000.0;
+
+fn string_leaves<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| string_leaves(x, out)),
+        Value::Object(o) => o.values().for_each(|x| string_leaves(x, out)),
+        _ => {}
+    }
+}
+
+/// A JavaScript stack frame: an `    at ` line, or a `file.ts:12` location.
+fn looks_like_stack(s: &str) -> bool {
+    if s.lines().any(|l| l.starts_with("    at ")) {
+        return true;
+    }
+    [".ts:", ".js:", ".mjs:", ".cjs:", ".tsx:"].iter().any(|ext| {
+        s.match_indices(ext).any(|(i, m)| {
+            s[i + m.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// What is wrong with a failed answer's body, if anything.
+fn opaque(body: &Value) -> Option<String> {
+    let mut leaves = Vec::new();
+    string_leaves(body, &mut leaves);
+    if leaves.iter().any(|s| looks_like_stack(s)) {
+        return Some("its body leaks a stack trace".into());
+    }
+    match body["name"].as_str() {
+        Some("UnknownError") => Some(match body.pointer("/data/message").and_then(Value::as_str) {
+            Some(m) => format!("an opaque UnknownError ({})", first_line(m)),
+            None => "an opaque UnknownError".into(),
+        }),
+        Some(n) if !n.is_empty() => None,
+        _ => Some("its body names no error".into()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().next().unwrap_or("");
+    if l.chars().count() > 80 {
+        format!("{}...", l.chars().take(80).collect::<String>())
+    } else {
+        l.to_string()
+    }
+}
+
+/// A `session.error` for the session near the failed answer that names what failed.
+fn explained_by_session_error<'a>(tl: &'a Timeline, http: &Entry, elapsed_ms: f64) -> Option<&'a Entry> {
+    let sid = tl.session_id.as_deref()?;
+    let from = http.at_ms - elapsed_ms.max(0.0) - 50.0;
+    let to = http.at_ms + SESSION_ERROR_WINDOW_MS;
+    session_events(tl, sid, EventStream::Global)
+        .filter(|e| e.event_type == "session.error" && e.at() >= from && e.at() <= to)
+        .find(|e| {
+            e.props
+                .pointer("/error/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty() && n != "UnknownError")
+        })
+        .map(|e| e.entry)
+}
+
+/// Every 5xx answer the harness got is a typed error (or is explained by a typed
+/// `session.error` for the session).
+pub fn errors_are_typed(tl: &Timeline) -> CheckResult {
+    let check = ERRORS_ARE_TYPED;
+    let mut answered = 0usize;
+    let mut failed = 0usize;
+    let mut problems = Vec::new();
+    let mut seqs = Vec::new();
+    for e in &tl.entries {
+        let Observation::Http {
+            method,
+            path,
+            status,
+            body,
+            elapsed_ms,
+            ..
+        } = &e.obs
+        else {
+            continue;
+        };
+        if *status == 0 {
+            continue;
+        }
+        answered += 1;
+        if *status < 500 {
+            continue;
+        }
+        failed += 1;
+        let Some(why) = opaque(body) else { continue };
+        if explained_by_session_error(tl, e, *elapsed_ms).is_some() {
+            continue;
+        }
+        problems.push(format!(
+            "{method} {} answered {status} at {}: {why}",
+            path_only(path),
+            ms(e.at_ms)
+        ));
+        seqs.push(e.seq);
+    }
+    if answered == 0 {
+        return CheckResult::error(check, "no answered HTTP request was recorded: nothing to judge");
+    }
+    if problems.is_empty() {
+        CheckResult::pass(
+            check,
+            format!("{failed} of {answered} HTTP answer(s) were 5xx, all typed"),
+        )
+    } else {
+        CheckResult::fail(
+            check,
+            format!(
+                "{}; no session.error for the session named the failure",
+                join_problems(&problems)
+            ),
+            witness(seqs),
+        )
+    }
+}

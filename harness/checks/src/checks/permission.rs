@@ -1,0 +1,250 @@
+//! Permission replies: an accepted reply must take effect on the server that asked.
+
+use super::view::{
+    harness_notes, join_problems, ms, part_status, path_only, stream_events, tool_part_updates,
+    witness, EventRef,
+};
+use crate::{CheckResult, Entry, EventStream, Observation, Timeline};
+use serde_json::Value;
+
+pub const PERMISSION_REPLY_TAKES_EFFECT: &str = "permission-reply-takes-effect";
+
+/// One attempt to answer a permission request, over HTTP or from a fixture plugin.
+#[derive(Debug)]
+struct Reply<'a> {
+    entry: &'a Entry,
+    /// The permission (request) id, when it could be told.
+    id: Option<String>,
+    accepted: bool,
+    how: String,
+}
+
+/// `/permission/<id>/reply` or `/session/<sid>/permissions/<id>` -> `<id>`.
+fn reply_target(path: &str) -> Option<&str> {
+    let segs: Vec<&str> = path_only(path)
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segs.as_slice() {
+        ["permission", id, "reply"] => Some(id),
+        ["session", _, "permissions", id] => Some(id),
+        _ => None,
+    }
+}
+
+fn record_id(record: &Value) -> Option<String> {
+    ["requestID", "permissionID", "permission_id", "id"]
+        .iter()
+        .find_map(|k| record[*k].as_str().map(str::to_string))
+        .or_else(|| {
+            record["url"]
+                .as_str()
+                .and_then(|u| u.find("/permission").or_else(|| u.find("/session/")).map(|i| &u[i..]))
+                .and_then(reply_target)
+                .map(str::to_string)
+        })
+}
+
+fn replies(tl: &Timeline) -> Vec<Reply<'_>> {
+    tl.entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::Http {
+                method,
+                path,
+                status,
+                body,
+                error,
+                ..
+            } if method.eq_ignore_ascii_case("POST") => {
+                let id = reply_target(path)?;
+                let accepted = (200..300).contains(status) && *body != Value::Bool(false);
+                let how = match error {
+                    Some(err) => format!("POST {} -> no answer ({err})", path_only(path)),
+                    None => format!("POST {} -> {status}", path_only(path)),
+                };
+                Some(Reply {
+                    entry: e,
+                    id: Some(id.to_string()),
+                    accepted,
+                    how,
+                })
+            }
+            Observation::Plugin { record } => {
+                let is_reply = match record["event"].as_str() {
+                    Some(ev) => ev == "permission-replied",
+                    None => record.get("requestID").is_some() || record.get("permissionID").is_some(),
+                };
+                if !is_reply {
+                    return None;
+                }
+                let error = record.get("error").filter(|v| !v.is_null());
+                let status = record["status"].as_u64();
+                let accepted = error.is_none()
+                    && status.map_or(true, |s| (200..300).contains(&s))
+                    && record["data"] != Value::Bool(false);
+                let how = match (error, status) {
+                    (Some(err), _) => format!("a plugin reply that failed: {err}"),
+                    (None, Some(s)) => format!("a plugin reply answered {s}"),
+                    (None, None) => "a plugin reply".to_string(),
+                };
+                Some(Reply {
+                    entry: e,
+                    id: record_id(record),
+                    accepted,
+                    how,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn event_names(ev: &EventRef, id: &str) -> bool {
+    ["/requestID", "/permissionID", "/id"]
+        .iter()
+        .any(|p| ev.props.pointer(p).and_then(Value::as_str) == Some(id))
+}
+
+/// A reply the server accepted leads to `permission.replied`, leaves `GET /permission` and
+/// lets the tool leave `pending`, within `grace_ms`.
+pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResult {
+    let check = PERMISSION_REPLY_TAKES_EFFECT;
+    let grace = grace_ms as f64;
+    let all = replies(tl);
+    let (accepted, refused): (Vec<&Reply>, Vec<&Reply>) = all.iter().partition(|r| r.accepted);
+    if accepted.is_empty() {
+        return match refused.first() {
+            Some(_) => CheckResult::fail(
+                check,
+                format!(
+                    "no permission reply was accepted: {}",
+                    join_problems(
+                        &refused
+                            .iter()
+                            .map(|r| format!("{} at {}", r.how, ms(r.entry.at_ms)))
+                            .collect::<Vec<_>>()
+                    )
+                ),
+                witness(refused.iter().map(|r| r.entry.seq)),
+            ),
+            None => CheckResult::error(
+                check,
+                format!(
+                    "no permission reply was attempted (no POST /permission/<id>/reply, no plugin `permission-replied` record){}",
+                    harness_notes(tl)
+                ),
+            ),
+        };
+    }
+
+    let pending: Vec<(&Entry, &Vec<String>)> = tl
+        .entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::PendingPermissions { ids } => Some((e, ids)),
+            _ => None,
+        })
+        .collect();
+    let end = tl.end_ms();
+    let mut problems = Vec::new();
+    let mut seqs = Vec::new();
+    let mut undecided = Vec::new();
+    let mut effects = Vec::new();
+    for r in &accepted {
+        let t_r = r.entry.at_ms;
+        let deadline = t_r + grace;
+        let Some(id) = r.id.as_deref() else {
+            undecided.push(format!(
+                "{} at {} does not say which permission it answered",
+                r.how,
+                ms(t_r)
+            ));
+            continue;
+        };
+        let asked = stream_events(tl, EventStream::Global)
+            .find(|e| matches!(e.event_type, "permission.asked" | "permission.updated") && event_names(e, id));
+        let mut missing = Vec::new();
+        let mut local_seqs = vec![r.entry.seq];
+        local_seqs.extend(asked.map(|a| a.seq()));
+
+        // 1. The server announces it.
+        let replied = stream_events(tl, EventStream::Global)
+            .find(|e| e.event_type == "permission.replied" && event_names(e, id) && e.at() <= deadline);
+        if replied.is_none() {
+            missing.push(format!("no permission.replied event for {id} by {}", ms(deadline)));
+        }
+
+        // 2. It leaves the pending list.
+        if pending.is_empty() {
+            undecided.push(format!(
+                "GET /permission was never recorded: cannot tell whether {id} left the pending list"
+            ));
+        } else if let Some((e, ids)) = pending.iter().rev().find(|(e, _)| e.at_ms <= deadline) {
+            if ids.iter().any(|i| i == id) {
+                missing.push(format!(
+                    "GET /permission still listed {id} at {} (since {})",
+                    ms(deadline),
+                    ms(e.at_ms)
+                ));
+                local_seqs.push(e.seq);
+            }
+        }
+
+        // 3. The tool call it held leaves `pending`.
+        let call = asked.and_then(|a| {
+            a.props
+                .pointer("/tool/callID")
+                .or_else(|| a.props.get("callID"))
+                .and_then(Value::as_str)
+        });
+        let sid = asked.and_then(|a| a.props["sessionID"].as_str()).or(tl.session_id.as_deref());
+        if let (Some(call), Some(sid)) = (call, sid) {
+            let last = tool_part_updates(tl, sid, EventStream::Global)
+                .into_iter()
+                .filter(|p| p.call_id() == Some(call) && p.event.at() <= deadline)
+                .last();
+            if let Some(p) = last.filter(|p| part_status(p.part) == "pending") {
+                missing.push(format!(
+                    "its tool call {call} was still pending at {}",
+                    ms(deadline)
+                ));
+                local_seqs.push(p.event.seq());
+            }
+        }
+
+        if missing.is_empty() {
+            effects.push(format!("{} at {}", r.how, ms(t_r)));
+        } else if end < deadline {
+            undecided.push(format!(
+                "the run ended {} after {} at {}; the check needs {grace_ms} ms of observation",
+                ms(end - t_r),
+                r.how,
+                ms(t_r)
+            ));
+        } else {
+            problems.push(format!(
+                "{} at {} was accepted but did not take effect: {}",
+                r.how,
+                ms(t_r),
+                missing.join(", ")
+            ));
+            seqs.extend(local_seqs);
+        }
+    }
+
+    if !problems.is_empty() {
+        CheckResult::fail(check, join_problems(&problems), witness(seqs))
+    } else if !undecided.is_empty() {
+        CheckResult::error(check, join_problems(&undecided))
+    } else {
+        CheckResult::pass(
+            check,
+            format!(
+                "every accepted reply took effect within {grace_ms} ms: {}",
+                join_problems(&effects)
+            ),
+        )
+    }
+}

@@ -1,0 +1,124 @@
+//! The two event streams must tell the same story about the session.
+
+use super::session_of;
+use super::view::{harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef};
+use crate::{CheckResult, EventStream, Timeline};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const EVENT_STREAMS_AGREE: &str = "event-streams-agree";
+
+/// The session events compared between streams.
+const COMPARED: [&str; 4] = [
+    "session.status",
+    "session.idle",
+    "message.updated",
+    "message.part.updated",
+];
+
+/// What tells two announcements of the same event apart from two different events.
+fn key(ev: &EventRef) -> String {
+    let p = ev.props;
+    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or("");
+    match ev.event_type {
+        "session.status" => s("/status/type").to_string(),
+        "message.updated" => s("/info/id").to_string(),
+        "message.part.updated" => match p.pointer("/part/state/status").and_then(Value::as_str) {
+            Some(st) => format!("{} {st}", s("/part/id")),
+            None => s("/part/id").to_string(),
+        },
+        _ => String::new(),
+    }
+}
+
+type Multiset<'a> = BTreeMap<(&'a str, String), Vec<EventRef<'a>>>;
+
+fn multiset<'a>(tl: &'a Timeline, sid: &'a str, stream: EventStream) -> Multiset<'a> {
+    let mut m: Multiset = BTreeMap::new();
+    for ev in session_events(tl, sid, stream).filter(|e| COMPARED.contains(&e.event_type)) {
+        m.entry((ev.event_type, key(&ev))).or_default().push(ev);
+    }
+    m
+}
+
+fn describe(k: &(&str, String)) -> String {
+    if k.1.is_empty() {
+        k.0.to_string()
+    } else {
+        format!("{} {}", k.0, k.1)
+    }
+}
+
+/// The per-directory `/event` carried the same session events as `/global/event`.
+pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
+    let check = EVENT_STREAMS_AGREE;
+    let sid = match session_of(check, tl) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let dir_all: Vec<EventRef> = stream_events(tl, EventStream::Directory).collect();
+    if dir_all.is_empty() {
+        return CheckResult::error(
+            check,
+            format!("the per-directory /event stream was not recorded{}", harness_notes(tl)),
+        );
+    }
+    let global = multiset(tl, sid, EventStream::Global);
+    let Some(first_global) = global.values().flatten().min_by_key(|e| e.seq()) else {
+        return CheckResult::error(
+            check,
+            format!(
+                "/global/event carried no session event for {sid}: nothing to compare{}",
+                harness_notes(tl)
+            ),
+        );
+    };
+    let global_count: usize = global.values().map(Vec::len).sum();
+
+    if dir_all
+        .iter()
+        .all(|e| matches!(e.event_type, "server.connected" | "server.heartbeat"))
+    {
+        return CheckResult::fail(
+            check,
+            format!(
+                "the per-directory /event stream delivered only server.connected (at {}) while /global/event carried {global_count} session event(s), the first at {}",
+                ms(dir_all[0].at()),
+                ms(first_global.at())
+            ),
+            witness([dir_all[0].seq(), first_global.seq()]),
+        );
+    }
+
+    let dir = multiset(tl, sid, EventStream::Directory);
+    let mut problems = Vec::new();
+    let mut seqs = Vec::new();
+    let keys: std::collections::BTreeSet<_> = global.keys().chain(dir.keys()).cloned().collect();
+    for k in keys {
+        let g = global.get(&k).map_or(&[][..], Vec::as_slice);
+        let d = dir.get(&k).map_or(&[][..], Vec::as_slice);
+        let (extra, missing_on) = if g.len() > d.len() {
+            (&g[d.len()..], "/event")
+        } else if d.len() > g.len() {
+            (&d[g.len()..], "/global/event")
+        } else {
+            continue;
+        };
+        let times: Vec<String> = extra.iter().map(|e| ms(e.at())).collect();
+        problems.push(format!(
+            "{} missing on {missing_on} ({}x, seen on the other stream at {})",
+            describe(&k),
+            extra.len(),
+            times.join(", ")
+        ));
+        seqs.extend(extra.iter().map(EventRef::seq));
+    }
+    if problems.is_empty() {
+        CheckResult::pass(
+            check,
+            format!("both streams carried the same {global_count} session event(s)"),
+        )
+    } else {
+        CheckResult::fail(check, join_problems(&problems), witness(seqs))
+    }
+}

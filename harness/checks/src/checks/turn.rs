@@ -1,0 +1,343 @@
+//! The turn itself: how it ended, what it stored, what reached the fake model.
+
+use super::session_of;
+use super::view::{
+    describe_tool_part, harness_notes, join_problems, message_updates, ms, part_mentions_abort,
+    part_status, stored_messages, tool_part_updates, witness, StatusHistory,
+};
+use crate::{CheckResult, EventStream, ModelRequestKind, Observation, Timeline};
+use serde_json::Value;
+
+pub const TOOL_ENDS_ABORTED: &str = "tool-ends-aborted";
+pub const QUIET_AFTER_IDLE: &str = "quiet-after-idle";
+pub const NO_MODEL_REQUESTS: &str = "no-model-requests";
+pub const MESSAGES_STORED: &str = "messages-stored";
+pub const MODEL_SCRIPT_FOLLOWED: &str = "model-script-followed";
+
+const ABORT_ERROR: &str = "MessageAbortedError";
+
+/// How a tool part ended, judged for an abort.
+fn judge_tool_part(part: &Value) -> Result<String, String> {
+    let what = describe_tool_part(part);
+    let status = part_status(part);
+    let aborted = part_mentions_abort(part);
+    match (status, aborted) {
+        ("error", true) => Ok(format!("the tool part {what} ended in `error` (aborted)")),
+        ("error", false) => Ok(format!("the tool part {what} ended in `error`")),
+        // opencode 1.15-1.18 store an aborted bash call as `completed` whose output says
+        // "User aborted the command": the call did end by the abort.
+        ("completed", true) => Ok(format!(
+            "the tool part {what} ended `completed` with an output saying it was aborted"
+        )),
+        ("completed", false) => Err(format!(
+            "the tool part {what} ran to `completed` with no sign of the abort"
+        )),
+        (s, _) => Err(format!(
+            "the tool part {what} was left in state `{s}`: it never ended"
+        )),
+    }
+}
+
+fn judge_message(info: Option<&Value>) -> Result<String, String> {
+    let Some(info) = info else {
+        return Err("the assistant message holding the tool part was not found".into());
+    };
+    match info.pointer("/error/name").and_then(Value::as_str) {
+        Some(ABORT_ERROR) => Ok(format!("the assistant message carries {ABORT_ERROR}")),
+        Some(other) => Err(format!(
+            "the assistant message carries `{other}` instead of {ABORT_ERROR}"
+        )),
+        None => Err("the assistant message carries no error".into()),
+    }
+}
+
+/// The tool part ends by the abort and the assistant message carries the abort error.
+/// The final `GET /session/{id}/message` is the stored truth when recorded; the event
+/// stream is the fallback.
+pub fn tool_ends_aborted(tl: &Timeline) -> CheckResult {
+    let check = TOOL_ENDS_ABORTED;
+    let sid = match session_of(check, tl) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+
+    if let Some(stored) = stored_messages(tl, sid) {
+        if let Some(messages) = stored.messages {
+            let last_tool = messages.iter().rev().find_map(|m| {
+                let parts = m["parts"].as_array()?;
+                let part = parts
+                    .iter()
+                    .rev()
+                    .find(|p| p["type"].as_str() == Some("tool"))?;
+                Some((m.get("info"), part))
+            });
+            let Some((info, part)) = last_tool else {
+                return CheckResult::error(
+                    check,
+                    format!(
+                        "GET /session/{sid}/message at {} holds no tool part: the scenario did not exercise a tool",
+                        ms(stored.entry.at_ms)
+                    ),
+                );
+            };
+            let source = format!("(GET /session/{sid}/message at {})", ms(stored.entry.at_ms));
+            return verdict(
+                check,
+                judge_tool_part(part),
+                judge_message(info),
+                &source,
+                vec![stored.entry.seq],
+            );
+        }
+        // A failed read of the stored truth: fall back to the events, and say so.
+    }
+
+    let parts = tool_part_updates(tl, sid, EventStream::Global);
+    let Some(last) = parts.last() else {
+        return CheckResult::error(
+            check,
+            format!(
+                "no tool part for {sid} was observed on /global/event and no final GET /session/{sid}/message was recorded: the scenario did not exercise a tool{}",
+                harness_notes(tl)
+            ),
+        );
+    };
+    let infos = message_updates(tl, sid, EventStream::Global);
+    let msg = infos.iter().rev().find(|(_, info)| match last.message_id() {
+        Some(id) => info["id"].as_str() == Some(id),
+        None => info["role"].as_str() == Some("assistant"),
+    });
+    let tool = judge_tool_part(last.part);
+    if msg.is_none() && tool.is_ok() {
+        return CheckResult::error(
+            check,
+            format!(
+                "no message.updated for the assistant message holding the tool part was observed on /global/event{}",
+                harness_notes(tl)
+            ),
+        );
+    }
+    let mut seqs = vec![last.event.seq()];
+    seqs.extend(msg.map(|(e, _)| e.seq()));
+    verdict(
+        check,
+        tool,
+        judge_message(msg.map(|(_, info)| *info)),
+        "(from /global/event)",
+        seqs,
+    )
+}
+
+fn verdict(
+    check: &str,
+    tool: Result<String, String>,
+    message: Result<String, String>,
+    source: &str,
+    seqs: Vec<u64>,
+) -> CheckResult {
+    match (tool, message) {
+        (Ok(t), Ok(m)) => CheckResult::pass(check, format!("{t} and {m} {source}")),
+        (t, m) => {
+            let problems: Vec<String> = [t, m].into_iter().filter_map(Result::err).collect();
+            CheckResult::fail(
+                check,
+                format!("{} {source}", problems.join("; ")),
+                witness(seqs),
+            )
+        }
+    }
+}
+
+/// After the final idle of the HTTP status (the idle ending its last busy), no turn
+/// request reaches the model and no tool part is pending or running, past `grace_ms`.
+pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
+    let check = QUIET_AFTER_IDLE;
+    let grace = grace_ms as f64;
+    let sid = match session_of(check, tl) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let hist = StatusHistory::of(tl, sid);
+    let Some((busy, idle)) = hist.final_turn() else {
+        return CheckResult::error(
+            check,
+            format!(
+                "GET /session/status never said busy for {sid}: there is no turn to be quiet after{}",
+                harness_notes(tl)
+            ),
+        );
+    };
+    let Some(idle) = idle else {
+        return CheckResult::error(
+            check,
+            format!(
+                "GET /session/status still said {} at the end of the run (since {}): there is no final idle to be quiet after",
+                busy.status,
+                ms(busy.at())
+            ),
+        );
+    };
+    let t_i = idle.at();
+    let deadline = t_i + grace;
+    let end = tl.end_ms();
+    if end < deadline {
+        return CheckResult::error(
+            check,
+            format!(
+                "the run ended {} after the final idle at {}; the check needs {grace_ms} ms of observation",
+                ms(end - t_i),
+                ms(t_i)
+            ),
+        );
+    }
+
+    let mut problems = Vec::new();
+    let mut seqs = vec![idle.seq()];
+    for e in tl.entries.iter().filter(|e| e.at_ms > deadline) {
+        if let Observation::ModelRequest { index, kind, .. } = &e.obs {
+            if matches!(kind, ModelRequestKind::Turn | ModelRequestKind::Unplanned) {
+                problems.push(format!(
+                    "model request #{index} ({kind:?}) arrived at {}",
+                    ms(e.at_ms)
+                ));
+                seqs.push(e.seq);
+            }
+        }
+    }
+    for p in tool_part_updates(tl, sid, EventStream::Global) {
+        if p.event.at() > deadline && matches!(p.status(), "pending" | "running") {
+            problems.push(format!(
+                "the tool part {} was {} at {}",
+                describe_tool_part(p.part),
+                p.status(),
+                ms(p.event.at())
+            ));
+            seqs.push(p.event.seq());
+        }
+    }
+    if problems.is_empty() {
+        CheckResult::pass(
+            check,
+            format!(
+                "no turn request and no running tool from {} (final idle at {} + {grace_ms} ms) to the end of the run at {}",
+                ms(deadline),
+                ms(t_i),
+                ms(end)
+            ),
+        )
+    } else {
+        CheckResult::fail(
+            check,
+            format!(
+                "after the final idle at {} (GET /session/status): {}",
+                ms(t_i),
+                join_problems(&problems)
+            ),
+            witness(seqs),
+        )
+    }
+}
+
+fn model_requests(tl: &Timeline) -> impl Iterator<Item = (&crate::Entry, ModelRequestKind)> {
+    tl.entries.iter().filter_map(|e| match &e.obs {
+        Observation::ModelRequest { kind, .. } => Some((e, *kind)),
+        _ => None,
+    })
+}
+
+/// No request reached the fake model at all.
+pub fn no_model_requests(tl: &Timeline) -> CheckResult {
+    let check = NO_MODEL_REQUESTS;
+    if tl.entries.is_empty() {
+        return CheckResult::error(check, "the timeline is empty: nothing was observed");
+    }
+    let reqs: Vec<_> = model_requests(tl).collect();
+    match reqs.first() {
+        None => CheckResult::pass(
+            check,
+            format!("no request reached the fake model in {} of observation", ms(tl.end_ms())),
+        ),
+        Some((first, _)) => CheckResult::fail(
+            check,
+            format!(
+                "{} request(s) reached the fake model, the first at {} ({})",
+                reqs.len(),
+                ms(first.at_ms),
+                first.obs.describe()
+            ),
+            witness(reqs.iter().map(|(e, _)| e.seq)),
+        ),
+    }
+}
+
+/// The fake model was never asked for a turn past its script. Always on.
+pub fn model_script_followed(tl: &Timeline) -> CheckResult {
+    let check = MODEL_SCRIPT_FOLLOWED;
+    let unplanned: Vec<_> = model_requests(tl)
+        .filter(|(_, k)| *k == ModelRequestKind::Unplanned)
+        .collect();
+    match unplanned.first() {
+        None => CheckResult::pass(
+            check,
+            format!(
+                "all {} model request(s) were planned by the script",
+                model_requests(tl).count()
+            ),
+        ),
+        Some((first, _)) => CheckResult::fail(
+            check,
+            format!(
+                "{} turn request(s) came past the end of the model script, the first at {}",
+                unplanned.len(),
+                ms(first.at_ms)
+            ),
+            witness(unplanned.iter().map(|(e, _)| e.seq)),
+        ),
+    }
+}
+
+/// The session stored between `min` and `max` messages at the end.
+pub fn messages_stored(tl: &Timeline, min: u32, max: Option<u32>) -> CheckResult {
+    let check = MESSAGES_STORED;
+    let sid = match session_of(check, tl) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(stored) = stored_messages(tl, sid) else {
+        return CheckResult::error(
+            check,
+            format!("no final GET /session/{sid}/message was recorded{}", harness_notes(tl)),
+        );
+    };
+    let Some(messages) = stored.messages else {
+        let mut r = CheckResult::error(
+            check,
+            format!(
+                "GET /session/{sid}/message at {} answered {} without a message list",
+                ms(stored.entry.at_ms),
+                stored.status
+            ),
+        );
+        r.witness = vec![stored.entry.seq];
+        return r;
+    };
+    let n = messages.len() as u64;
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m.pointer("/info/role").and_then(Value::as_str).unwrap_or("?"))
+        .collect();
+    let expected = match max {
+        Some(max) => format!("at least {min} and at most {max}"),
+        None => format!("at least {min}"),
+    };
+    let stated = format!(
+        "the session stored {n} message(s) ({}) at {}; expected {expected}",
+        roles.join(", "),
+        ms(stored.entry.at_ms)
+    );
+    if n < u64::from(min) || max.is_some_and(|m| n > u64::from(m)) {
+        CheckResult::fail(check, stated, vec![stored.entry.seq])
+    } else {
+        CheckResult::pass(check, stated)
+    }
+}

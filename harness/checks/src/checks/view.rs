@@ -1,0 +1,578 @@
+//! Derived views over a timeline, shared by every check.
+//!
+//! A check never walks raw entries to decide what "idle", "busy" or "alive" means: it asks
+//! a view, so all checks agree on it. The views:
+//! - [`StatusHistory`]: what `GET /session/status` said of the session, as a function of time;
+//! - [`signals`]: the session's busy and idle transitions on one event stream, with a
+//!   `session.status` idle and its deprecated `session.idle` twin counted as one;
+//! - [`lives`]: each process of the run from `Appeared` to `Exited` (or `Zombie`);
+//! - [`tool_part_updates`], [`stored_messages`], [`server_exit`], [`teardown_started`].
+
+use crate::{
+    Entry, EventStream, Observation, ProcessChange, ProcessInfo, ProcessRole, ServerChange,
+    StepPhase, Timeline,
+};
+use serde_json::Value;
+
+/// A `session.idle` this close to a `session.status` idle (either order, no busy between)
+/// is the same transition announced twice, not a second idle.
+pub const PAIR_WINDOW_MS: f64 = 250.0;
+
+/// `812 ms`, the way every message spells a time.
+pub fn ms(t: f64) -> String {
+    format!("{t:.0} ms")
+}
+
+/// Sorted, de-duplicated entry seqs.
+pub fn witness(seqs: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut w: Vec<u64> = seqs.into_iter().collect();
+    w.sort_unstable();
+    w.dedup();
+    w
+}
+
+/// Joins problem descriptions, keeping the message readable when there are many.
+pub fn join_problems(problems: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut s = problems
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > SHOWN {
+        s.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    s
+}
+
+/// What the harness said about its own blind spots, as a suffix for an Error message.
+pub fn harness_notes(tl: &Timeline) -> String {
+    let notes: Vec<&str> = tl
+        .entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::Harness { message } => Some(message.as_str()),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" (the harness noted: {})", notes.join("; "))
+    }
+}
+
+/// An HTTP path without its query string.
+pub fn path_only(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(p, _)| p)
+}
+
+/// The first `max` characters of a command line, for messages.
+pub fn short(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{cut}...")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+
+/// The session an event is about: what the harness extracted, else the usual properties.
+pub fn event_session_id(entry: &Entry) -> Option<&str> {
+    match &entry.obs {
+        Observation::Event {
+            session_id,
+            properties,
+            ..
+        } => session_id
+            .as_deref()
+            .or_else(|| props_session_id(properties)),
+        _ => None,
+    }
+}
+
+pub fn props_session_id(p: &Value) -> Option<&str> {
+    ["/sessionID", "/info/sessionID", "/part/sessionID"]
+        .iter()
+        .find_map(|ptr| p.pointer(ptr).and_then(Value::as_str))
+}
+
+/// One event frame, borrowed from its entry.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub entry: &'a Entry,
+    pub event_type: &'a str,
+    pub props: &'a Value,
+}
+
+impl<'a> EventRef<'a> {
+    pub fn seq(&self) -> u64 {
+        self.entry.seq
+    }
+    pub fn at(&self) -> f64 {
+        self.entry.at_ms
+    }
+}
+
+/// Every event of `stream`, in order.
+pub fn stream_events(tl: &Timeline, stream: EventStream) -> impl Iterator<Item = EventRef<'_>> {
+    tl.events(stream).map(|(entry, event_type, props)| EventRef {
+        entry,
+        event_type,
+        props,
+    })
+}
+
+/// The events of `stream` that are about session `sid`.
+pub fn session_events<'a>(
+    tl: &'a Timeline,
+    sid: &'a str,
+    stream: EventStream,
+) -> impl Iterator<Item = EventRef<'a>> + 'a {
+    stream_events(tl, stream).filter(move |e| event_session_id(e.entry) == Some(sid))
+}
+
+// ---------------------------------------------------------------------------------------
+// Status as a function of time
+
+/// `retry` is still busy; anything but `idle` counts as not idle.
+pub fn is_busy(status: &str) -> bool {
+    status != "idle"
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StatusPoint<'a> {
+    pub entry: &'a Entry,
+    pub status: &'a str,
+}
+
+impl StatusPoint<'_> {
+    pub fn is_busy(&self) -> bool {
+        is_busy(self.status)
+    }
+    pub fn at(&self) -> f64 {
+        self.entry.at_ms
+    }
+    pub fn seq(&self) -> u64 {
+        self.entry.seq
+    }
+}
+
+/// What `GET /session/status` said of one session, change by change.
+#[derive(Debug, Clone, Default)]
+pub struct StatusHistory<'a> {
+    pub points: Vec<StatusPoint<'a>>,
+}
+
+/// An idle stretch of the HTTP status: the idle point that ended a busy one, and the busy
+/// point that ended the stretch (if any).
+#[derive(Debug, Clone, Copy)]
+pub struct IdleStretch<'a> {
+    pub idle: StatusPoint<'a>,
+    /// The busy status the idle ended.
+    pub after_busy: StatusPoint<'a>,
+    pub until: Option<StatusPoint<'a>>,
+}
+
+impl<'a> StatusHistory<'a> {
+    pub fn of(tl: &'a Timeline, sid: &str) -> Self {
+        let points = tl
+            .entries
+            .iter()
+            .filter_map(|e| match &e.obs {
+                Observation::Status { session_id, status } if session_id == sid => {
+                    Some(StatusPoint {
+                        entry: e,
+                        status: status.as_str(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        StatusHistory { points }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The status in effect at `t` (the last change at or before it).
+    pub fn at(&self, t: f64) -> Option<StatusPoint<'a>> {
+        self.points.iter().rev().find(|p| p.at() <= t).copied()
+    }
+
+    /// The first change after `t` (strictly) that satisfies `pred`.
+    pub fn next_after(&self, t: f64, pred: impl Fn(&StatusPoint) -> bool) -> Option<StatusPoint<'a>> {
+        self.points.iter().find(|p| p.at() > t && pred(p)).copied()
+    }
+
+    /// Idle statuses that ended a busy one, each with the busy that ended it in turn.
+    pub fn idle_stretches(&self) -> Vec<IdleStretch<'a>> {
+        let mut out = Vec::new();
+        for (i, p) in self.points.iter().enumerate() {
+            if p.is_busy() || i == 0 || !self.points[i - 1].is_busy() {
+                continue;
+            }
+            let until = self.points[i + 1..].iter().find(|q| q.is_busy()).copied();
+            out.push(IdleStretch {
+                idle: *p,
+                after_busy: self.points[i - 1],
+                until,
+            });
+        }
+        out
+    }
+
+    /// The last busy status, and the idle that ended it if one did.
+    pub fn final_turn(&self) -> Option<(StatusPoint<'a>, Option<StatusPoint<'a>>)> {
+        let i = self.points.iter().rposition(|p| p.is_busy())?;
+        let idle = self.points[i + 1..].iter().find(|p| !p.is_busy()).copied();
+        Some((self.points[i], idle))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Busy and idle on an event stream
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Busy,
+    Idle,
+}
+
+/// One busy or idle transition announced on an event stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Signal<'a> {
+    pub phase: Phase,
+    pub first: EventRef<'a>,
+    /// The twin announcement of the same idle (`session.idle` next to `session.status`).
+    pub paired: Option<EventRef<'a>>,
+}
+
+impl Signal<'_> {
+    pub fn seq(&self) -> u64 {
+        self.first.seq()
+    }
+    pub fn at(&self) -> f64 {
+        self.first.at()
+    }
+    pub fn seqs(&self) -> impl Iterator<Item = u64> {
+        std::iter::once(self.first.seq()).chain(self.paired.map(|p| p.seq()))
+    }
+    /// `session.status idle`, or `session.idle` when that came alone.
+    pub fn describe(&self) -> String {
+        match self.phase {
+            Phase::Busy => format!(
+                "session.status {} event at {}",
+                self.first
+                    .props
+                    .pointer("/status/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("busy"),
+                ms(self.at())
+            ),
+            Phase::Idle if self.first.event_type == "session.idle" && self.paired.is_none() => {
+                format!("session.idle event at {}", ms(self.at()))
+            }
+            Phase::Idle => format!("session.status idle event at {}", ms(self.at())),
+        }
+    }
+}
+
+/// The session's busy and idle transitions on `stream`, in order. A `session.status` idle
+/// and a `session.idle` within [`PAIR_WINDOW_MS`] of each other with no busy between are
+/// one idle; consecutive busy signals are kept (opencode sends busy twice per turn).
+pub fn signals<'a>(tl: &'a Timeline, sid: &'a str, stream: EventStream) -> Vec<Signal<'a>> {
+    let mut out: Vec<Signal<'a>> = Vec::new();
+    for ev in session_events(tl, sid, stream) {
+        let phase = match ev.event_type {
+            "session.status" => match ev.props.pointer("/status/type").and_then(Value::as_str) {
+                Some(s) if !is_busy(s) => Phase::Idle,
+                Some(_) => Phase::Busy,
+                None => continue,
+            },
+            "session.idle" => Phase::Idle,
+            _ => continue,
+        };
+        if phase == Phase::Idle {
+            if let Some(last) = out.last_mut() {
+                if last.phase == Phase::Idle
+                    && last.paired.is_none()
+                    && last.first.event_type != ev.event_type
+                    && ev.at() - last.at() <= PAIR_WINDOW_MS
+                {
+                    last.paired = Some(ev);
+                    continue;
+                }
+            }
+        }
+        out.push(Signal {
+            phase,
+            first: ev,
+            paired: None,
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+/// One process of the run, from when the sampler first saw it to when it exited.
+#[derive(Debug, Clone)]
+pub struct Life<'a> {
+    pub info: &'a ProcessInfo,
+    pub appeared: &'a Entry,
+    /// `Exited` or `Zombie`: a zombie no longer runs anything.
+    pub ended: Option<&'a Entry>,
+    pub reparented: Vec<(&'a Entry, u32)>,
+}
+
+impl Life<'_> {
+    pub fn alive_at(&self, t: f64) -> bool {
+        self.appeared.at_ms <= t && self.ended.map_or(true, |e| e.at_ms > t)
+    }
+    pub fn end_ms(&self) -> Option<f64> {
+        self.ended.map(|e| e.at_ms)
+    }
+    /// "`sleep 100` (pid 4242)"
+    pub fn label(&self) -> String {
+        format!("`{}` (pid {})", short(&self.info.cmdline), self.info.pid)
+    }
+    /// The entry that shows it was orphaned (parent 1), if any.
+    pub fn orphaned(&self) -> Option<&Entry> {
+        self.reparented
+            .iter()
+            .find(|(_, ppid)| *ppid == 1)
+            .map(|(e, _)| *e)
+            .or((self.info.ppid == 1).then_some(self.appeared))
+    }
+    /// What became of its parent, for messages: "re-parented to 1 at 5200 ms (an orphan)".
+    pub fn parent_note(&self) -> Option<String> {
+        if let Some((e, ppid)) = self.reparented.last() {
+            let orphan = if *ppid == 1 { " (an orphan)" } else { "" };
+            return Some(format!("re-parented to {ppid} at {}{orphan}", ms(e.at_ms)));
+        }
+        (self.info.ppid == 1).then(|| "an orphan (ppid 1) when first seen".to_string())
+    }
+}
+
+/// The lives of all processes the sampler saw, in order of appearance. A pid seen again
+/// after it exited (or with another command line) starts a new life.
+pub fn lives(tl: &Timeline) -> Vec<Life<'_>> {
+    let mut out: Vec<Life> = Vec::new();
+    let mut open: std::collections::HashMap<u32, usize> = Default::default();
+    for e in &tl.entries {
+        let Observation::Process(change) = &e.obs else {
+            continue;
+        };
+        match change {
+            ProcessChange::Appeared(info) => {
+                if let Some(&i) = open.get(&info.pid) {
+                    if out[i].info.cmdline == info.cmdline {
+                        continue;
+                    }
+                    out[i].ended = Some(e);
+                }
+                open.insert(info.pid, out.len());
+                out.push(Life {
+                    info,
+                    appeared: e,
+                    ended: None,
+                    reparented: vec![],
+                });
+            }
+            ProcessChange::Reparented { pid, ppid } => {
+                if let Some(&i) = open.get(pid) {
+                    out[i].reparented.push((e, *ppid));
+                }
+            }
+            ProcessChange::Zombie { pid } | ProcessChange::Exited { pid } => {
+                if let Some(i) = open.remove(pid) {
+                    out[i].ended = Some(e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The pid of the server the harness started, from the header or the supervisor.
+pub fn server_pid(tl: &Timeline) -> Option<u32> {
+    tl.server_pid.or_else(|| {
+        tl.entries.iter().find_map(|e| match &e.obs {
+            Observation::Server(ServerChange::Spawned { pid }) => Some(*pid),
+            _ => None,
+        })
+    })
+}
+
+fn is_server_life(tl: &Timeline, life: &Life) -> bool {
+    life.info.role == ProcessRole::Server || Some(life.info.pid) == server_pid(tl)
+}
+
+/// Lives of the run other than the server itself (tools, other `opencode` processes).
+pub fn non_server_lives<'a>(tl: &'a Timeline) -> Vec<Life<'a>> {
+    lives(tl)
+        .into_iter()
+        .filter(|l| !is_server_life(tl, l))
+        .collect()
+}
+
+/// When the server process exited: the supervisor's `Exited`, or the sampler seeing the
+/// server's pid exit (or turn zombie), whichever came first.
+pub fn server_exit(tl: &Timeline) -> Option<&Entry> {
+    let supervisor = tl
+        .entries
+        .iter()
+        .find(|e| matches!(e.obs, Observation::Server(ServerChange::Exited { .. })));
+    let sampler = lives(tl)
+        .into_iter()
+        .filter(|l| is_server_life(tl, l))
+        .filter_map(|l| l.ended)
+        .min_by_key(|e| e.seq);
+    match (supervisor, sampler) {
+        (Some(a), Some(b)) => Some(if a.seq <= b.seq { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// "exit code 1", "signal 9", for messages.
+pub fn describe_exit(e: &Entry) -> String {
+    match &e.obs {
+        Observation::Server(ServerChange::Exited { code, signal }) => match (code, signal) {
+            (_, Some(s)) => format!("killed by signal {s}"),
+            (Some(c), None) => format!("exit code {c}"),
+            (None, None) => "exited".into(),
+        },
+        _ => "its pid exited".into(),
+    }
+}
+
+/// True when something says the server was running at some point.
+pub fn server_was_seen(tl: &Timeline) -> bool {
+    tl.entries.iter().any(|e| match &e.obs {
+        Observation::Server(ServerChange::Exited { .. }) => false,
+        Observation::Server(_) => true,
+        Observation::Process(ProcessChange::Appeared(p)) => p.role == ProcessRole::Server,
+        _ => false,
+    })
+}
+
+/// The runner's `teardown` step starting: from here on, the harness is stopping things.
+pub fn teardown_started(tl: &Timeline) -> Option<&Entry> {
+    tl.entries.iter().find(|e| {
+        matches!(&e.obs, Observation::Step { name, phase: StepPhase::Started, .. } if name == "teardown")
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Tool parts and messages
+
+/// One `message.part.updated` for a tool part.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolPart<'a> {
+    pub event: EventRef<'a>,
+    pub part: &'a Value,
+}
+
+impl<'a> ToolPart<'a> {
+    pub fn status(&self) -> &'a str {
+        part_status(self.part)
+    }
+    pub fn id(&self) -> Option<&'a str> {
+        self.part["id"].as_str()
+    }
+    pub fn call_id(&self) -> Option<&'a str> {
+        self.part["callID"].as_str()
+    }
+    pub fn message_id(&self) -> Option<&'a str> {
+        self.part["messageID"].as_str()
+    }
+}
+
+pub fn part_status(part: &Value) -> &str {
+    part.pointer("/state/status")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+}
+
+/// "`bash` (call_2)"
+pub fn describe_tool_part(part: &Value) -> String {
+    let tool = part["tool"].as_str().unwrap_or("?");
+    match part["callID"].as_str() {
+        Some(c) => format!("`{tool}` ({c})"),
+        None => format!("`{tool}`"),
+    }
+}
+
+/// Whether a tool part's error or output says it was aborted or interrupted.
+pub fn part_mentions_abort(part: &Value) -> bool {
+    ["/state/error", "/state/output", "/state/metadata/output"]
+        .iter()
+        .filter_map(|p| part.pointer(p).and_then(Value::as_str))
+        .any(|s| {
+            let s = s.to_ascii_lowercase();
+            s.contains("abort") || s.contains("interrupt")
+        })
+}
+
+/// Tool part updates for the session on `stream`, in order.
+pub fn tool_part_updates<'a>(
+    tl: &'a Timeline,
+    sid: &'a str,
+    stream: EventStream,
+) -> Vec<ToolPart<'a>> {
+    session_events(tl, sid, stream)
+        .filter(|e| e.event_type == "message.part.updated")
+        .filter_map(|event| {
+            let part = event.props.get("part")?;
+            (part["type"].as_str() == Some("tool")).then_some(ToolPart { event, part })
+        })
+        .collect()
+}
+
+/// `message.updated` infos for the session on `stream`, in order.
+pub fn message_updates<'a>(
+    tl: &'a Timeline,
+    sid: &'a str,
+    stream: EventStream,
+) -> Vec<(EventRef<'a>, &'a Value)> {
+    session_events(tl, sid, stream)
+        .filter(|e| e.event_type == "message.updated")
+        .filter_map(|e| Some((e, e.props.get("info")?)))
+        .collect()
+}
+
+/// The last `GET /session/{sid}/message` the harness recorded: the stored truth.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredMessages<'a> {
+    pub entry: &'a Entry,
+    pub status: u16,
+    /// The `[{info, parts}]` array, when the answer was a 2xx array.
+    pub messages: Option<&'a Vec<Value>>,
+}
+
+pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages<'a>> {
+    let want = format!("/session/{sid}/message");
+    tl.entries.iter().rev().find_map(|e| match &e.obs {
+        Observation::Http {
+            method,
+            path,
+            status,
+            body,
+            ..
+        } if method.eq_ignore_ascii_case("GET") && path_only(path) == want => Some(StoredMessages {
+            entry: e,
+            status: *status,
+            messages: body.as_array().filter(|_| (200..300).contains(status)),
+        }),
+        _ => None,
+    })
+}

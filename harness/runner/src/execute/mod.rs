@@ -1,0 +1,340 @@
+//! Runs one scenario on one opencode binary: sandbox + fake model + server, observers
+//! started before anything happens, the steps played under the scenario's deadline, a
+//! teardown that leaves nothing alive, then the checks over the recorded timeline.
+
+mod steps;
+pub mod wait;
+
+pub use steps::{step_name, StepProblem};
+
+use crate::fake_model::FakeModel;
+use crate::observe::{events, http::Api, http::Poller, plugins::PluginLog, procs::ProcessSampler};
+use crate::record::Recorder;
+use crate::sandbox::{Sandbox, SandboxSpec};
+use crate::server::{ServerConfig, ServerHandle};
+use oc_conform_checks::{checks, CheckResult, EventStream, Observation, StepPhase, Timeline, Verdict};
+use oc_conform_scenario::{CheckSpec, Scenario, Step};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How a run observes and stops things. The defaults are what the benchmark settled on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub status_interval: Duration,
+    pub process_interval: Duration,
+    pub plugin_log_interval: Duration,
+    pub start_timeout: Duration,
+    pub stop_grace: Duration,
+    pub call_timeout: Duration,
+    pub keep_sandbox: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            status_interval: Duration::from_millis(20),
+            process_interval: Duration::from_millis(10),
+            plugin_log_interval: Duration::from_millis(20),
+            start_timeout: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(3),
+            call_timeout: Duration::from_secs(30),
+            keep_sandbox: false,
+        }
+    }
+}
+
+/// What one scenario needs besides the scenario itself.
+pub struct Target<'a> {
+    pub binary: &'a Path,
+    pub version: &'a str,
+    /// Where `plugins = [...]` are looked up (`fixtures/plugins`).
+    pub plugins_dir: &'a Path,
+    /// Where this scenario's artifacts go (timeline, server log, model requests).
+    pub artifacts_dir: PathBuf,
+}
+
+/// The outcome of one scenario on one version.
+#[derive(Debug, Clone)]
+pub struct ScenarioOutcome {
+    pub scenario: String,
+    pub opencode_version: String,
+    pub verdict: Verdict,
+    pub checks: Vec<CheckResult>,
+    /// Why no verdict could be reached, when `verdict` is Error for a reason outside checks.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub timeline: Timeline,
+    pub artifacts_dir: PathBuf,
+}
+
+impl ScenarioOutcome {
+    pub fn failed_checks(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .map(|c| c.check.clone())
+            .collect()
+    }
+}
+
+/// The live parts of a running scenario, handed to each step.
+pub struct Live {
+    pub recorder: Recorder,
+    pub api: Api,
+    pub server: ServerHandle,
+    pub session_id: String,
+    pub call_timeout: Duration,
+    pub stop_grace: Duration,
+}
+
+pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &Settings) -> ScenarioOutcome {
+    let started = Instant::now();
+    let recorder = Recorder::new(&scenario.name, target.version);
+    let _ = std::fs::create_dir_all(&target.artifacts_dir);
+    let deadline = Duration::from_millis(scenario.deadline_ms);
+
+    let mut step_results: Vec<CheckResult> = Vec::new();
+    let mut error: Option<String> = None;
+    let fake = match FakeModel::start(scenario.model.clone(), recorder.clone()).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            error = Some(format!("cannot start the fake model: {e}"));
+            None
+        }
+    };
+
+    if let Some(fake) = &fake {
+        match tokio::time::timeout(deadline, play(scenario, target, settings, &recorder, fake, &mut step_results)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error = Some(e),
+            Err(_) => {
+                let at = recorder.with(|t| {
+                    t.entries.iter().rev().find_map(|e| match &e.obs {
+                        Observation::Step { index, name, .. } => Some(format!("step {} ({name})", index + 1)),
+                        _ => None,
+                    })
+                });
+                error = Some(format!(
+                    "the scenario's deadline of {} ms passed during {}",
+                    scenario.deadline_ms,
+                    at.unwrap_or_else(|| "setup".into())
+                ));
+            }
+        }
+        // play() owns the server; a deadline drops it mid-step, and the handle's Drop has
+        // killed the group and the run's marked processes by now.
+        write_lines(
+            &target.artifacts_dir.join("model-requests.jsonl"),
+            fake.requests().iter().map(|r| serde_json::to_value(r).unwrap_or_default()),
+        );
+    }
+    if let Some(fake) = fake {
+        fake.shutdown().await;
+    }
+
+    let timeline = recorder.snapshot();
+    let _ = std::fs::write(
+        target.artifacts_dir.join("timeline.json"),
+        serde_json::to_vec_pretty(&timeline).unwrap_or_default(),
+    );
+
+    let mut results = step_results;
+    if error.is_none() {
+        results.extend(checks::run_all(&scenario.checks, &timeline));
+    }
+    let verdict = if error.is_some() {
+        Verdict::Error
+    } else {
+        oc_conform_checks::combine(&results)
+    };
+    ScenarioOutcome {
+        scenario: scenario.name.clone(),
+        opencode_version: target.version.to_string(),
+        verdict,
+        checks: results,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+        timeline,
+        artifacts_dir: target.artifacts_dir.clone(),
+    }
+}
+
+/// Whether the scenario involves permissions, so `GET /permission` is worth polling.
+fn uses_permissions(s: &Scenario) -> bool {
+    s.opencode_config.contains_key("permission")
+        || s.steps.iter().any(|st| matches!(st, Step::PermissionReply { .. }))
+        || s
+            .checks
+            .iter()
+            .any(|c| matches!(c, CheckSpec::PermissionReplyTakesEffect { .. }))
+}
+
+/// Set up, play the steps, tear down. Returns Err with the reason when the scenario could
+/// not be played (no verdict); step problems land in `step_results`.
+async fn play(
+    scenario: &Scenario,
+    target: &Target<'_>,
+    settings: &Settings,
+    rec: &Recorder,
+    fake: &FakeModel,
+    step_results: &mut Vec<CheckResult>,
+) -> Result<(), String> {
+    let plugins: Vec<PathBuf> = scenario
+        .plugins
+        .iter()
+        .map(|p| {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                target.plugins_dir.join(p)
+            }
+        })
+        .collect();
+    let sandbox = Sandbox::create(&SandboxSpec {
+        model_base_url: fake.base_url(),
+        plugins,
+        plugin_lib: Some(target.plugins_dir.join("lib")),
+        opencode_config: scenario.opencode_config.clone(),
+        env: scenario.env.clone(),
+        label: scenario.name.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    let directory = sandbox.project.display().to_string();
+    rec.update(|t| t.directory = Some(directory.clone()));
+
+    let server = ServerHandle::start(
+        ServerConfig {
+            binary: target.binary,
+            cwd: &sandbox.project,
+            env: sandbox.env(),
+            password: &sandbox.password,
+            run_marker: &sandbox.run_marker,
+            log_path: target.artifacts_dir.join("server.log"),
+            start_timeout: settings.start_timeout,
+        },
+        rec,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+
+    let cancel = CancellationToken::new();
+    let _stop_observers = cancel.clone().drop_guard();
+    let api = Api::new(&server.url, server.password(), &directory);
+
+    let sampler = ProcessSampler::new(server.pid, server.run_marker());
+    let procs_task = tokio::spawn(sampler.run(rec.clone(), settings.process_interval, cancel.clone()));
+    tokio::spawn(PluginLog::new(sandbox.plugin_log.clone()).run(
+        rec.clone(),
+        settings.plugin_log_interval,
+        cancel.clone(),
+    ));
+
+    // Subscribe to both streams and see `server.connected` on each before acting, so no
+    // event of the scenario can be missed (upstream #27959).
+    let mut connected = Vec::new();
+    for (stream, path) in [
+        (EventStream::Global, "/global/event".to_string()),
+        (EventStream::Directory, format!("/event?directory={}", directory)),
+    ] {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(events::observe_path(api.clone(), stream, path, rec.clone(), tx, cancel.clone()));
+        connected.push((stream, rx));
+    }
+    for (stream, rx) in connected {
+        match tokio::time::timeout(Duration::from_secs(10), rx).await {
+            Ok(Ok(())) => {}
+            _ if stream == EventStream::Directory => {
+                rec.record(Observation::Harness {
+                    message: "the per-directory /event stream sent no server.connected within 10 s".into(),
+                });
+            }
+            _ => return Err("GET /global/event sent no server.connected within 10 s".into()),
+        }
+    }
+
+    let created = api
+        .call(rec, None, "POST", "/session", Some(&json!({})), settings.call_timeout)
+        .await;
+    let session_id = created.body["id"].as_str().map(str::to_string).ok_or_else(|| {
+        format!(
+            "POST /session did not create a session: {} {}",
+            created.status,
+            created.error.clone().unwrap_or_else(|| steps::truncate(&created.body.to_string(), 300))
+        )
+    })?;
+    rec.update(|t| t.session_id = Some(session_id.clone()));
+    tokio::spawn(
+        Poller {
+            api: api.clone(),
+            sessions: vec![session_id.clone()],
+            permissions: uses_permissions(scenario),
+            interval: settings.status_interval,
+        }
+        .run(rec.clone(), cancel.clone()),
+    );
+
+    let mut live = Live {
+        recorder: rec.clone(),
+        api: api.clone(),
+        server,
+        session_id: session_id.clone(),
+        call_timeout: settings.call_timeout,
+        stop_grace: settings.stop_grace,
+    };
+
+    let mut since = 0;
+    let mut problem: Option<String> = None;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if !matches!(step, Step::Wait { .. }) {
+            since = rec.with(|t| t.entries.len() as u64);
+        }
+        match steps::play(&mut live, i, step, since).await {
+            Ok(()) => {}
+            Err(StepProblem::Fail(m)) => {
+                step_results.push(CheckResult::fail(&format!("step-{}", i + 1), m, vec![]));
+            }
+            Err(StepProblem::Error(m)) => {
+                problem = Some(format!("step {} ({}): {m}", i + 1, step_name(step)));
+                break;
+            }
+        }
+    }
+
+    // Teardown: the stored messages (the server's own account of the turn), then stop.
+    rec.record(Observation::Step {
+        index: scenario.steps.len(),
+        name: "teardown".into(),
+        phase: StepPhase::Started,
+        note: None,
+    });
+    if !live.server.has_exited() {
+        let path = format!("/session/{session_id}/message");
+        api.call(rec, None, "GET", &path, None, Duration::from_secs(10)).await;
+    }
+    cancel.cancel();
+    let left = live.server.stop(settings.stop_grace).await;
+    if !left.is_empty() {
+        rec.record(Observation::Harness {
+            message: format!("teardown killed processes of the run still alive: {left:?}"),
+        });
+    }
+    let _ = procs_task.await;
+    if settings.keep_sandbox {
+        let kept = sandbox.keep();
+        rec.record(Observation::Harness {
+            message: format!("sandbox kept at {}", kept.display()),
+        });
+    }
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+fn write_lines(path: &Path, values: impl Iterator<Item = serde_json::Value>) {
+    let text: String = values.map(|v| format!("{v}\n")).collect();
+    let _ = std::fs::write(path, text);
+}

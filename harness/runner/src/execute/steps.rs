@@ -1,0 +1,255 @@
+//! Playing one scenario step against the live server.
+
+use super::Live;
+use crate::execute::wait;
+use oc_conform_checks::{EventStream, Observation, ServerChange, StepPhase};
+use oc_conform_scenario::{OnTimeout, SignalName, Step};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How a step went wrong. `Fail`: the scenario's own expectation was not met (a verdict).
+/// `Error`: the scenario could not go on (no verdict).
+#[derive(Debug, Clone)]
+pub enum StepProblem {
+    Fail(String),
+    Error(String),
+}
+
+pub fn step_name(step: &Step) -> String {
+    match step {
+        Step::Prompt { .. } => "prompt".into(),
+        Step::Wait { until, .. } => format!("wait {}", condition_text(until)),
+        Step::Abort {} => "abort".into(),
+        Step::Http { method, path, .. } => format!("http {method} {path}"),
+        Step::PermissionReply { reply } => format!("permission-reply {reply}"),
+        Step::Command { name, .. } => format!("command {name}"),
+        Step::Signal { signal } => format!("signal {signal:?}"),
+        Step::Dispose {} => "dispose".into(),
+        Step::StopServer {} => "stop-server".into(),
+    }
+}
+
+fn condition_text(c: &oc_conform_scenario::Condition) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .and_then(|m| m.into_iter().next())
+        .map(|(k, v)| format!("{k}={v}"))
+        .unwrap_or_default()
+}
+
+/// `{session}` and `{permission}` in a path or body.
+fn substitute(text: &str, live: &Live) -> String {
+    let permission = live
+        .recorder
+        .with(|t| last_permission_id(t))
+        .unwrap_or_default();
+    text.replace("{session}", &live.session_id)
+        .replace("{permission}", &permission)
+}
+
+fn substitute_value(v: &Value, live: &Live) -> Value {
+    match v {
+        Value::String(s) => Value::String(substitute(s, live)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| substitute_value(x, live)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), substitute_value(x, live)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The id of the last permission request asked on the event stream (`permission.asked`,
+/// or `permission.updated` before 1.0.224).
+pub fn last_permission_id(t: &oc_conform_checks::Timeline) -> Option<String> {
+    t.events(EventStream::Global)
+        .filter(|(_, ty, _)| *ty == "permission.asked" || *ty == "permission.updated")
+        .filter_map(|(_, _, p)| p["id"].as_str().map(str::to_string))
+        .last()
+}
+
+/// Plays step `index`. `since` is the first entry a following wait should look at.
+pub async fn play(live: &mut Live, index: usize, step: &Step, since: u64) -> Result<(), StepProblem> {
+    let rec = live.recorder.clone();
+    let name = step_name(step);
+    rec.record(Observation::Step {
+        index,
+        name: name.clone(),
+        phase: StepPhase::Started,
+        note: None,
+    });
+    let result = play_inner(live, index, step, since).await;
+    let (phase, note) = match &result {
+        Ok(()) => (StepPhase::Finished, None),
+        Err(StepProblem::Fail(m)) | Err(StepProblem::Error(m)) => {
+            (StepPhase::Failed, Some(m.clone()))
+        }
+    };
+    rec.record(Observation::Step {
+        index,
+        name,
+        phase,
+        note,
+    });
+    result
+}
+
+async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> Result<(), StepProblem> {
+    let rec = live.recorder.clone();
+    let sid = live.session_id.clone();
+    let call_timeout = live.call_timeout;
+    let api = live.api.clone();
+    let expect_2xx = |what: &str, a: &crate::observe::http::Answer| {
+        if a.ok() {
+            Ok(())
+        } else {
+            Err(StepProblem::Error(format!(
+                "{what} answered {}: {}",
+                a.status,
+                a.error.clone().unwrap_or_else(|| truncate(&a.body.to_string(), 300))
+            )))
+        }
+    };
+    match step {
+        Step::Prompt { text, is_async } => {
+            let body = json!({"parts": [{"type": "text", "text": text}]});
+            let path = if *is_async {
+                format!("/session/{sid}/prompt_async")
+            } else {
+                format!("/session/{sid}/message")
+            };
+            let a = api.call(&rec, Some(index), "POST", &path, Some(&body), call_timeout).await;
+            expect_2xx(&format!("POST {path}"), &a)
+        }
+        Step::Wait {
+            until,
+            timeout_ms,
+            on_timeout,
+        } => {
+            let ok = wait::wait_for(&rec, until, since, Duration::from_millis(*timeout_ms)).await;
+            if ok {
+                return Ok(());
+            }
+            let msg = format!(
+                "{} did not happen within {timeout_ms} ms",
+                condition_text(until)
+            );
+            match on_timeout {
+                OnTimeout::Continue => {
+                    rec.record(Observation::Harness {
+                        message: format!("step {}: {msg} (continuing)", index + 1),
+                    });
+                    Ok(())
+                }
+                OnTimeout::Fail => Err(StepProblem::Fail(msg)),
+                OnTimeout::Error => Err(StepProblem::Error(msg)),
+            }
+        }
+        Step::Abort {} => {
+            let path = format!("/session/{sid}/abort");
+            let a = api.call(&rec, Some(index), "POST", &path, None, call_timeout).await;
+            expect_2xx(&format!("POST {path}"), &a)
+        }
+        Step::Http {
+            method,
+            path,
+            body,
+            expect_status,
+        } => {
+            let path = substitute(path, live);
+            let body = body.as_ref().map(|b| substitute_value(b, live));
+            let a = api
+                .call(&rec, Some(index), method, &path, body.as_ref(), call_timeout)
+                .await;
+            check_status(&format!("{method} {path}"), &a, *expect_status)
+        }
+        Step::PermissionReply { reply } => {
+            let Some(id) = rec.with(|t| last_permission_id(t)) else {
+                return Err(StepProblem::Error(
+                    "no permission.asked event was observed to reply to; wait for one first".into(),
+                ));
+            };
+            let path = format!("/permission/{id}/reply");
+            let a = api
+                .call(&rec, Some(index), "POST", &path, Some(&json!({"reply": reply})), call_timeout)
+                .await;
+            if a.status == 404 {
+                // Releases before the /permission routes: the per-session form.
+                let old = format!("/session/{sid}/permissions/{id}");
+                let a = api
+                    .call(&rec, Some(index), "POST", &old, Some(&json!({"response": reply})), call_timeout)
+                    .await;
+                return expect_2xx(&format!("POST {old}"), &a);
+            }
+            expect_2xx(&format!("POST {path}"), &a)
+        }
+        Step::Command {
+            name,
+            arguments,
+            expect_status,
+        } => {
+            let path = format!("/session/{sid}/command");
+            let body = json!({"command": name, "arguments": arguments});
+            let a = api
+                .call(&rec, Some(index), "POST", &path, Some(&body), call_timeout)
+                .await;
+            check_status(&format!("POST {path}"), &a, *expect_status)
+        }
+        Step::Signal { signal } => {
+            let (sig, label) = match signal {
+                SignalName::Term => (libc::SIGTERM, "TERM"),
+                SignalName::Int => (libc::SIGINT, "INT"),
+                SignalName::Kill => (libc::SIGKILL, "KILL"),
+            };
+            rec.record(Observation::Server(ServerChange::Signalled {
+                signal: label.into(),
+            }));
+            live.server.signal(sig);
+            Ok(())
+        }
+        Step::Dispose {} => {
+            let a = api
+                .call(&rec, Some(index), "POST", "/global/dispose", None, call_timeout)
+                .await;
+            expect_2xx("POST /global/dispose", &a)
+        }
+        Step::StopServer {} => {
+            live.server.stop_group(live.stop_grace).await;
+            Ok(())
+        }
+    }
+}
+
+fn check_status(
+    what: &str,
+    a: &crate::observe::http::Answer,
+    expect: Option<u16>,
+) -> Result<(), StepProblem> {
+    if a.status == 0 {
+        return Err(StepProblem::Error(format!(
+            "{what}: no answer ({})",
+            a.error.clone().unwrap_or_default()
+        )));
+    }
+    match expect {
+        Some(want) if want != a.status => Err(StepProblem::Fail(format!(
+            "{what} answered {} (expected {want}): {}",
+            a.status,
+            truncate(&a.body.to_string(), 300)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}

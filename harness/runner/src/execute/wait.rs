@@ -1,0 +1,146 @@
+//! Waiting for an observed condition: re-evaluated on every new timeline entry, bounded
+//! by a deadline. No timer polling: the recorder wakes the waiter.
+
+use crate::record::Recorder;
+use oc_conform_checks::{Entry, EventStream, Observation, ProcessChange, ProcessRole, ServerChange, Timeline};
+use oc_conform_scenario::Condition;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Whether `cond` holds on the timeline now. Conditions about things that happen
+/// (events, plugin records, tool states) look at entries from `since` on, so a wait
+/// after an action sees what that action caused even if it came before the wait began;
+/// conditions about state (status, processes) look at the current state.
+pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
+    let session = t.session_id.as_deref();
+    let recent = || t.entries.iter().filter(move |e| e.seq >= since);
+    match cond {
+        Condition::Event(ty) => recent().any(|e| match &e.obs {
+            Observation::Event {
+                stream: EventStream::Global,
+                event_type,
+                session_id,
+                ..
+            } => event_type == ty && (session_id.is_none() || session_id.as_deref() == session),
+            _ => false,
+        }),
+        Condition::Status(s) => current_status(t).as_deref() == Some(s.as_str()),
+        Condition::Process(text) => live_processes(t)
+            .values()
+            .any(|(role, cmd)| *role != ProcessRole::Server && cmd.contains(text.as_str())),
+        Condition::ProcessGone(text) => {
+            let seen = t.entries.iter().any(|e| {
+                matches!(&e.obs, Observation::Process(ProcessChange::Appeared(p)) if p.cmdline.contains(text.as_str()))
+            });
+            seen && !live_processes(t)
+                .values()
+                .any(|(_, cmd)| cmd.contains(text.as_str()))
+        }
+        Condition::ToolState(s) => recent().any(|e| tool_state(e).as_deref() == Some(s.as_str())),
+        Condition::ModelRequests(n) => {
+            t.entries
+                .iter()
+                .filter(|e| matches!(e.obs, Observation::ModelRequest { .. }))
+                .count()
+                >= *n as usize
+        }
+        Condition::Plugin(ev) => recent().any(|e| match &e.obs {
+            Observation::Plugin { record } => record["event"].as_str() == Some(ev.as_str()),
+            _ => false,
+        }),
+        Condition::ServerExited(want) => {
+            let exited = t
+                .entries
+                .iter()
+                .any(|e| matches!(e.obs, Observation::Server(ServerChange::Exited { .. })));
+            exited == *want
+        }
+        // Judged by the waiter with the clock; as a predicate it never holds alone.
+        Condition::QuietMs(_) => false,
+    }
+}
+
+fn current_status(t: &Timeline) -> Option<String> {
+    let session = t.session_id.as_deref()?;
+    t.entries.iter().rev().find_map(|e| match &e.obs {
+        Observation::Status { session_id, status } if session_id == session => {
+            Some(status.clone())
+        }
+        _ => None,
+    })
+}
+
+fn tool_state(e: &Entry) -> Option<String> {
+    match &e.obs {
+        Observation::Event {
+            stream: EventStream::Global,
+            event_type,
+            properties,
+            ..
+        } if event_type == "message.part.updated" => {
+            let part = &properties["part"];
+            (part["type"] == "tool")
+                .then(|| part.pointer("/state/status").and_then(Value::as_str))
+                .flatten()
+                .map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+/// Live processes of the run: pid -> (role, command line).
+pub fn live_processes(t: &Timeline) -> BTreeMap<u32, (ProcessRole, String)> {
+    let mut live = BTreeMap::new();
+    for e in &t.entries {
+        match &e.obs {
+            Observation::Process(ProcessChange::Appeared(p)) => {
+                live.insert(p.pid, (p.role, p.cmdline.clone()));
+            }
+            Observation::Process(ProcessChange::Exited { pid })
+            | Observation::Process(ProcessChange::Zombie { pid }) => {
+                live.remove(pid);
+            }
+            _ => {}
+        }
+    }
+    live
+}
+
+/// Waits until `cond` holds, or `timeout` passes. Returns whether it held.
+pub async fn wait_for(rec: &Recorder, cond: &Condition, since: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut changes = rec.subscribe();
+    if let Condition::QuietMs(quiet) = cond {
+        let quiet = Duration::from_millis(*quiet);
+        loop {
+            let last = rec.with(|t| t.end_ms());
+            let idle_for = Duration::from_secs_f64(((rec.now_ms() - last).max(0.0)) / 1000.0);
+            if idle_for >= quiet {
+                return true;
+            }
+            let until_quiet = quiet - idle_for;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            // Wake on a new entry (quiet restarts) or when the quiet window would be over.
+            let _ = tokio::time::timeout(until_quiet.min(left), changes.changed()).await;
+        }
+    }
+    loop {
+        changes.borrow_and_update();
+        if rec.with(|t| holds(cond, t, since)) {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match tokio::time::timeout(left, changes.changed()).await {
+            Ok(Ok(())) => {}
+            // Timed out, or the recorder is gone: one last look.
+            _ => return rec.with(|t| holds(cond, t, since)),
+        }
+    }
+}

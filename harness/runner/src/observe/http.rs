@@ -1,0 +1,254 @@
+//! The HTTP side: the API client every request of the run goes through (always with the
+//! run's password), and the poller that records what `GET /session/status` and
+//! `GET /permission` say, on change.
+
+use crate::record::Recorder;
+use oc_conform_checks::Observation;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A client for one server and one project directory.
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    pub base: String,
+    password: String,
+    pub directory: String,
+}
+
+/// The answer to one call. `status` is 0 when no answer came.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub error: Option<String>,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl Api {
+    pub fn new(base: &str, password: &str, directory: &str) -> Api {
+        Api {
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            base: base.trim_end_matches('/').to_string(),
+            password: password.to_string(),
+            directory: directory.to_string(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("opencode", Some(&self.password))
+            .header("x-opencode-directory", &self.directory)
+    }
+
+    /// Opens a long-lived stream (SSE). No overall timeout: the caller cancels it.
+    pub async fn open_stream(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.request(reqwest::Method::GET, path)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+    }
+
+    /// One call, not recorded (polls).
+    pub async fn call_quiet(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = self.request(method, path).timeout(timeout);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(text)
+                });
+                Answer {
+                    status,
+                    body,
+                    error: None,
+                }
+            }
+            Err(e) => Answer {
+                status: 0,
+                body: Value::Null,
+                error: Some(if e.is_timeout() {
+                    format!("no answer within {timeout:?}")
+                } else {
+                    e.to_string()
+                }),
+            },
+        }
+    }
+
+    /// One call, recorded in the timeline with its answer.
+    pub async fn call(
+        &self,
+        rec: &Recorder,
+        step: Option<usize>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Answer {
+        let started = Instant::now();
+        let answer = self.call_quiet(method, path, body, timeout).await;
+        rec.record(Observation::Http {
+            method: method.to_string(),
+            path: path.to_string(),
+            step,
+            status: answer.status,
+            body: answer.body.clone(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            error: answer.error.clone(),
+        });
+        answer
+    }
+}
+
+/// What `GET /session/status` says of each session: absent means idle.
+pub fn statuses(body: &Value) -> BTreeMap<String, String> {
+    body.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(id, s)| {
+                    let ty = s["type"].as_str().unwrap_or("unknown").to_string();
+                    (id.clone(), ty)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Ids of the pending permission requests in a `GET /permission` answer.
+pub fn pending_ids(body: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = body
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// Polls status (and pending permissions when asked) every `interval`, recording
+/// changes. `sessions` are always reported, as "idle" while absent from the map.
+pub struct Poller {
+    pub api: Api,
+    pub sessions: Vec<String>,
+    pub permissions: bool,
+    pub interval: Duration,
+}
+
+impl Poller {
+    pub async fn run(self, rec: Recorder, cancel: CancellationToken) {
+        let mut last: BTreeMap<String, String> = BTreeMap::new();
+        let mut last_perms: Option<Vec<String>> = None;
+        let mut failing = false;
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timeout = Duration::from_secs(5);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let answer = tokio::select! {
+                a = self.api.call_quiet("GET", "/session/status", None, timeout) => a,
+                _ = cancel.cancelled() => return,
+            };
+            if !answer.ok() {
+                if !failing {
+                    failing = true;
+                    rec.record(Observation::Harness {
+                        message: format!(
+                            "status poll failed: {}",
+                            answer.error.unwrap_or_else(|| format!("HTTP {}", answer.status))
+                        ),
+                    });
+                }
+                continue;
+            }
+            if failing {
+                failing = false;
+                rec.record(Observation::Harness {
+                    message: "status poll answered again".into(),
+                });
+            }
+            let mut now = statuses(&answer.body);
+            for s in &self.sessions {
+                now.entry(s.clone()).or_insert_with(|| "idle".into());
+            }
+            for (id, status) in &now {
+                if last.get(id) != Some(status) {
+                    rec.record(Observation::Status {
+                        session_id: id.clone(),
+                        status: status.clone(),
+                    });
+                }
+            }
+            // A session that left the map went idle.
+            for (id, status) in &last {
+                if !now.contains_key(id) && status != "idle" {
+                    rec.record(Observation::Status {
+                        session_id: id.clone(),
+                        status: "idle".into(),
+                    });
+                    now.insert(id.clone(), "idle".into());
+                }
+            }
+            last = now;
+
+            if self.permissions {
+                let answer = self.api.call_quiet("GET", "/permission", None, timeout).await;
+                if answer.ok() {
+                    let ids = pending_ids(&answer.body);
+                    if last_perms.as_ref() != Some(&ids) {
+                        rec.record(Observation::PendingPermissions { ids: ids.clone() });
+                        last_perms = Some(ids);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_map_and_pending_list() {
+        let s = statuses(&json!({"ses_a": {"type": "busy"}, "ses_b": {"type": "retry", "attempt": 1}}));
+        assert_eq!(s["ses_a"], "busy");
+        assert_eq!(s["ses_b"], "retry");
+        assert!(statuses(&json!({})).is_empty());
+        assert_eq!(
+            pending_ids(&json!([{"id": "per_2"}, {"id": "per_1"}])),
+            vec!["per_1", "per_2"]
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Fixture plugins report what they did (their calls' results, their errors) by appending
+//! JSON lines to the file named by `OC_CONFORM_PLUGIN_LOG`. This follows that file and
+//! records each line in the timeline.
+
+use crate::record::Recorder;
+use oc_conform_checks::Observation;
+use serde_json::Value;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct PluginLog {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl PluginLog {
+    pub fn new(path: PathBuf) -> Self {
+        PluginLog {
+            path,
+            offset: 0,
+            partial: String::new(),
+        }
+    }
+
+    /// Reads what was appended since the last call and records each complete line.
+    pub fn drain(&mut self, rec: &Recorder) {
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return;
+        };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut buf = String::new();
+        if let Ok(n) = f.read_to_string(&mut buf) {
+            self.offset += n as u64;
+        }
+        self.partial.push_str(&buf);
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let record = serde_json::from_str(line).unwrap_or_else(|_| {
+                serde_json::json!({"event": "unparsed", "line": line})
+            });
+            rec.record(Observation::Plugin {
+                record: normalize(record),
+            });
+        }
+    }
+
+    pub async fn run(mut self, rec: Recorder, interval: Duration, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            self.drain(&rec);
+        }
+        self.drain(&rec);
+    }
+}
+
+fn normalize(v: Value) -> Value {
+    match v {
+        Value::Object(_) => v,
+        other => serde_json::json!({"event": "unparsed", "value": other}),
+    }
+}

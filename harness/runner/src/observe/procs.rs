@@ -1,0 +1,277 @@
+//! The process table observer. Samples `/proc` and records what changes for the run's
+//! processes: the server, its descendants, and anything carrying the run marker (tool
+//! children that re-parented or called `setsid` still carry it in their environment).
+
+use crate::record::Recorder;
+use oc_conform_checks::{Observation, ProcessChange, ProcessInfo, ProcessRole};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What `/proc/<pid>/stat` says, plus the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub state: char,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name is in parentheses and may itself contain
+/// spaces and parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
+    let pid = text.split_whitespace().next()?.parse().ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgid = f.next()?.parse().ok()?;
+    Some(ProcStat {
+        pid,
+        ppid,
+        pgid,
+        state,
+    })
+}
+
+pub fn read_stat(pid: u32) -> Option<ProcStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+pub fn read_cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// True when the process's environment holds `VAR=marker` exactly.
+pub fn has_marker(pid: u32, var: &str, marker: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let wanted = format!("{var}={marker}");
+    env.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes())
+}
+
+pub fn list_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Pids of live (non-zombie) processes carrying the run marker.
+pub fn find_marked(marker: &str) -> Vec<u32> {
+    list_pids()
+        .into_iter()
+        .filter(|&pid| pid != std::process::id())
+        .filter(|&pid| has_marker(pid, crate::sandbox::RUN_MARKER_VAR, marker))
+        .filter(|&pid| read_stat(pid).is_some_and(|s| s.state != 'Z'))
+        .collect()
+}
+
+/// Kills, by pid, every process carrying the run marker until none is left or `timeout`
+/// passes (a process may fork while we kill). Returns the pids it killed.
+pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    let mut killed = Vec::new();
+    loop {
+        let pids = find_marked(marker);
+        if pids.is_empty() || Instant::now() >= deadline {
+            return killed;
+        }
+        for pid in pids {
+            // The pid carries this run's marker, so this run started it.
+            send_signal(pid as i32, libc::SIGKILL);
+            if !killed.contains(&pid) {
+                killed.push(pid);
+            }
+        }
+        // Give the kernel a moment to deliver; bounded by the deadline above.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` to `pid` (a negative pid names a process group). Errors (the process
+/// is already gone) are ignored: every caller re-checks what is left.
+pub fn send_signal(pid: i32, signal: i32) {
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
+}
+
+/// Whether a process belongs to the run, and as what.
+fn classify(pid: u32, server_pid: u32, cmdline: &str) -> ProcessRole {
+    if pid == server_pid {
+        ProcessRole::Server
+    } else if cmdline
+        .split_whitespace()
+        .next()
+        .is_some_and(|argv0| argv0.ends_with("/opencode") || argv0 == "opencode")
+    {
+        ProcessRole::Opencode
+    } else {
+        ProcessRole::Tool
+    }
+}
+
+struct Known {
+    ppid: u32,
+    zombie: bool,
+}
+
+/// Samples the process table every `interval` until cancelled, recording changes.
+pub struct ProcessSampler {
+    server_pid: u32,
+    marker: String,
+    known: HashMap<u32, Known>,
+    /// Pids seen that are not ours, so their environment is read only once.
+    foreign: HashSet<u32>,
+}
+
+impl ProcessSampler {
+    pub fn new(server_pid: u32, marker: &str) -> Self {
+        ProcessSampler {
+            server_pid,
+            marker: marker.to_string(),
+            known: HashMap::new(),
+            foreign: HashSet::new(),
+        }
+    }
+
+    /// One pass over `/proc`; records what changed since the previous pass.
+    pub fn sample(&mut self, rec: &Recorder) {
+        let pids: HashSet<u32> = list_pids().into_iter().collect();
+        // Forget foreign pids that vanished, so a reused pid is looked at afresh.
+        self.foreign.retain(|p| pids.contains(p));
+
+        let gone: Vec<u32> = self
+            .known
+            .keys()
+            .copied()
+            .filter(|p| !pids.contains(p))
+            .collect();
+        for pid in gone {
+            self.known.remove(&pid);
+            rec.record(Observation::Process(ProcessChange::Exited { pid }));
+        }
+
+        let mut new: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|p| !self.known.contains_key(p) && !self.foreign.contains(p))
+            .collect();
+        new.sort_unstable();
+        for pid in new {
+            let Some(stat) = read_stat(pid) else { continue };
+            let ours = pid == self.server_pid
+                || self.known.contains_key(&stat.ppid)
+                || has_marker(pid, crate::sandbox::RUN_MARKER_VAR, &self.marker);
+            if !ours {
+                self.foreign.insert(pid);
+                continue;
+            }
+            let cmdline = read_cmdline(pid);
+            let role = classify(pid, self.server_pid, &cmdline);
+            self.known.insert(
+                pid,
+                Known {
+                    ppid: stat.ppid,
+                    zombie: stat.state == 'Z',
+                },
+            );
+            rec.record(Observation::Process(ProcessChange::Appeared(ProcessInfo {
+                pid,
+                ppid: stat.ppid,
+                pgid: stat.pgid,
+                state: stat.state.to_string(),
+                cmdline,
+                role,
+            })));
+        }
+
+        for (&pid, known) in self.known.iter_mut() {
+            let Some(stat) = read_stat(pid) else { continue };
+            if stat.ppid != known.ppid {
+                known.ppid = stat.ppid;
+                rec.record(Observation::Process(ProcessChange::Reparented {
+                    pid,
+                    ppid: stat.ppid,
+                }));
+            }
+            if stat.state == 'Z' && !known.zombie {
+                known.zombie = true;
+                rec.record(Observation::Process(ProcessChange::Zombie { pid }));
+            }
+        }
+    }
+
+    /// Samples until `cancel` fires; one last sample then.
+    pub async fn run(mut self, rec: Recorder, interval: Duration, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            self.sample(&rec);
+        }
+        self.sample(&rec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_and_parentheses_in_the_name() {
+        let s = parse_stat("4242 (we ird) (x)) S 1 4240 4240 0 -1 4194560 120").unwrap();
+        assert_eq!(
+            s,
+            ProcStat {
+                pid: 4242,
+                ppid: 1,
+                pgid: 4240,
+                state: 'S'
+            }
+        );
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn roles() {
+        assert_eq!(classify(10, 10, "/x/opencode serve"), ProcessRole::Server);
+        assert_eq!(classify(11, 10, "/x/bin/opencode serve --port 0"), ProcessRole::Opencode);
+        assert_eq!(classify(12, 10, "sleep 100"), ProcessRole::Tool);
+    }
+
+    #[test]
+    fn finds_and_kills_a_marked_child_by_pid() {
+        let marker = format!("test-{}", crate::sandbox::random_token(8));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(crate::sandbox::RUN_MARKER_VAR, &marker)
+            .spawn()
+            .unwrap();
+        assert_eq!(find_marked(&marker), vec![child.id()]);
+        // Reap concurrently so the killed child does not linger as a zombie.
+        let killed = std::thread::scope(|s| {
+            let h = s.spawn(|| child.wait());
+            let k = kill_marked(&marker, Duration::from_secs(5));
+            h.join().unwrap().unwrap();
+            k
+        });
+        assert_eq!(killed.len(), 1);
+        assert!(find_marked(&marker).is_empty());
+    }
+}

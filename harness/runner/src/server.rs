@@ -1,0 +1,335 @@
+//! The server supervisor: `opencode serve` in its own process group, its listening line
+//! parsed, its health awaited, its output captured, and a stop that always ends with
+//! nothing of the run left alive (SIGTERM to the group, a grace period, SIGKILL, then the
+//! run marker's stragglers). Dropping a handle kills synchronously, so an error, a panic
+//! or a timeout in the runner still cleans up; `cleanup_all` serves the signal handler.
+
+use crate::observe::procs;
+use crate::record::Recorder;
+use oc_conform_checks::{Observation, ServerChange};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{oneshot, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opencode serve exited before it was listening ({status}); last log lines:\n{log_tail}")]
+    ExitedEarly { status: String, log_tail: String },
+    #[error("opencode serve printed no listening line within {0:?}; last log lines:\n{1}")]
+    NoListeningLine(Duration, String),
+    #[error("opencode serve at {url} did not answer GET /global/health within {timeout:?} (last: {last}); last log lines:\n{log_tail}")]
+    NotHealthy {
+        url: String,
+        timeout: Duration,
+        last: String,
+        log_tail: String,
+    },
+}
+
+pub struct ServerConfig<'a> {
+    pub binary: &'a Path,
+    pub cwd: &'a Path,
+    pub env: &'a [(String, String)],
+    pub password: &'a str,
+    pub run_marker: &'a str,
+    pub log_path: PathBuf,
+    pub start_timeout: Duration,
+}
+
+/// Processes groups and run markers that must die if the harness is interrupted.
+static LIVE: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+
+/// Kills every server group and every marked process this harness started. For the
+/// SIGINT/SIGTERM handler: synchronous, no allocation-heavy work, idempotent.
+pub fn cleanup_all() {
+    let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for (pgid, marker) in live {
+        kill_group(pgid, libc::SIGKILL);
+        procs::kill_marked(&marker, Duration::from_secs(2));
+    }
+}
+
+pub struct ServerHandle {
+    pub pid: u32,
+    pub url: String,
+    pub version: String,
+    password: String,
+    run_marker: String,
+    log_path: PathBuf,
+    exited: watch::Receiver<Option<String>>,
+    recorder: Recorder,
+    stopped: bool,
+}
+
+impl ServerHandle {
+    pub async fn start(cfg: ServerConfig<'_>, recorder: &Recorder) -> Result<Self, ServerError> {
+        let started = Instant::now();
+        let mut cmd = tokio::process::Command::new(cfg.binary);
+        cmd.args(["serve", "--hostname", "127.0.0.1", "--port", "0"])
+            .current_dir(cfg.cwd)
+            .env_clear()
+            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(|source| ServerError::Spawn {
+            binary: cfg.binary.to_path_buf(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        if let Ok(mut l) = LIVE.lock() {
+            l.push((pid, cfg.run_marker.to_string()));
+        }
+        recorder.record(Observation::Server(ServerChange::Spawned { pid }));
+        recorder.update(|t| t.server_pid = Some(pid));
+
+        let log = tokio::fs::File::create(&cfg.log_path).await.ok();
+        let log = std::sync::Arc::new(tokio::sync::Mutex::new(log));
+        let (url_tx, url_rx) = oneshot::channel::<String>();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        tokio::spawn(copy_lines(stdout, "out", log.clone(), Some(url_tx)));
+        tokio::spawn(copy_lines(stderr, "err", log.clone(), None));
+
+        let (exit_tx, exited) = watch::channel(None);
+        let rec = recorder.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let (code, signal, text) = match &status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    (s.code(), s.signal(), s.to_string())
+                }
+                Err(e) => (None, None, e.to_string()),
+            };
+            rec.record(Observation::Server(ServerChange::Exited { code, signal }));
+            let _ = exit_tx.send(Some(text));
+        });
+
+        let mut handle = ServerHandle {
+            pid,
+            url: String::new(),
+            version: String::new(),
+            password: cfg.password.to_string(),
+            run_marker: cfg.run_marker.to_string(),
+            log_path: cfg.log_path.clone(),
+            exited,
+            recorder: recorder.clone(),
+            stopped: false,
+        };
+
+        // The listening line, or the process's exit, or the deadline: whichever first.
+        let mut exited = handle.exited.clone();
+        let url = tokio::select! {
+            url = url_rx => url.ok(),
+            _ = exited.wait_for(Option::is_some) => None,
+            _ = tokio::time::sleep(cfg.start_timeout) => {
+                return Err(ServerError::NoListeningLine(cfg.start_timeout, handle.log_tail()));
+            }
+        };
+        let Some(url) = url else {
+            let mut exited = handle.exited.clone();
+            let status = tokio::time::timeout(Duration::from_secs(2), exited.wait_for(Option::is_some))
+                .await
+                .ok()
+                .and_then(|r| r.ok().and_then(|s| s.clone()))
+                .unwrap_or_else(|| "stdout closed".into());
+            return Err(ServerError::ExitedEarly {
+                status,
+                log_tail: handle.log_tail(),
+            });
+        };
+        handle.url = url.trim_end_matches('/').to_string();
+        recorder.record(Observation::Server(ServerChange::Listening {
+            url: handle.url.clone(),
+        }));
+
+        let remaining = cfg.start_timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(5));
+        handle.version = handle.wait_healthy(remaining).await?;
+        recorder.record(Observation::Server(ServerChange::Healthy {
+            version: handle.version.clone(),
+        }));
+        Ok(handle)
+    }
+
+    /// Polls `GET /global/health` until it answers healthy. The listening line comes
+    /// before the server answers, so this is the readiness signal.
+    async fn wait_healthy(&self, timeout: Duration) -> Result<String, ServerError> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            if self.has_exited() {
+                return Err(ServerError::ExitedEarly {
+                    status: self.exit_status().unwrap_or_default(),
+                    log_tail: self.log_tail(),
+                });
+            }
+            let req = client
+                .get(format!("{}/global/health", self.url))
+                .basic_auth("opencode", Some(&self.password))
+                .timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100)))
+                .send()
+                .await;
+            match req {
+                Ok(r) if r.status().is_success() => {
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    return Ok(body["version"].as_str().unwrap_or("unknown").to_string());
+                }
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            // A short pause between attempts; the deadline above bounds the loop.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(ServerError::NotHealthy {
+            url: self.url.clone(),
+            timeout,
+            last,
+            log_tail: self.log_tail(),
+        })
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    pub fn run_marker(&self) -> &str {
+        &self.run_marker
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exited.borrow().is_some()
+    }
+
+    pub fn exit_status(&self) -> Option<String> {
+        self.exited.borrow().clone()
+    }
+
+    /// Sends a signal to the server process only (not its group): what a user's `kill`
+    /// does, so the scenario sees how opencode itself handles it.
+    pub fn signal(&self, signal: i32) {
+        if !self.has_exited() {
+            procs::send_signal(self.pid as i32, signal);
+        }
+    }
+
+    /// Waits until the server process has exited, up to `timeout`. True if it did.
+    pub async fn wait_exit(&self, timeout: Duration) -> bool {
+        let mut rx = self.exited.clone();
+        let exited = tokio::time::timeout(timeout, rx.wait_for(Option::is_some))
+            .await
+            .is_ok();
+        exited
+    }
+
+    /// SIGTERM to the server's process group, `grace` to exit, then SIGKILL to the group:
+    /// how a supervisor stops a server. Processes that left the group (the bash tool's
+    /// detached children, servers a plugin launched) are not touched: see `stop`.
+    pub async fn stop_group(&mut self, grace: Duration) {
+        if !self.has_exited() {
+            self.recorder.record(Observation::Server(ServerChange::Signalled {
+                signal: "TERM (group)".into(),
+            }));
+            kill_group(self.pid, libc::SIGTERM);
+            if !self.wait_exit(grace).await {
+                self.recorder.record(Observation::Server(ServerChange::Signalled {
+                    signal: "KILL (group)".into(),
+                }));
+                kill_group(self.pid, libc::SIGKILL);
+                self.wait_exit(Duration::from_secs(5)).await;
+            }
+        }
+        kill_group(self.pid, libc::SIGKILL);
+    }
+
+    /// `stop_group`, then every process still carrying the run marker is killed by pid.
+    /// Returns the pids that had to be killed that way (what the server left behind).
+    pub async fn stop(&mut self, grace: Duration) -> Vec<u32> {
+        self.stop_group(grace).await;
+        let marker = self.run_marker.clone();
+        let leftovers = tokio::task::spawn_blocking(move || {
+            procs::kill_marked(&marker, Duration::from_secs(5))
+        })
+        .await
+        .unwrap_or_default();
+        self.forget();
+        leftovers
+    }
+
+    fn forget(&mut self) {
+        self.stopped = true;
+        if let Ok(mut l) = LIVE.lock() {
+            l.retain(|(pid, _)| *pid != self.pid);
+        }
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last lines of the server's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path, 20)
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.stopped {
+            kill_group(self.pid, libc::SIGKILL);
+            procs::kill_marked(&self.run_marker, Duration::from_secs(2));
+            self.forget();
+        }
+    }
+}
+
+fn kill_group(pgid: u32, signal: i32) {
+    if pgid > 1 {
+        // The group is the one the server was spawned into with process_group(0).
+        procs::send_signal(-(pgid as i32), signal);
+    }
+}
+
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+const LISTENING: &str = "opencode server listening on ";
+
+async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
+    stream: Option<R>,
+    tag: &str,
+    log: std::sync::Arc<tokio::sync::Mutex<Option<tokio::fs::File>>>,
+    mut url_tx: Option<oneshot::Sender<String>>,
+) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(tx) = url_tx.take() {
+            match line.find(LISTENING) {
+                Some(i) => {
+                    let url = line[i + LISTENING.len()..].trim().to_string();
+                    let _ = tx.send(url);
+                }
+                None => url_tx = Some(tx),
+            }
+        }
+        if let Some(f) = log.lock().await.as_mut() {
+            let _ = f.write_all(format!("[{tag}] {line}\n").as_bytes()).await;
+            let _ = f.flush().await;
+        }
+    }
+}
