@@ -121,6 +121,12 @@ pub enum StepPhase {
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum ProcessChange {
     Appeared(ProcessInfo),
+    /// It replaced its program (`exec`): a fork of the server becomes `sleep 100`.
+    Exec {
+        pid: u32,
+        cmdline: String,
+        role: ProcessRole,
+    },
     /// Its parent changed (re-parented to init or a subreaper when its parent died).
     Reparented { pid: u32, ppid: u32 },
     /// It became a zombie (exited, not yet reaped).
@@ -232,6 +238,9 @@ impl Observation {
                 "process {} appeared ({:?}, ppid {}, pgid {}): {}",
                 p.pid, p.role, p.ppid, p.pgid, p.cmdline
             ),
+            Observation::Process(ProcessChange::Exec { pid, cmdline, role }) => {
+                format!("process {pid} exec'd ({role:?}): {cmdline}")
+            }
             Observation::Process(ProcessChange::Reparented { pid, ppid }) => {
                 format!("process {pid} re-parented to {ppid}")
             }

@@ -127,7 +127,10 @@ pub async fn run(args: RunArgs) -> u8 {
     }
 
     let mut term = Terminal::new();
-    let installer = Installer::from_env();
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let mut targets = Vec::new();
     for spec in &specs {
         match installer.resolve(spec).await {
@@ -225,8 +228,18 @@ fn spawn_interrupt_handler(outcomes: Arc<Mutex<Vec<ScenarioOutcome>>>, report_di
     });
 }
 
+fn installer() -> Result<Installer, u8> {
+    Installer::from_env().map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })
+}
+
 pub async fn install(versions: Vec<String>) -> u8 {
-    let installer = Installer::from_env();
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let mut code = exit::OK;
     for v in versions {
         let spec = match v.parse::<OpencodeSpec>() {
@@ -248,7 +261,10 @@ pub async fn install(versions: Vec<String>) -> u8 {
 }
 
 pub async fn versions() -> u8 {
-    let installer = Installer::from_env();
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let cached = installer.cached_versions();
     match installer.registry_versions().await {
         Ok(all) => {

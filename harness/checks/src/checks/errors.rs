@@ -24,14 +24,16 @@ fn looks_like_stack(s: &str) -> bool {
     if s.lines().any(|l| l.starts_with("    at ")) {
         return true;
     }
-    [".ts:", ".js:", ".mjs:", ".cjs:", ".tsx:"].iter().any(|ext| {
-        s.match_indices(ext).any(|(i, m)| {
-            s[i + m.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
+    [".ts:", ".js:", ".mjs:", ".cjs:", ".tsx:"]
+        .iter()
+        .any(|ext| {
+            s.match_indices(ext).any(|(i, m)| {
+                s[i + m.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            })
         })
-    })
 }
 
 /// What is wrong with a failed answer's body, if anything.
@@ -41,11 +43,14 @@ fn opaque(body: &Value) -> Option<String> {
     if leaves.iter().any(|s| looks_like_stack(s)) {
         return Some("its body leaks a stack trace".into());
     }
-    match body["name"].as_str() {
-        Some("UnknownError") => Some(match body.pointer("/data/message").and_then(Value::as_str) {
-            Some(m) => format!("an opaque UnknownError ({})", first_line(m)),
-            None => "an opaque UnknownError".into(),
-        }),
+    // opencode's errors carry `name`; Effect-style ones (`PermissionNotFoundError`) `_tag`.
+    match body["name"].as_str().or_else(|| body["_tag"].as_str()) {
+        Some("UnknownError") => Some(
+            match body.pointer("/data/message").and_then(Value::as_str) {
+                Some(m) => format!("an opaque UnknownError ({})", first_line(m)),
+                None => "an opaque UnknownError".into(),
+            },
+        ),
         Some(n) if !n.is_empty() => None,
         _ => Some("its body names no error".into()),
     }
@@ -61,7 +66,11 @@ fn first_line(s: &str) -> String {
 }
 
 /// A `session.error` for the session near the failed answer that names what failed.
-fn explained_by_session_error<'a>(tl: &'a Timeline, http: &Entry, elapsed_ms: f64) -> Option<&'a Entry> {
+fn explained_by_session_error<'a>(
+    tl: &'a Timeline,
+    http: &Entry,
+    elapsed_ms: f64,
+) -> Option<&'a Entry> {
     let sid = tl.session_id.as_deref()?;
     let from = http.at_ms - elapsed_ms.max(0.0) - 50.0;
     let to = http.at_ms + SESSION_ERROR_WINDOW_MS;
@@ -116,7 +125,10 @@ pub fn errors_are_typed(tl: &Timeline) -> CheckResult {
         seqs.push(e.seq);
     }
     if answered == 0 {
-        return CheckResult::error(check, "no answered HTTP request was recorded: nothing to judge");
+        return CheckResult::error(
+            check,
+            "no answered HTTP request was recorded: nothing to judge",
+        );
     }
     if problems.is_empty() {
         CheckResult::pass(
@@ -132,5 +144,100 @@ pub fn errors_are_typed(tl: &Timeline) -> CheckResult {
             ),
             witness(seqs),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TimelineBuilder, SESSION};
+    use crate::Verdict;
+    use serde_json::json;
+
+    fn command_path() -> String {
+        format!("/session/{SESSION}/command")
+    }
+
+    #[test]
+    fn passes_on_typed_errors_and_no_errors() {
+        let mut b = TimelineBuilder::new();
+        b.http("POST", "/session", 200, json!({"id": SESSION}));
+        assert_eq!(errors_are_typed(&b.build()).verdict, Verdict::Pass);
+        b.at(10.0).http(
+            "POST",
+            &command_path(),
+            500,
+            json!({"name": "ProviderAuthError", "data": {"message": "no key"}}),
+        );
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.message, "1 of 2 HTTP answer(s) were 5xx, all typed");
+    }
+
+    #[test]
+    fn fails_on_unknown_error() {
+        // Seed 002: a thrown command.execute.before.
+        let mut b = TimelineBuilder::new();
+        b.at(850.0).http("POST", &command_path(), 500, json!({"name": "UnknownError",
+            "data": {"message": "Unexpected server error. Check server logs for details.", "ref": "err_3d01af9c"}}));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![0]);
+        assert!(r.message.starts_with(
+            "POST /session/ses_test/command answered 500 at 850 ms: an opaque UnknownError (Unexpected server error."),
+            "{}", r.message);
+    }
+
+    #[test]
+    fn fails_on_a_leaked_stack_trace() {
+        let mut b = TimelineBuilder::new();
+        b.http("POST", &command_path(), 500,
+            json!("Error: boom from hook\n    at command.execute.before (/p/.opencode/plugin/cmd.js:12:59)"));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert!(r.message.contains("leaks a stack trace"), "{}", r.message);
+        // Even under a typed name.
+        let mut b = TimelineBuilder::new();
+        b.http(
+            "POST",
+            &command_path(),
+            502,
+            json!({"name": "HookError", "data": {"message": "boom at cmd.ts:12"}}),
+        );
+        assert_eq!(errors_are_typed(&b.build()).verdict, Verdict::Fail);
+        // And an empty body names nothing.
+        let mut b = TimelineBuilder::new();
+        b.http("GET", "/x", 503, json!(""));
+        assert_eq!(errors_are_typed(&b.build()).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_typed_session_error_explains_the_failure() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).http(
+            "POST",
+            &command_path(),
+            500,
+            json!({"name": "UnknownError"}),
+        );
+        b.at(300.0).session_error("ProviderModelNotFoundError");
+        assert_eq!(errors_are_typed(&b.build()).verdict, Verdict::Pass);
+        // Too late, or untyped itself: no explanation.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).http(
+            "POST",
+            &command_path(),
+            500,
+            json!({"name": "UnknownError"}),
+        );
+        b.at(300.0).session_error("UnknownError");
+        b.at(5000.0).session_error("ProviderModelNotFoundError");
+        assert_eq!(errors_are_typed(&b.build()).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn needs_an_answered_request() {
+        let r = errors_are_typed(&TimelineBuilder::new().status("idle").build());
+        assert_eq!(r.verdict, Verdict::Error);
     }
 }

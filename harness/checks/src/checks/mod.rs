@@ -29,8 +29,8 @@ pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone}
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
 pub use streams::event_streams_agree;
 pub use turn::{
-    messages_stored, model_script_followed, no_model_requests, quiet_after_idle,
-    tool_ends_aborted, MODEL_SCRIPT_FOLLOWED,
+    messages_stored, model_script_followed, no_model_requests, quiet_after_idle, tool_ends_aborted,
+    MODEL_SCRIPT_FOLLOWED,
 };
 
 /// Runs one check on a timeline.
@@ -73,4 +73,90 @@ fn session_of<'a>(check: &str, tl: &'a Timeline) -> Result<&'a str, CheckResult>
             "the timeline names no session: the scenario's session was never created",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::stories;
+    use crate::Verdict;
+
+    fn every_spec() -> Vec<CheckSpec> {
+        vec![
+            CheckSpec::StatusReachesIdle {},
+            CheckSpec::IdleHasNoToolProcess { grace_ms: 3500 },
+            CheckSpec::IdleEventMatchesStatus { grace_ms: 1000 },
+            CheckSpec::OneIdlePerBusy {},
+            CheckSpec::ToolEndsAborted {},
+            CheckSpec::QuietAfterIdle { grace_ms: 1000 },
+            CheckSpec::PermissionReplyTakesEffect { grace_ms: 1000 },
+            CheckSpec::ServerTreeGone { grace_ms: 3500 },
+            CheckSpec::ServerStaysUp {},
+            CheckSpec::NoModelRequests {},
+            CheckSpec::ErrorsAreTyped {},
+            CheckSpec::EventStreamsAgree {},
+            CheckSpec::PluginReported {
+                event: "init".into(),
+            },
+            CheckSpec::MessagesStored { min: 2, max: None },
+        ]
+    }
+
+    #[test]
+    fn run_all_names_every_result_and_adds_the_script_check() {
+        let specs = every_spec();
+        let results = run_all(&specs, &stories::healthy_abort().build());
+        assert_eq!(results.len(), specs.len() + 1);
+        for (spec, r) in specs.iter().zip(&results) {
+            assert_eq!(r.check, spec.name());
+        }
+        assert_eq!(results.last().unwrap().check, MODEL_SCRIPT_FOLLOWED);
+    }
+
+    #[test]
+    fn the_healthy_abort_story_is_judged_as_expected() {
+        let tl = stories::healthy_abort().build();
+        let verdicts: Vec<(&str, Verdict)> = every_spec()
+            .iter()
+            .map(|s| (s.name(), run_check(s, &tl).verdict))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                ("status-reaches-idle", Verdict::Pass),
+                ("idle-has-no-tool-process", Verdict::Pass),
+                ("idle-event-matches-status", Verdict::Pass),
+                ("one-idle-per-busy", Verdict::Pass),
+                ("tool-ends-aborted", Verdict::Pass),
+                ("quiet-after-idle", Verdict::Pass),
+                // Nothing the story did: no verdict, never a pass.
+                ("permission-reply-takes-effect", Verdict::Error),
+                // The sleep had exited before teardown stopped the server.
+                ("server-tree-gone", Verdict::Pass),
+                ("server-stays-up", Verdict::Pass),
+                ("no-model-requests", Verdict::Fail),
+                ("errors-are-typed", Verdict::Pass),
+                ("event-streams-agree", Verdict::Pass),
+                ("plugin-reported", Verdict::Error),
+                ("messages-stored", Verdict::Pass),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_phantom_idle_story_fails_every_agreement() {
+        let tl = stories::phantom_idle().build();
+        for spec in [
+            CheckSpec::StatusReachesIdle {},
+            CheckSpec::IdleEventMatchesStatus { grace_ms: 1000 },
+            CheckSpec::ToolEndsAborted {},
+            CheckSpec::EventStreamsAgree {},
+        ] {
+            let r = run_check(&spec, &tl);
+            assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        }
+        // Never idle on GET /session/status: the process check has nothing to judge.
+        let r = run_check(&CheckSpec::IdleHasNoToolProcess { grace_ms: 3500 }, &tl);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+    }
 }

@@ -38,9 +38,11 @@ fn record_id(record: &Value) -> Option<String> {
         .iter()
         .find_map(|k| record[*k].as_str().map(str::to_string))
         .or_else(|| {
-            record["url"]
-                .as_str()
-                .and_then(|u| u.find("/permission").or_else(|| u.find("/session/")).map(|i| &u[i..]))
+            // `http://host:port/session/<sid>/permissions/<id>`: the path after the host.
+            let url = record["url"].as_str()?;
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            rest.find('/')
+                .map(|i| &rest[i..])
                 .and_then(reply_target)
                 .map(str::to_string)
         })
@@ -74,7 +76,9 @@ fn replies(tl: &Timeline) -> Vec<Reply<'_>> {
             Observation::Plugin { record } => {
                 let is_reply = match record["event"].as_str() {
                     Some(ev) => ev == "permission-replied",
-                    None => record.get("requestID").is_some() || record.get("permissionID").is_some(),
+                    None => {
+                        record.get("requestID").is_some() || record.get("permissionID").is_some()
+                    }
                 };
                 if !is_reply {
                     return None;
@@ -82,7 +86,7 @@ fn replies(tl: &Timeline) -> Vec<Reply<'_>> {
                 let error = record.get("error").filter(|v| !v.is_null());
                 let status = record["status"].as_u64();
                 let accepted = error.is_none()
-                    && status.map_or(true, |s| (200..300).contains(&s))
+                    && !matches!(status, Some(s) if !(200..300).contains(&s))
                     && record["data"] != Value::Bool(false);
                 let how = match (error, status) {
                     (Some(err), _) => format!("a plugin reply that failed: {err}"),
@@ -163,17 +167,22 @@ pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResul
             ));
             continue;
         };
-        let asked = stream_events(tl, EventStream::Global)
-            .find(|e| matches!(e.event_type, "permission.asked" | "permission.updated") && event_names(e, id));
+        let asked = stream_events(tl, EventStream::Global).find(|e| {
+            matches!(e.event_type, "permission.asked" | "permission.updated") && event_names(e, id)
+        });
         let mut missing = Vec::new();
         let mut local_seqs = vec![r.entry.seq];
         local_seqs.extend(asked.map(|a| a.seq()));
 
         // 1. The server announces it.
-        let replied = stream_events(tl, EventStream::Global)
-            .find(|e| e.event_type == "permission.replied" && event_names(e, id) && e.at() <= deadline);
+        let replied = stream_events(tl, EventStream::Global).find(|e| {
+            e.event_type == "permission.replied" && event_names(e, id) && e.at() <= deadline
+        });
         if replied.is_none() {
-            missing.push(format!("no permission.replied event for {id} by {}", ms(deadline)));
+            missing.push(format!(
+                "no permission.replied event for {id} by {}",
+                ms(deadline)
+            ));
         }
 
         // 2. It leaves the pending list.
@@ -199,12 +208,14 @@ pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResul
                 .or_else(|| a.props.get("callID"))
                 .and_then(Value::as_str)
         });
-        let sid = asked.and_then(|a| a.props["sessionID"].as_str()).or(tl.session_id.as_deref());
+        let sid = asked
+            .and_then(|a| a.props["sessionID"].as_str())
+            .or(tl.session_id.as_deref());
         if let (Some(call), Some(sid)) = (call, sid) {
             let last = tool_part_updates(tl, sid, EventStream::Global)
                 .into_iter()
-                .filter(|p| p.call_id() == Some(call) && p.event.at() <= deadline)
-                .last();
+                .rev()
+                .find(|p| p.call_id() == Some(call) && p.event.at() <= deadline);
             if let Some(p) = last.filter(|p| part_status(p.part) == "pending") {
                 missing.push(format!(
                     "its tool call {call} was still pending at {}",
@@ -246,5 +257,154 @@ pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResul
                 join_problems(&effects)
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TimelineBuilder, SESSION};
+    use crate::Verdict;
+    use serde_json::json;
+
+    /// The tool call waits in `running` for permission `per_1` (as opencode does).
+    fn asked() -> TimelineBuilder {
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).pending(&[]);
+        b.at(100.0).tool_part("prt_1", "call_1", "pending");
+        b.at(110.0).tool_part("prt_1", "call_1", "running");
+        b.at(230.0).permission_asked("per_1", "call_1");
+        b.at(250.0).pending(&["per_1"]);
+        b
+    }
+
+    #[test]
+    fn passes_when_an_http_reply_takes_effect() {
+        let mut b = asked();
+        b.at(1000.0)
+            .http("POST", "/permission/per_1/reply", 200, json!(true));
+        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(1010.0).pending(&[]);
+        b.at(1100.0).tool_part("prt_1", "call_1", "completed");
+        b.at(2500.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn fails_when_an_accepted_plugin_reply_is_dropped() {
+        // 1.15.13 before the 404: the in-process client says 200 `true`, nothing happens.
+        let mut b = asked();
+        let asked_event = b.last() - 1;
+        let still_pending = b.last();
+        b.at(1000.0).plugin(
+            json!({"event": "permission-replied", "status": 200, "data": true, "error": null,
+            "url": format!("http://localhost:4096/session/{SESSION}/permissions/per_1")}),
+        );
+        let reply = b.last();
+        b.at(3000.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![asked_event, still_pending, reply]);
+        assert!(
+            r.message.contains("a plugin reply answered 200 at 1000 ms was accepted but did not take effect: no permission.replied event for per_1 by 2000 ms, GET /permission still listed per_1 at 2000 ms (since 250 ms)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn fails_when_the_tool_stays_pending() {
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).pending(&[]);
+        b.at(100.0).tool_part("prt_1", "call_1", "pending");
+        let part = b.last();
+        b.at(230.0).permission_asked("per_1", "call_1");
+        b.at(1000.0).http(
+            "POST",
+            &format!("/session/{SESSION}/permissions/per_1"),
+            200,
+            json!(true),
+        );
+        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(3000.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.witness.contains(&part), "{r:?}");
+        assert!(
+            r.message.contains("its tool call call_1 was still pending"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_refused_reply_fails_and_no_reply_is_an_error() {
+        // 1.15.13's ctx.client: 404 PermissionNotFoundError.
+        let mut b = asked();
+        b.at(1000.0)
+            .plugin(json!({"event": "permission-replied", "status": 404,
+            "error": {"_tag": "PermissionNotFoundError", "requestID": "per_1"}}));
+        let refused = b.last();
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![refused]);
+        assert!(
+            r.message
+                .starts_with("no permission reply was accepted: a plugin reply that failed"),
+            "{}",
+            r.message
+        );
+
+        let r = permission_reply_takes_effect(&asked().build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("no permission reply was attempted"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn needs_grace_of_observation_and_the_pending_list() {
+        let mut b = asked();
+        b.at(1000.0)
+            .http("POST", "/permission/per_1/reply", 200, json!(true));
+        b.at(1200.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        assert!(
+            r.message.contains("the run ended 200 ms after"),
+            "{}",
+            r.message
+        );
+
+        let mut b = TimelineBuilder::new();
+        b.at(230.0).permission_asked("per_1", "call_1");
+        b.at(1000.0)
+            .http("POST", "/permission/per_1/reply", 200, json!(true));
+        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(3000.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        assert!(
+            r.message.contains("GET /permission was never recorded"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn reply_paths() {
+        assert_eq!(reply_target("/permission/per_1/reply"), Some("per_1"));
+        assert_eq!(
+            reply_target("/session/s/permissions/per_2?directory=x"),
+            Some("per_2")
+        );
+        assert_eq!(reply_target("/permission"), None);
+        assert_eq!(
+            record_id(&json!({"url": "http://localhost:4096/session/s/permissions/per_3"})),
+            Some("per_3".into())
+        );
     }
 }

@@ -32,7 +32,7 @@ pub fn plugin_reported(tl: &Timeline, event: &str) -> CheckResult {
         .collect();
     if let Some((e, _)) = matching
         .iter()
-        .find(|(_, r)| r.get("error").map_or(true, Value::is_null))
+        .find(|(_, r)| r.get("error").unwrap_or(&Value::Null).is_null())
     {
         return CheckResult::pass(
             check,
@@ -62,4 +62,50 @@ pub fn plugin_reported(tl: &Timeline, event: &str) -> CheckResult {
         ),
         witness(matching.iter().map(|(e, _)| e.seq)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TimelineBuilder;
+    use crate::Verdict;
+    use serde_json::json;
+
+    #[test]
+    fn plugin_reported_judges_the_records() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).plugin(json!({"event": "init"}));
+        let r = plugin_reported(&b.build(), "abort-sent");
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![0]);
+        assert!(
+            r.message.contains("none with event `abort-sent`"),
+            "{}",
+            r.message
+        );
+
+        b.at(20.0)
+            .plugin(json!({"event": "abort-sent", "error": "404 PermissionNotFoundError"}));
+        let r = plugin_reported(&b.build(), "abort-sent");
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![1]);
+        assert!(
+            r.message.contains("404 PermissionNotFoundError"),
+            "{}",
+            r.message
+        );
+
+        b.at(30.0)
+            .plugin(json!({"event": "abort-sent", "error": null}));
+        let r = plugin_reported(&b.build(), "abort-sent");
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.message, "the plugin reported `abort-sent` at 30 ms");
+    }
+
+    #[test]
+    fn no_records_means_the_plugin_never_loaded() {
+        let r = plugin_reported(&TimelineBuilder::new().status("idle").build(), "init");
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("may not have loaded"), "{}", r.message);
+    }
 }

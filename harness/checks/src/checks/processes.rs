@@ -36,7 +36,13 @@ pub fn idle_has_no_tool_process(tl: &Timeline, grace_ms: u64) -> CheckResult {
         } else {
             "GET /session/status never said idle after busy"
         };
-        return CheckResult::error(check, format!("{why} for {sid}: there is no idle to judge{}", harness_notes(tl)));
+        return CheckResult::error(
+            check,
+            format!(
+                "{why} for {sid}: there is no idle to judge{}",
+                harness_notes(tl)
+            ),
+        );
     }
     let tools: Vec<Life> = lives(tl)
         .into_iter()
@@ -64,12 +70,18 @@ pub fn idle_has_no_tool_process(tl: &Timeline, grace_ms: u64) -> CheckResult {
         match closes {
             // Busy again within grace: the idle never settled.
             Some(c) if c <= deadline => continue,
+            // The run ended before idle + grace. Tools seen to exit are decided; one still
+            // alive at the end might yet have died in time: no verdict.
             None if end < deadline => {
-                undecided.push(format!(
-                    "the run ended {} after GET /session/status said idle at {}; the check needs {grace_ms} ms of observation",
-                    ms(end - t_i),
-                    ms(t_i)
-                ));
+                match tools.iter().find(|l| l.alive_at(end)) {
+                    Some(alive) => undecided.push(format!(
+                        "the run ended {} after GET /session/status said idle at {}, with {} still alive; the check needs {grace_ms} ms of observation",
+                        ms(end - t_i),
+                        ms(t_i),
+                        alive.label()
+                    )),
+                    None => judged += 1,
+                }
                 continue;
             }
             _ => judged += 1,
@@ -162,14 +174,27 @@ pub fn server_tree_gone(tl: &Timeline, grace_ms: u64) -> CheckResult {
     let deadline = exit.at_ms + grace;
     let end = tl.end_ms();
     if end < deadline {
-        return CheckResult::error(
-            check,
-            format!(
-                "the run ended {} after the server exited at {}; the check needs {grace_ms} ms of observation",
-                ms(end - exit.at_ms),
-                ms(exit.at_ms)
+        // Processes seen to exit are decided; one still alive might yet die in time.
+        return match others.iter().find(|l| l.alive_at(end)) {
+            Some(alive) => CheckResult::error(
+                check,
+                format!(
+                    "the run ended {} after the server exited at {}, with {} still alive; the check needs {grace_ms} ms of observation",
+                    ms(end - exit.at_ms),
+                    ms(exit.at_ms),
+                    alive.label()
+                ),
             ),
-        );
+            None => CheckResult::pass(
+                check,
+                format!(
+                    "all {} other process(es) of the run had exited by {}, within {grace_ms} ms of the server's exit at {}",
+                    others.len(),
+                    ms(others.iter().filter_map(Life::end_ms).fold(exit.at_ms, f64::max)),
+                    ms(exit.at_ms)
+                ),
+            ),
+        };
     }
     let mut problems = Vec::new();
     let mut seqs = vec![exit.seq];
@@ -246,5 +271,227 @@ pub fn server_stays_up(tl: &Timeline) -> CheckResult {
                 ms(tl.end_ms())
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{stories, TimelineBuilder, SERVER_PID};
+    use crate::{StepPhase, Verdict};
+
+    /// Busy at 100 ms, `sleep 100` from 200 ms, status idle at 812 ms.
+    fn idle_at_812() -> TimelineBuilder {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy");
+        b.at(200.0).tool_appears(4242, "sleep 100");
+        b.at(812.0).status("idle");
+        b
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_passes_on_the_healthy_abort() {
+        let r = idle_has_no_tool_process(&stories::healthy_abort().build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_fails_when_the_tool_outlives_idle() {
+        let mut b = idle_at_812();
+        b.at(4400.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![1, 2]); // the sleep, the idle status
+        assert_eq!(
+            r.message,
+            "GET /session/status said idle at 812 ms but `sleep 100` (pid 4242) was still alive at 4312 ms (grace 3500 ms); it was still alive when the run ended at 4400 ms"
+        );
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_tolerates_a_tool_dying_within_grace() {
+        let mut b = idle_at_812();
+        b.at(3000.0).zombie(4242); // a zombie runs nothing
+        b.at(4400.0).exits(4242);
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_catches_a_tool_started_while_idle() {
+        let mut b = idle_at_812();
+        b.at(900.0).exits(4242);
+        b.at(5000.0).tool_appears(77, "sleep 5");
+        let late = b.last();
+        b.at(9000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![2, late]);
+        assert!(
+            r.message
+                .contains("appeared at 5000 ms while GET /session/status said idle"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_skips_an_idle_that_did_not_settle() {
+        let mut b = idle_at_812();
+        b.at(1000.0).status("busy"); // the next step of the turn
+        b.at(2000.0).exits(4242);
+        b.at(2100.0).status("idle");
+        b.at(6000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.contains("1 settled idle"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_has_no_tool_process_needs_idle_a_tool_and_enough_time() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy").tool_appears(1, "sleep 1");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("never said idle after busy"),
+            "{}",
+            r.message
+        );
+
+        let mut b = TimelineBuilder::new();
+        b.at(100.0)
+            .status("busy")
+            .at(812.0)
+            .status("idle")
+            .at(9000.0)
+            .harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message
+                .starts_with("no tool process was observed; the scenario did not exercise a tool"),
+            "{}",
+            r.message
+        );
+
+        let mut b = idle_at_812();
+        b.at(2012.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(
+            r.message,
+            "the run ended 1200 ms after GET /session/status said idle at 812 ms, with `sleep 100` (pid 4242) still alive; the check needs 3500 ms of observation"
+        );
+        // A tool seen to exit is decided without waiting out the grace.
+        let mut b = idle_at_812();
+        b.at(830.0).exits(4242);
+        b.at(2012.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    fn server_killed_with_orphan() -> TimelineBuilder {
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).server_started();
+        b.at(10.0)
+            .process_appears(SERVER_PID, 1, ProcessRole::Server, "opencode serve");
+        b.at(1000.0).tool_appears(4289, "sleep 100");
+        b.at(2000.0).step("signal", StepPhase::Started);
+        b.at(2010.0).server_exited(None, Some(15)).exits(SERVER_PID);
+        b.at(2030.0).reparented(4289, 1);
+        b
+    }
+
+    #[test]
+    fn server_tree_gone_fails_on_an_orphan() {
+        let mut b = server_killed_with_orphan();
+        b.at(6000.0).harness("end");
+        let r = server_tree_gone(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![3, 5, 7]); // appeared, server exit, re-parented to 1
+        assert!(
+            r.message.contains("`sleep 100` (pid 4289) was still alive at 5510 ms, 3500 ms after the server exited at 2010 ms (killed by signal 15), re-parented to 1 at 2030 ms (an orphan)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn server_tree_gone_passes_when_the_tree_dies() {
+        let mut b = server_killed_with_orphan();
+        b.at(2100.0).exits(4289);
+        let r = server_tree_gone(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}"); // decided as soon as it exited
+        assert_eq!(
+            r.message,
+            "all 1 other process(es) of the run had exited by 2100 ms, within 3500 ms of the server's exit at 2010 ms"
+        );
+        b.at(6000.0).harness("end");
+        let r = server_tree_gone(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn server_tree_gone_needs_an_exit_a_tree_and_enough_time() {
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).server_started().tool_appears(1, "sleep 1");
+        let r = server_tree_gone(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("not observed to exit"), "{}", r.message);
+
+        let r = server_tree_gone(
+            &server_killed_with_orphan()
+                .at(3000.0)
+                .harness("end")
+                .build(),
+            3500,
+        );
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message
+                .contains("the run ended 990 ms after the server exited at 2010 ms, with `sleep 100` (pid 4289) still alive"),
+            "{}",
+            r.message
+        );
+
+        let mut b = TimelineBuilder::new();
+        b.at(0.0)
+            .process_appears(SERVER_PID, 1, ProcessRole::Server, "opencode serve");
+        b.at(10.0)
+            .server_exited(Some(0), None)
+            .at(9000.0)
+            .harness("end");
+        let r = server_tree_gone(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("did not exercise a tool"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn server_stays_up_judges_exit_against_teardown() {
+        let r = server_stays_up(&stories::healthy_abort().build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).server_started();
+        b.at(500.0).server_exited(Some(1), None);
+        let exit = b.last();
+        b.at(600.0).step("teardown", StepPhase::Started);
+        let r = server_stays_up(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![exit]);
+        assert_eq!(
+            r.message,
+            "the server exited at 500 ms (exit code 1), before the harness began teardown at 600 ms"
+        );
+
+        let r = server_stays_up(&TimelineBuilder::new().server_started().build());
+        assert_eq!(r.verdict, Verdict::Error);
+        let r = server_stays_up(&TimelineBuilder::new().harness("x").build());
+        assert_eq!(r.verdict, Verdict::Error);
     }
 }

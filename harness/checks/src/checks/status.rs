@@ -1,10 +1,11 @@
 //! The session's status: what `GET /session/status` says, what the event stream says, and
 //! whether the two agree.
 
-use super::view::{
-    harness_notes, join_problems, ms, signals, witness, Phase, Signal, StatusHistory,
-};
 use super::session_of;
+use super::view::{
+    harness_notes, join_problems, ms, signals, status_poll_blind_during, witness, Phase, Signal,
+    StatusHistory,
+};
 use crate::{CheckResult, EventStream, Timeline};
 
 pub const STATUS_REACHES_IDLE: &str = "status-reaches-idle";
@@ -43,14 +44,40 @@ pub fn status_reaches_idle(tl: &Timeline) -> CheckResult {
         return no_status(check, tl, sid);
     }
     let Some((busy, idle)) = hist.final_turn() else {
-        return CheckResult::error(
+        // Idle from the first poll to the last: the status does end idle. (A turn shorter
+        // than the poll interval would look the same, and would also have ended idle.)
+        if let Some(blind) = status_poll_blind_during(tl, 0.0, tl.end_ms()) {
+            return CheckResult::error(
+                check,
+                format!(
+                    "GET /session/status never said busy, but the poll failed from {} on{}",
+                    ms(blind.at_ms),
+                    harness_notes(tl)
+                ),
+            );
+        }
+        return CheckResult::pass(
             check,
             format!(
-                "GET /session/status never said busy for {sid}: the turn was not observed (shorter than the poll interval, or never started){}",
-                harness_notes(tl)
+                "GET /session/status said idle from {} to the end of the run ({}); it never showed busy",
+                ms(hist.points[0].at()),
+                ms(tl.end_ms())
             ),
         );
     };
+    if idle.is_none() {
+        if let Some(blind) = status_poll_blind_during(tl, busy.at(), tl.end_ms()) {
+            return CheckResult::error(
+                check,
+                format!(
+                    "GET /session/status last said {} at {}, then the poll failed from {} on: the end state was not observed",
+                    busy.status,
+                    ms(busy.at()),
+                    ms(blind.at_ms)
+                ),
+            );
+        }
+    }
     match idle {
         Some(idle) => CheckResult::pass(
             check,
@@ -208,6 +235,14 @@ pub fn idle_event_matches_status(tl: &Timeline, grace_ms: u64) -> CheckResult {
                 ));
                 continue;
             }
+            if let Some(blind) = status_poll_blind_during(tl, t_e, t_e + grace) {
+                undecided.push(format!(
+                    "the status poll failed at {}, within {grace_ms} ms of the {}",
+                    ms(blind.at_ms),
+                    e.describe()
+                ));
+                continue;
+            }
             let Some(busy) = hist.at(t_e + grace) else {
                 undecided.push(format!(
                     "GET /session/status had not reported {sid} by {} ms after the {}",
@@ -286,5 +321,267 @@ pub fn idle_event_matches_status(tl: &Timeline, grace_ms: u64) -> CheckResult {
             check,
             format!("{judged} idle event(s) matched by GET /session/status within {grace_ms} ms, with no stray busy after them"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{stories, TimelineBuilder, SESSION};
+    use crate::Verdict;
+    use serde_json::json;
+
+    fn busy_turn() -> TimelineBuilder {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy").event_status("busy");
+        b
+    }
+
+    #[test]
+    fn status_reaches_idle_passes_on_the_healthy_abort() {
+        let r = status_reaches_idle(&stories::healthy_abort().build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn status_reaches_idle_fails_when_status_stays_busy() {
+        let mut b = busy_turn();
+        let busy = 0;
+        b.at(5000.0).harness("poll");
+        let r = status_reaches_idle(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![busy]);
+        assert!(
+            r.message
+                .contains("still said busy at the end of the run (5000 ms)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn status_reaches_idle_fails_on_the_phantom_idle() {
+        let r = status_reaches_idle(&stories::phantom_idle().build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn status_reaches_idle_needs_status_and_a_busy() {
+        let r = status_reaches_idle(&TimelineBuilder::new().at(5.0).event_status("busy").build());
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("status poller"), "{}", r.message);
+        let r = status_reaches_idle(
+            &TimelineBuilder::new()
+                .without_session()
+                .status("idle")
+                .build(),
+        );
+        assert_eq!(r.verdict, Verdict::Error);
+        // The poll failing while the status said busy: the end was not seen.
+        let mut b = busy_turn();
+        b.at(500.0)
+            .harness("status poll failed: connection refused");
+        b.at(5000.0).harness("end");
+        let r = status_reaches_idle(&b.build());
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("the poll failed from 500 ms on"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn status_reaches_idle_passes_when_the_session_never_went_busy() {
+        // A command whose hook throws: no turn, the session stays idle (seed 002).
+        let mut b = TimelineBuilder::new();
+        b.at(5.0).status("idle");
+        b.at(900.0).http(
+            "POST",
+            "/session/ses_test/command",
+            500,
+            json!({"name": "UnknownError"}),
+        );
+        let r = status_reaches_idle(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.contains("it never showed busy"), "{}", r.message);
+        b.at(950.0).harness("status poll failed: timeout");
+        assert_eq!(status_reaches_idle(&b.build()).verdict, Verdict::Error);
+    }
+
+    #[test]
+    fn one_idle_per_busy_counts_a_status_idle_and_its_session_idle_once() {
+        let mut b = busy_turn();
+        b.at(200.0).event_status("busy"); // opencode says busy twice per turn
+        b.at(300.0).idle_events();
+        let r = one_idle_per_busy(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // Older streams: session.idle alone.
+        let mut b = busy_turn();
+        b.at(300.0).event_idle();
+        assert_eq!(one_idle_per_busy(&b.build()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn one_idle_per_busy_fails_on_duplicate_idles() {
+        // What 1.18.34 does after an abort: two idle pairs 65 ms apart.
+        let mut b = busy_turn();
+        b.at(5214.0).idle_events();
+        let first = b.last() - 1;
+        b.at(5279.0).idle_events();
+        let second = b.last() - 1;
+        let r = one_idle_per_busy(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![first, second]);
+        assert!(
+            r.message.contains("2 idles, at 5214 ms, 5279 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn one_idle_per_busy_fails_when_busy_never_ends() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(400.0).event_status("busy");
+        let busy = b.last();
+        b.at(900.0).harness("end");
+        let r = one_idle_per_busy(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![busy]);
+        assert!(
+            r.message.contains("never followed by an idle"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn one_idle_per_busy_needs_events() {
+        let r = one_idle_per_busy(&TimelineBuilder::new().status("busy").build());
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("may be blind"), "{}", r.message);
+        let r = one_idle_per_busy(&TimelineBuilder::new().idle_events().build());
+        assert_eq!(r.verdict, Verdict::Error);
+    }
+
+    #[test]
+    fn one_idle_per_busy_ignores_other_sessions() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.event("session.idle", json!({"sessionID": "ses_other"}));
+        assert_eq!(one_idle_per_busy(&b.build()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn idle_event_matches_status_passes_on_the_healthy_abort() {
+        let r = idle_event_matches_status(&stories::healthy_abort().build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_catches_the_phantom_idle() {
+        let tl = stories::phantom_idle().build();
+        let r = idle_event_matches_status(&tl, 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        let idle_event = tl
+            .entries
+            .iter()
+            .find(|e| e.obs.describe() == "event session.status idle")
+            .unwrap()
+            .seq;
+        let busy_status = tl
+            .entries
+            .iter()
+            .find(|e| e.obs.describe() == "GET /session/status: busy")
+            .unwrap()
+            .seq;
+        assert_eq!(r.witness, vec![busy_status, idle_event]);
+        assert!(
+            r.message.contains("session.status idle event at 1870 ms, but GET /session/status still said busy at 2870 ms (since 1100 ms"),
+            "{}",
+            r.message
+        );
+        assert!(r.message.contains("never said idle"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_event_matches_status_fails_when_status_goes_busy_again() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        let idle = b.last() - 1;
+        b.at(320.0).status("idle");
+        b.at(2000.0).status("busy");
+        let busy = b.last();
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![idle, busy]);
+        assert!(
+            r.message.contains("said busy again at 2000 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn idle_event_matches_status_allows_the_poll_to_see_the_next_turn_first() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(2000.0).status("busy");
+        b.at(2040.0).event_status("busy");
+        b.at(2500.0).idle_events().status("idle");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_needs_observations() {
+        let r = idle_event_matches_status(&busy_turn().build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy").at(200.0).idle_events();
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("status poller"), "{}", r.message);
+        // Status still busy, but the poll was blind.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(350.0).harness("status poll failed: timeout");
+        b.at(3000.0).harness("status poll answered again");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("the status poll failed at 350 ms"),
+            "{}",
+            r.message
+        );
+        // Status still busy, but the run ended before grace ran out.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(800.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("the run ended 500 ms after"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn status_of_other_sessions_is_ignored() {
+        let mut b = busy_turn();
+        b.push(crate::Observation::Status {
+            session_id: "ses_other".into(),
+            status: "busy".into(),
+        });
+        b.at(300.0).idle_events().status("idle");
+        let r = status_reaches_idle(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(SESSION, "ses_test");
     }
 }

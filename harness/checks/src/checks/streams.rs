@@ -1,7 +1,9 @@
 //! The two event streams must tell the same story about the session.
 
 use super::session_of;
-use super::view::{harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef};
+use super::view::{
+    harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
+};
 use crate::{CheckResult, EventStream, Timeline};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -60,7 +62,10 @@ pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
     if dir_all.is_empty() {
         return CheckResult::error(
             check,
-            format!("the per-directory /event stream was not recorded{}", harness_notes(tl)),
+            format!(
+                "the per-directory /event stream was not recorded{}",
+                harness_notes(tl)
+            ),
         );
     }
     let global = multiset(tl, sid, EventStream::Global);
@@ -120,5 +125,87 @@ pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
         )
     } else {
         CheckResult::fail(check, join_problems(&problems), witness(seqs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{stories, TimelineBuilder};
+    use crate::Verdict;
+    use serde_json::json;
+
+    #[test]
+    fn passes_when_both_streams_carry_the_session() {
+        let r = event_streams_agree(&stories::healthy_abort().build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn fails_on_a_blind_directory_stream() {
+        // 1.14.48: /event delivers only server.connected.
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).dir_event("server.connected", json!({}));
+        b.at(20.0).global_event("server.connected", json!({}));
+        b.at(100.0).event_status("busy");
+        b.at(900.0).idle_events();
+        let r = event_streams_agree(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![0, 2]);
+        assert!(r.message.contains("delivered only server.connected (at 10 ms) while /global/event carried 3 session event(s)"), "{}", r.message);
+    }
+
+    #[test]
+    fn names_what_is_missing_where() {
+        let tl = stories::phantom_idle().build();
+        let r = event_streams_agree(&tl);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(
+            r.message.contains(
+                "session.idle missing on /event (1x, seen on the other stream at 1870 ms)"
+            ),
+            "{}",
+            r.message
+        );
+        assert!(
+            r.message.contains("session.status idle missing on /event"),
+            "{}",
+            r.message
+        );
+        assert_eq!(r.witness.len(), 2);
+
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).dir_event("server.connected", json!({}));
+        b.at(100.0).event_status("busy");
+        b.at(110.0).dir_event(
+            "session.status",
+            json!({"sessionID": "ses_test", "status": {"type": "busy"}}),
+        );
+        b.at(120.0).dir_event(
+            "session.status",
+            json!({"sessionID": "ses_test", "status": {"type": "busy"}}),
+        );
+        let extra = b.last();
+        let r = event_streams_agree(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![extra]);
+        assert!(
+            r.message.contains("missing on /global/event"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn needs_both_streams() {
+        let r = event_streams_agree(&TimelineBuilder::new().event_status("busy").build());
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("not recorded"), "{}", r.message);
+        let r = event_streams_agree(
+            &TimelineBuilder::new()
+                .dir_event("server.connected", json!({}))
+                .build(),
+        );
+        assert_eq!(r.verdict, Verdict::Error);
     }
 }

@@ -103,10 +103,13 @@ pub fn tool_ends_aborted(tl: &Timeline) -> CheckResult {
         );
     };
     let infos = message_updates(tl, sid, EventStream::Global);
-    let msg = infos.iter().rev().find(|(_, info)| match last.message_id() {
-        Some(id) => info["id"].as_str() == Some(id),
-        None => info["role"].as_str() == Some("assistant"),
-    });
+    let msg = infos
+        .iter()
+        .rev()
+        .find(|(_, info)| match last.message_id() {
+            Some(id) => info["id"].as_str() == Some(id),
+            None => info["role"].as_str() == Some("assistant"),
+        });
     let tool = judge_tool_part(last.part);
     if msg.is_none() && tool.is_ok() {
         return CheckResult::error(
@@ -255,7 +258,10 @@ pub fn no_model_requests(tl: &Timeline) -> CheckResult {
     match reqs.first() {
         None => CheckResult::pass(
             check,
-            format!("no request reached the fake model in {} of observation", ms(tl.end_ms())),
+            format!(
+                "no request reached the fake model in {} of observation",
+                ms(tl.end_ms())
+            ),
         ),
         Some((first, _)) => CheckResult::fail(
             check,
@@ -306,7 +312,10 @@ pub fn messages_stored(tl: &Timeline, min: u32, max: Option<u32>) -> CheckResult
     let Some(stored) = stored_messages(tl, sid) else {
         return CheckResult::error(
             check,
-            format!("no final GET /session/{sid}/message was recorded{}", harness_notes(tl)),
+            format!(
+                "no final GET /session/{sid}/message was recorded{}",
+                harness_notes(tl)
+            ),
         );
     };
     let Some(messages) = stored.messages else {
@@ -324,7 +333,11 @@ pub fn messages_stored(tl: &Timeline, min: u32, max: Option<u32>) -> CheckResult
     let n = messages.len() as u64;
     let roles: Vec<&str> = messages
         .iter()
-        .map(|m| m.pointer("/info/role").and_then(Value::as_str).unwrap_or("?"))
+        .map(|m| {
+            m.pointer("/info/role")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        })
         .collect();
     let expected = match max {
         Some(max) => format!("at least {min} and at most {max}"),
@@ -339,5 +352,201 @@ pub fn messages_stored(tl: &Timeline, min: u32, max: Option<u32>) -> CheckResult
         CheckResult::fail(check, stated, vec![stored.entry.seq])
     } else {
         CheckResult::pass(check, stated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{stories, TimelineBuilder, SESSION};
+    use crate::Verdict;
+    use serde_json::json;
+
+    #[test]
+    fn tool_ends_aborted_passes_on_the_healthy_abort() {
+        let tl = stories::healthy_abort().build();
+        let r = tool_ends_aborted(&tl);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(
+            r.message
+                .contains("GET /session/ses_test/message at 6000 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn tool_ends_aborted_fails_when_the_abort_did_nothing() {
+        let tl = stories::phantom_idle().build();
+        let stored = tl
+            .entries
+            .iter()
+            .find(|e| e.obs.describe() == format!("GET /session/{SESSION}/message -> 200"))
+            .unwrap()
+            .seq;
+        let r = tool_ends_aborted(&tl);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![stored]);
+        assert!(
+            r.message.contains("the tool part `bash` (call_1) was left in state `running`: it never ended; the assistant message carries no error"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn tool_ends_aborted_falls_back_to_events() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).tool_part("prt_1", "call_1", "running");
+        b.at(200.0).tool_part_with(json!({"id": "prt_1", "messageID": "msg_a", "type": "tool",
+            "tool": "bash", "callID": "call_1", "state": {"status": "error", "error": "Tool execution aborted"}}));
+        b.at(210.0)
+            .assistant_message("msg_a", Some("MessageAbortedError"));
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(
+            r.message.contains("ended in `error` (aborted)"),
+            "{}",
+            r.message
+        );
+
+        // Ran to completion: the abort came too late or never landed.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).tool_part("prt_1", "call_1", "completed");
+        b.at(210.0).assistant_message("msg_a", None);
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![0, 1]);
+        assert!(
+            r.message
+                .contains("ran to `completed` with no sign of the abort"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn tool_ends_aborted_needs_a_tool() {
+        let r = tool_ends_aborted(
+            &TimelineBuilder::new()
+                .assistant_message("msg_a", None)
+                .build(),
+        );
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message.contains("did not exercise a tool"),
+            "{}",
+            r.message
+        );
+        let r = tool_ends_aborted(&TimelineBuilder::new().stored_messages(json!([])).build());
+        assert_eq!(r.verdict, Verdict::Error);
+        let r = tool_ends_aborted(&TimelineBuilder::new().tool_part("p", "c", "error").build());
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        assert!(r.message.contains("assistant message"), "{}", r.message);
+    }
+
+    #[test]
+    fn quiet_after_idle_passes_on_the_healthy_abort() {
+        let r = quiet_after_idle(&stories::healthy_abort().build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn quiet_after_idle_fails_on_a_late_turn_or_tool() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy");
+        b.at(500.0).status("idle");
+        let idle = b.last();
+        b.at(1200.0).model_request(ModelRequestKind::Title); // titles are fine
+        b.at(1600.0).model_request(ModelRequestKind::Turn);
+        let turn = b.last();
+        b.at(1700.0).tool_part("prt_1", "call_1", "running");
+        let part = b.last();
+        b.at(3000.0).harness("end");
+        let r = quiet_after_idle(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![idle, turn, part]);
+        assert_eq!(
+            r.message,
+            "after the final idle at 500 ms (GET /session/status): model request #1 (Turn) arrived at 1600 ms; the tool part `bash` (call_1) was running at 1700 ms"
+        );
+    }
+
+    #[test]
+    fn quiet_after_idle_needs_a_final_idle_and_time() {
+        let r = quiet_after_idle(&stories::phantom_idle().build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("no final idle"), "{}", r.message);
+        let mut b = TimelineBuilder::new();
+        b.at(100.0)
+            .status("busy")
+            .at(500.0)
+            .status("idle")
+            .at(900.0)
+            .harness("end");
+        let r = quiet_after_idle(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.message
+                .contains("the run ended 400 ms after the final idle at 500 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn no_model_requests_counts_every_request() {
+        let r = no_model_requests(&TimelineBuilder::new().status("idle").build());
+        assert_eq!(r.verdict, Verdict::Pass);
+        let mut b = TimelineBuilder::new();
+        b.status("idle")
+            .at(10.0)
+            .model_request(ModelRequestKind::Title);
+        let r = no_model_requests(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![1]);
+        let r = no_model_requests(&crate::Timeline::default());
+        assert_eq!(r.verdict, Verdict::Error);
+    }
+
+    #[test]
+    fn model_script_followed_flags_unplanned_turns() {
+        let mut b = TimelineBuilder::new();
+        b.model_request(ModelRequestKind::Turn);
+        assert_eq!(model_script_followed(&b.build()).verdict, Verdict::Pass);
+        b.at(50.0).model_request(ModelRequestKind::Unplanned);
+        let r = model_script_followed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![1]);
+    }
+
+    #[test]
+    fn messages_stored_counts_the_stored_truth() {
+        let tl = stories::healthy_abort().build();
+        let r = messages_stored(&tl, 2, Some(2));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(
+            r.message.contains("2 message(s) (user, assistant)"),
+            "{}",
+            r.message
+        );
+        let r = messages_stored(&tl, 3, None);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness.len(), 1);
+        let r = messages_stored(&tl, 0, Some(1));
+        assert_eq!(r.verdict, Verdict::Fail);
+
+        let r = messages_stored(&TimelineBuilder::new().status("idle").build(), 0, None);
+        assert_eq!(r.verdict, Verdict::Error);
+        let mut b = TimelineBuilder::new();
+        b.http(
+            "GET",
+            &format!("/session/{SESSION}/message"),
+            500,
+            json!({"name": "UnknownError"}),
+        );
+        let r = messages_stored(&b.build(), 0, None);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.witness, vec![0]);
     }
 }

@@ -98,9 +98,14 @@ pub fn event_session_id(entry: &Entry) -> Option<&str> {
 }
 
 pub fn props_session_id(p: &Value) -> Option<&str> {
-    ["/sessionID", "/info/sessionID", "/part/sessionID"]
-        .iter()
-        .find_map(|ptr| p.pointer(ptr).and_then(Value::as_str))
+    [
+        "/sessionID",
+        "/info/sessionID",
+        "/part/sessionID",
+        "/message/sessionID",
+    ]
+    .iter()
+    .find_map(|ptr| p.pointer(ptr).and_then(Value::as_str))
 }
 
 /// One event frame, borrowed from its entry.
@@ -122,11 +127,12 @@ impl<'a> EventRef<'a> {
 
 /// Every event of `stream`, in order.
 pub fn stream_events(tl: &Timeline, stream: EventStream) -> impl Iterator<Item = EventRef<'_>> {
-    tl.events(stream).map(|(entry, event_type, props)| EventRef {
-        entry,
-        event_type,
-        props,
-    })
+    tl.events(stream)
+        .map(|(entry, event_type, props)| EventRef {
+            entry,
+            event_type,
+            props,
+        })
 }
 
 /// The events of `stream` that are about session `sid`.
@@ -208,7 +214,11 @@ impl<'a> StatusHistory<'a> {
     }
 
     /// The first change after `t` (strictly) that satisfies `pred`.
-    pub fn next_after(&self, t: f64, pred: impl Fn(&StatusPoint) -> bool) -> Option<StatusPoint<'a>> {
+    pub fn next_after(
+        &self,
+        t: f64,
+        pred: impl Fn(&StatusPoint) -> bool,
+    ) -> Option<StatusPoint<'a>> {
         self.points.iter().find(|p| p.at() > t && pred(p)).copied()
     }
 
@@ -235,6 +245,37 @@ impl<'a> StatusHistory<'a> {
         let idle = self.points[i + 1..].iter().find(|p| !p.is_busy()).copied();
         Some((self.points[i], idle))
     }
+}
+
+/// When the status poller was blind: from a harness note "status poll failed ..." to the
+/// next "status poll answered again" (or the end of the run). A status that did not change
+/// there may simply not have been seen.
+pub fn status_poll_blind(tl: &Timeline) -> Vec<(&Entry, Option<&Entry>)> {
+    let mut out: Vec<(&Entry, Option<&Entry>)> = Vec::new();
+    for e in &tl.entries {
+        let Observation::Harness { message } = &e.obs else {
+            continue;
+        };
+        let open = out.last().is_some_and(|(_, until)| until.is_none());
+        if message.starts_with("status poll failed") && !open {
+            out.push((e, None));
+        } else if message.starts_with("status poll answered again") && open {
+            if let Some(last) = out.last_mut() {
+                last.1 = Some(e);
+            }
+        }
+    }
+    out
+}
+
+/// The first blind spot of the status poller overlapping `[from, to]`.
+pub fn status_poll_blind_during(tl: &Timeline, from: f64, to: f64) -> Option<&Entry> {
+    status_poll_blind(tl)
+        .into_iter()
+        .find(|(start, until)| {
+            start.at_ms <= to && until.map_or(f64::INFINITY, |u| u.at_ms) >= from
+        })
+        .map(|(start, _)| start)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,7 +368,8 @@ pub fn signals<'a>(tl: &'a Timeline, sid: &'a str, stream: EventStream) -> Vec<S
 /// One process of the run, from when the sampler first saw it to when it exited.
 #[derive(Debug, Clone)]
 pub struct Life<'a> {
-    pub info: &'a ProcessInfo,
+    /// Borrowed from the `Appeared` entry; owned when an `Exec` changed the program.
+    pub info: std::borrow::Cow<'a, ProcessInfo>,
     pub appeared: &'a Entry,
     /// `Exited` or `Zombie`: a zombie no longer runs anything.
     pub ended: Option<&'a Entry>,
@@ -336,7 +378,11 @@ pub struct Life<'a> {
 
 impl Life<'_> {
     pub fn alive_at(&self, t: f64) -> bool {
-        self.appeared.at_ms <= t && self.ended.map_or(true, |e| e.at_ms > t)
+        self.appeared.at_ms <= t
+            && match self.ended {
+                Some(e) => e.at_ms > t,
+                None => true,
+            }
     }
     pub fn end_ms(&self) -> Option<f64> {
         self.ended.map(|e| e.at_ms)
@@ -382,7 +428,26 @@ pub fn lives(tl: &Timeline) -> Vec<Life<'_>> {
                 }
                 open.insert(info.pid, out.len());
                 out.push(Life {
-                    info,
+                    info: std::borrow::Cow::Borrowed(info),
+                    appeared: e,
+                    ended: None,
+                    reparented: vec![],
+                });
+            }
+            // A fork seen before its exec: the old program's life ends, the new one's
+            // begins (a fork of the server that becomes `sleep 100` is a tool).
+            ProcessChange::Exec { pid, cmdline, role } => {
+                let Some(&i) = open.get(pid) else { continue };
+                out[i].ended = Some(e);
+                let info = ProcessInfo {
+                    cmdline: cmdline.clone(),
+                    role: *role,
+                    ppid: out[i].reparented.last().map_or(out[i].info.ppid, |(_, p)| *p),
+                    ..out[i].info.as_ref().clone()
+                };
+                open.insert(*pid, out.len());
+                out.push(Life {
+                    info: std::borrow::Cow::Owned(info),
                     appeared: e,
                     ended: None,
                     reparented: vec![],
@@ -568,11 +633,13 @@ pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages
             status,
             body,
             ..
-        } if method.eq_ignore_ascii_case("GET") && path_only(path) == want => Some(StoredMessages {
-            entry: e,
-            status: *status,
-            messages: body.as_array().filter(|_| (200..300).contains(status)),
-        }),
+        } if method.eq_ignore_ascii_case("GET") && path_only(path) == want => {
+            Some(StoredMessages {
+                entry: e,
+                status: *status,
+                messages: body.as_array().filter(|_| (200..300).contains(status)),
+            })
+        }
         _ => None,
     })
 }

@@ -30,8 +30,10 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
             .values()
             .any(|(role, cmd)| *role != ProcessRole::Server && cmd.contains(text.as_str())),
         Condition::ProcessGone(text) => {
-            let seen = t.entries.iter().any(|e| {
-                matches!(&e.obs, Observation::Process(ProcessChange::Appeared(p)) if p.cmdline.contains(text.as_str()))
+            let seen = t.entries.iter().any(|e| match &e.obs {
+                Observation::Process(ProcessChange::Appeared(p)) => p.cmdline.contains(text.as_str()),
+                Observation::Process(ProcessChange::Exec { cmdline, .. }) => cmdline.contains(text.as_str()),
+                _ => false,
             });
             seen && !live_processes(t)
                 .values()
@@ -96,6 +98,9 @@ pub fn live_processes(t: &Timeline) -> BTreeMap<u32, (ProcessRole, String)> {
         match &e.obs {
             Observation::Process(ProcessChange::Appeared(p)) => {
                 live.insert(p.pid, (p.role, p.cmdline.clone()));
+            }
+            Observation::Process(ProcessChange::Exec { pid, cmdline, role }) => {
+                live.insert(*pid, (*role, cmdline.clone()));
             }
             Observation::Process(ProcessChange::Exited { pid })
             | Observation::Process(ProcessChange::Zombie { pid }) => {

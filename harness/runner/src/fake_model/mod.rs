@@ -81,6 +81,7 @@ impl FakeModel {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The bound loopback address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

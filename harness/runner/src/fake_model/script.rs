@@ -519,8 +519,9 @@ mod tests {
             },
         ]);
         let mut ids = vec![];
-        for _ in 0..2 {
+        for delay_ms in [0, 250] {
             let d = decide(&mut s, turn_request(json!([])));
+            assert_eq!(d.delay_ms, delay_ms);
             let Answer::Completion(c) = d.answer else {
                 panic!()
             };

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcStat {
     pub pid: u32,
+    /// The command name (`comm`); it changes on `exec`.
+    pub comm: String,
     pub ppid: u32,
     pub pgid: u32,
     pub state: char,
@@ -21,13 +23,17 @@ pub struct ProcStat {
 /// spaces and parentheses, so fields are counted from the last `)`.
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let pid = text.split_whitespace().next()?.parse().ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let rest = &text[close + 1..];
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
     let pgid = f.next()?.parse().ok()?;
     Some(ProcStat {
         pid,
+        comm,
         ppid,
         pgid,
         state,
@@ -125,6 +131,7 @@ fn classify(pid: u32, server_pid: u32, cmdline: &str) -> ProcessRole {
 
 struct Known {
     ppid: u32,
+    comm: String,
     zombie: bool,
 }
 
@@ -185,6 +192,7 @@ impl ProcessSampler {
                 pid,
                 Known {
                     ppid: stat.ppid,
+                    comm: stat.comm.clone(),
                     zombie: stat.state == 'Z',
                 },
             );
@@ -200,6 +208,16 @@ impl ProcessSampler {
 
         for (&pid, known) in self.known.iter_mut() {
             let Some(stat) = read_stat(pid) else { continue };
+            if stat.comm != known.comm {
+                // A fork seen before its exec: record what it became.
+                known.comm = stat.comm.clone();
+                let cmdline = read_cmdline(pid);
+                rec.record(Observation::Process(ProcessChange::Exec {
+                    pid,
+                    role: classify(pid, self.server_pid, &cmdline),
+                    cmdline,
+                }));
+            }
             if stat.ppid != known.ppid {
                 known.ppid = stat.ppid;
                 rec.record(Observation::Process(ProcessChange::Reparented {
@@ -240,6 +258,7 @@ mod tests {
             s,
             ProcStat {
                 pid: 4242,
+                comm: "we ird) (x)".into(),
                 ppid: 1,
                 pgid: 4240,
                 state: 'S'

@@ -1,0 +1,6 @@
+//! oc-conform's own integration tests: one binary, a module per area. The `real_*`
+//! modules run real opencode servers (installed into the cache through the harness).
+
+mod cli;
+mod real_suite;
+mod support;

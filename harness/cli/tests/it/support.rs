@@ -1,0 +1,106 @@
+//! Helpers that make the tests read as sentences: run the CLI, read its results,
+//! prove that nothing it started is still alive.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub fn oc_conform() -> Command {
+    let mut c = Command::cargo_bin("oc-conform").unwrap();
+    c.env("OC_CONFORM_ROOT", repo_root());
+    c
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+    pub dir: tempfile::TempDir,
+    pub results: Value,
+}
+
+impl Run {
+    /// scenario -> verdict for one version.
+    pub fn verdicts(&self, version: &str) -> BTreeMap<String, String> {
+        self.results["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["opencode_version"] == version)
+            .map(|r| {
+                (
+                    r["scenario"].as_str().unwrap().to_string(),
+                    r["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn result(&self, scenario: &str, version: &str) -> &Value {
+        self.results["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["scenario"] == scenario && r["opencode_version"] == version)
+            .unwrap_or_else(|| panic!("no result for {scenario} on {version}\n{}", self.stderr))
+    }
+
+    /// Every message and witness of a scenario's checks, for assertion failures.
+    pub fn explain(&self, scenario: &str, version: &str) -> String {
+        serde_json::to_string_pretty(self.result(scenario, version)).unwrap()
+    }
+}
+
+/// Runs `oc-conform run` with `args` and a fresh report dir; returns what it wrote.
+pub fn run(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let out = oc_conform()
+        .arg("run")
+        .args(args)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let results = std::fs::read(dir.path().join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        dir,
+        results,
+    }
+}
+
+/// Processes whose environment carries a run marker of a harness that ran as `pid`.
+/// Markers are `<harness pid>-<scenario>-<random>`.
+pub fn processes_marked_by(pid_prefix: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let marked = env
+            .split(|b| *b == 0)
+            .any(|kv| kv.starts_with(format!("OC_CONFORM_RUN={pid_prefix}").as_bytes()));
+        if marked {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+/// Every run marker any oc-conform process left in the process table.
+pub fn any_marked_process() -> Vec<(u32, String)> {
+    processes_marked_by("")
+}
