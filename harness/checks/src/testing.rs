@@ -255,6 +255,15 @@ impl TimelineBuilder {
         })))
     }
 
+    /// The process replaced its program: a fork of the server becoming `sleep 100`.
+    pub fn exec(&mut self, pid: u32, cmdline: &str, role: ProcessRole) -> &mut Self {
+        self.push(Observation::Process(ProcessChange::Exec {
+            pid,
+            cmdline: cmdline.into(),
+            role,
+        }))
+    }
+
     pub fn exits(&mut self, pid: u32) -> &mut Self {
         self.push(Observation::Process(ProcessChange::Exited { pid }))
     }

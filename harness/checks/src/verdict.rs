@@ -60,15 +60,36 @@ impl CheckResult {
     }
 }
 
-/// The scenario's verdict from its checks: any error -> error, else any fail -> fail.
-/// No checks at all is an error: a scenario that judges nothing must not pass.
+/// The scenario's verdict from its checks: any fail -> fail (a check showed a
+/// contradiction, with a witness; checks that could not judge are often blinded by that
+/// same failure, e.g. no idle to judge because the session stayed busy), else any error
+/// -> error, else pass. No checks at all is an error: a scenario that judges nothing
+/// must not pass.
 pub fn combine(results: &[CheckResult]) -> Verdict {
     if results.is_empty() {
         return Verdict::Error;
     }
-    results
-        .iter()
-        .map(|r| r.verdict)
-        .max()
-        .unwrap_or(Verdict::Error)
+    if results.iter().any(|r| r.verdict == Verdict::Fail) {
+        Verdict::Fail
+    } else if results.iter().any(|r| r.verdict == Verdict::Error) {
+        Verdict::Error
+    } else {
+        Verdict::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_decides_an_error_blocks_a_pass_nothing_is_an_error() {
+        let p = CheckResult::pass("a", "");
+        let f = CheckResult::fail("b", "", vec![]);
+        let e = CheckResult::error("c", "");
+        assert_eq!(combine(&[]), Verdict::Error);
+        assert_eq!(combine(&[p.clone()]), Verdict::Pass);
+        assert_eq!(combine(&[p.clone(), e.clone()]), Verdict::Error);
+        assert_eq!(combine(&[e, f, p]), Verdict::Fail);
+    }
 }

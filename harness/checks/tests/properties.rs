@@ -172,7 +172,7 @@ fn arb_event() -> impl Strategy<Value = Observation> {
 fn arb_process() -> impl Strategy<Value = Observation> {
     let pid = prop_oneof![1u32..6, Just(SERVER_PID)];
     (
-        0usize..4,
+        0usize..5,
         pid,
         prop_oneof![Just(1u32), Just(SERVER_PID), 2u32..6],
         prop_oneof![
@@ -192,6 +192,11 @@ fn arb_process() -> impl Strategy<Value = Observation> {
                     role,
                 }),
                 1 => ProcessChange::Reparented { pid, ppid },
+                4 => ProcessChange::Exec {
+                    pid,
+                    cmdline: format!("sleep {ppid}"),
+                    role,
+                },
                 2 => ProcessChange::Zombie { pid },
                 _ => ProcessChange::Exited { pid },
             })
@@ -420,19 +425,28 @@ proptest! {
         tail in 3_600.0f64..8_000.0,
         appear_frac in 0.0f64..=1.0,
         exit_frac in proptest::option::of(0.0f64..=1.0),
+        via_exec in any::<bool>(),
     ) {
         let grace = 3_500.0;
         let (mut b, idle, turn_start) = healthy(&turns, tail);
         let deadline = idle + grace;
         let end = b.build().entries.iter().map(|e| e.at_ms).fold(0.0, f64::max);
         let appear = turn_start + appear_frac * (deadline - turn_start);
-        b.at(appear).tool_appears(9999, "sleep 100");
+        if via_exec {
+            // A fork of the server, seen before it becomes the tool.
+            b.at(appear).process_appears(9999, SERVER_PID, ProcessRole::Opencode, "opencode serve");
+            b.exec(9999, "sleep 100", ProcessRole::Tool);
+        } else {
+            b.at(appear).tool_appears(9999, "sleep 100");
+        }
         if let Some(f) = exit_frac {
             b.at(deadline + 1.0 + f * (end - deadline - 1.0)).exits(9999);
         }
         let tl = resequence(b.build());
-        let appeared = tl.entries.iter().find(|e| matches!(&e.obs,
-            Observation::Process(ProcessChange::Appeared(p)) if p.pid == 9999)).unwrap().seq;
+        // The entry where it became the tool: its appearance, or its exec.
+        let appeared = tl.entries.iter().rev().find(|e| matches!(&e.obs,
+            Observation::Process(ProcessChange::Appeared(ProcessInfo { pid: 9999, .. }))
+            | Observation::Process(ProcessChange::Exec { pid: 9999, .. }))).unwrap().seq;
         let r = idle_has_no_tool_process(&tl, grace as u64);
         prop_assert_eq!(r.verdict, Verdict::Fail, "{:?}", r);
         prop_assert!(r.witness.contains(&appeared), "{:?}", r);

@@ -2324,7 +2324,7 @@ exit 1"#,
             &format!("sleep 300 & echo $! > '{}'; wait", pidfile.display()),
         );
         let deadlines = Deadlines {
-            npm_view: Duration::from_millis(800),
+            npm_view: Duration::from_secs(2),
             ..Deadlines::default()
         };
         let inst = Installer::new(tmp.path().join("cache"))

@@ -252,7 +252,9 @@ pub enum CheckSpec {
     },
     /// Every busy on the event stream ends in exactly one idle.
     OneIdlePerBusy {},
-    /// The tool part ends in state `error` and the assistant message carries an abort error.
+    /// The tool part ends as aborted (state `error`, or `completed` with an output saying
+    /// it was aborted, as the bash tool reports it) and the assistant message carries
+    /// `MessageAbortedError`.
     ToolEndsAborted {},
     /// After the final idle, no model request and no tool event for the session.
     QuietAfterIdle {

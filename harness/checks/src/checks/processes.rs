@@ -309,6 +309,28 @@ mod tests {
     }
 
     #[test]
+    fn idle_has_no_tool_process_follows_a_fork_into_its_exec() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy");
+        b.at(200.0)
+            .process_appears(4242, SERVER_PID, ProcessRole::Opencode, "opencode serve");
+        b.at(210.0).exec(4242, "sleep 100", ProcessRole::Tool);
+        let exec = b.last();
+        b.at(812.0).status("idle");
+        let idle = b.last();
+        b.at(4400.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![exec, idle]);
+        assert!(
+            r.message
+                .contains("`sleep 100` (pid 4242) was still alive at 4312 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
     fn idle_has_no_tool_process_tolerates_a_tool_dying_within_grace() {
         let mut b = idle_at_812();
         b.at(3000.0).zombie(4242); // a zombie runs nothing

@@ -442,7 +442,10 @@ pub fn lives(tl: &Timeline) -> Vec<Life<'_>> {
                 let info = ProcessInfo {
                     cmdline: cmdline.clone(),
                     role: *role,
-                    ppid: out[i].reparented.last().map_or(out[i].info.ppid, |(_, p)| *p),
+                    ppid: out[i]
+                        .reparented
+                        .last()
+                        .map_or(out[i].info.ppid, |(_, p)| *p),
                     ..out[i].info.as_ref().clone()
                 };
                 open.insert(*pid, out.len());

@@ -1,0 +1,155 @@
+//! The seed suite on real opencode releases. Each scenario must pass or fail for the
+//! right reason: on 1.18.34 the plugin-client abort and permission replies work; on
+//! 1.15.13 they do not, and the witness shows the disagreement. Afterwards, no process
+//! carrying the run's marker may be alive.
+
+use crate::support::{processes_marked_by, Run};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Runs the whole suite on `version` through the CLI and returns its results and pid.
+fn run_suite(version: &str) -> (Run, u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
+        .env("OC_CONFORM_ROOT", crate::support::repo_root())
+        .args(["run", "--opencode", version, "--report-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let results = std::fs::read(dir.path().join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    (
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stderr,
+            dir,
+            results,
+        },
+        pid,
+    )
+}
+
+fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(s, v)| (s.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What every release tried so far does, whatever the plugin client does.
+const COMMON: &[(&str, &str)] = &[
+    ("abort-http", "pass"),
+    ("abort-plugin-serverurl", "pass"),
+    ("permission-reply-http", "pass"),
+    ("permission-reply-plugin-serverurl", "pass"),
+    ("command-hook-passes", "pass"),
+    ("server-dispose-during-tool", "pass"),
+    ("event-stream-complete", "pass"),
+    // Known upstream bugs, present on every release tried:
+    ("abort-idle-once", "fail"),            // #40882 duplicate idle after abort
+    ("command-hook-throws", "fail"),        // #32253 opaque 500
+    ("command-display-only", "fail"),       // a command always runs a model turn
+    ("server-sigterm-during-tool", "fail"), // #20899 orphaned tool child
+    ("server-sigkill-during-tool", "fail"),
+    ("plugin-spawned-server", "fail"),      // seed 003 orphaned launcher server
+];
+
+fn failed_checks(run: &Run, scenario: &str, version: &str) -> Vec<String> {
+    run.result(scenario, version)["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn witness_text(run: &Run, scenario: &str, version: &str, check: &str) -> Vec<String> {
+    run.result(scenario, version)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == check)
+        .flat_map(|c| c["witness"].as_array().cloned().unwrap_or_default())
+        .map(|w| w["what"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_nothing_left(pid: u32, run: &Run) {
+    let left = processes_marked_by(&format!("{pid}-"));
+    assert!(
+        left.is_empty(),
+        "processes of run {pid} outlived it: {left:?}\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn seed_suite_on_1_18_34() {
+    let v = "1.18.34";
+    let (run, pid) = run_suite(v);
+    assert_nothing_left(pid, &run);
+    let mut want = expected(COMMON);
+    want.extend(expected(&[
+        ("abort-plugin-client", "pass"),
+        ("permission-reply-plugin-client", "pass"),
+    ]));
+    assert_eq!(run.verdicts(v), want, "{}", run.stderr);
+    // Failures are regressions until expectations say otherwise.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    // Each known failure fails for its reason.
+    assert_eq!(failed_checks(&run, "abort-idle-once", v), ["one-idle-per-busy"]);
+    assert_eq!(failed_checks(&run, "command-hook-throws", v), ["errors-are-typed"]);
+    assert_eq!(failed_checks(&run, "command-display-only", v), ["no-model-requests"]);
+    for s in ["server-sigterm-during-tool", "server-sigkill-during-tool", "plugin-spawned-server"] {
+        assert_eq!(failed_checks(&run, s, v), ["server-tree-gone"], "{}", run.explain(s, v));
+    }
+    let orphan = witness_text(&run, "server-sigterm-during-tool", v, "server-tree-gone");
+    assert!(
+        orphan.iter().any(|w| w.contains("sleep 100")) && orphan.iter().any(|w| w.contains("re-parented to 1")),
+        "{orphan:?}"
+    );
+}
+
+#[test]
+fn seed_suite_on_1_15_13() {
+    let v = "1.15.13";
+    let (run, pid) = run_suite(v);
+    assert_nothing_left(pid, &run);
+    let mut want = expected(COMMON);
+    want.extend(expected(&[
+        ("abort-plugin-client", "fail"),
+        ("permission-reply-plugin-client", "fail"),
+    ]));
+    assert_eq!(run.verdicts(v), want, "{}", run.stderr);
+
+    // The plugin's abort is a no-op: a phantom idle event while GET /session/status says
+    // busy and the sleep lives on.
+    let failed = failed_checks(&run, "abort-plugin-client", v);
+    for check in ["status-reaches-idle", "idle-event-matches-status", "tool-ends-aborted"] {
+        assert!(failed.contains(&check.to_string()), "{check} not in {failed:?}");
+    }
+    let w = witness_text(&run, "abort-plugin-client", v, "idle-event-matches-status");
+    assert!(
+        w.iter().any(|x| x.contains("event session.status idle"))
+            && w.iter().any(|x| x.contains("GET /session/status: busy")),
+        "{w:?}"
+    );
+
+    // The plugin's permission reply is refused (PermissionNotFoundError) and the turn
+    // stays busy.
+    let failed = failed_checks(&run, "permission-reply-plugin-client", v);
+    for check in ["plugin-reported", "permission-reply-takes-effect", "status-reaches-idle"] {
+        assert!(failed.contains(&check.to_string()), "{check} not in {failed:?}");
+    }
+    let msg = run.explain("permission-reply-plugin-client", v);
+    assert!(msg.contains("PermissionNotFoundError"), "{msg}");
+}
