@@ -8,6 +8,7 @@
 //! synthetic timeline and re-run on a stored one (`oc-conform analyze`).
 
 pub mod checks;
+pub mod outcome;
 pub mod testing;
 pub mod timeline;
 pub mod verdict;

@@ -6,10 +6,12 @@
 //! This crate only models and validates the format; it does no I/O beyond reading a file,
 //! so it can be tested (and fuzzed) without a server. `scenarios/README.md` documents it.
 
+pub mod expectations;
 mod load;
 mod model;
 
-pub use load::{load_dir, load_file, parse_str, ScenarioError};
+pub use expectations::{Expectation, ExpectationsError, Expectations, ExpectedOutcome};
+pub use load::{load_dir, load_file, parse_str, Located, ScenarioError};
 pub use model::*;
 
 /// The format version this build reads. A file with another `format_version` is refused

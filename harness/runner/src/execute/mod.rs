@@ -64,12 +64,22 @@ pub struct ScenarioOutcome {
     pub checks: Vec<CheckResult>,
     /// Why no verdict could be reached, when `verdict` is Error for a reason outside checks.
     pub error: Option<String>,
+    /// The scenario's deadline passed (the verdict is Error; the outcome TIMEOUT).
+    pub timed_out: bool,
     pub duration_ms: u64,
     pub timeline: Timeline,
     pub artifacts_dir: PathBuf,
 }
 
 impl ScenarioOutcome {
+    pub fn run_verdict(&self) -> oc_conform_checks::outcome::RunVerdict {
+        oc_conform_checks::outcome::RunVerdict {
+            verdict: self.verdict,
+            failed_checks: self.failed_checks(),
+            timed_out: self.timed_out,
+        }
+    }
+
     pub fn failed_checks(&self) -> Vec<String> {
         self.checks
             .iter()
@@ -97,6 +107,7 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
 
     let mut step_results: Vec<CheckResult> = Vec::new();
     let mut error: Option<String> = None;
+    let mut timed_out = false;
     let fake = match FakeModel::start(scenario.model.clone(), recorder.clone()).await {
         Ok(f) => Some(f),
         Err(e) => {
@@ -110,6 +121,7 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
             Ok(Ok(())) => {}
             Ok(Err(e)) => error = Some(e),
             Err(_) => {
+                timed_out = true;
                 let at = recorder.with(|t| {
                     t.entries.iter().rev().find_map(|e| match &e.obs {
                         Observation::Step { index, name, .. } => Some(format!("step {} ({name})", index + 1)),
@@ -155,6 +167,7 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
         verdict,
         checks: results,
         error,
+        timed_out,
         duration_ms: started.elapsed().as_millis() as u64,
         timeline,
         artifacts_dir: target.artifacts_dir.clone(),
