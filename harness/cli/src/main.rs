@@ -3,6 +3,8 @@
 
 mod config;
 mod exit;
+mod install_cmds;
+mod results_cmds;
 mod run;
 mod terminal;
 
@@ -40,6 +42,34 @@ enum Command {
         /// A report directory written by `oc-conform run`.
         run_dir: PathBuf,
     },
+    /// Combine report dirs (e.g. `--partition` slices) into one report and one exit code.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged report goes.
+        #[arg(long, value_name = "DIR")]
+        report_dir: PathBuf,
+        #[arg(long)]
+        strict: bool,
+    },
+    /// What regressed and what got fixed between two runs.
+    Diff { run_a: PathBuf, run_b: PathBuf },
+    /// Work on the expectations file.
+    Expectations {
+        #[command(subcommand)]
+        command: ExpectationsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExpectationsCommand {
+    /// Rewrite the expectations from a run's outcomes.
+    Update {
+        run_dir: PathBuf,
+        /// Default: scenarios/expectations.toml.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,10 +95,27 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
-            Command::Install { versions } => run::install(versions).await,
-            Command::Versions => run::versions().await,
-            Command::List { scenarios } => run::list(scenarios),
-            Command::Analyze { run_dir } => run::analyze(&run_dir),
+            Command::Install { versions } => install_cmds::install(versions).await,
+            Command::Versions => install_cmds::versions().await,
+            Command::List { scenarios } => install_cmds::list(scenarios),
+            Command::Analyze { run_dir } => results_cmds::analyze(&run_dir),
+            Command::Merge { dirs, report_dir, strict } => results_cmds::merge(&dirs, &report_dir, strict),
+            Command::Diff { run_a, run_b } => results_cmds::diff(&run_a, &run_b),
+            Command::Expectations {
+                command: ExpectationsCommand::Update { run_dir, file },
+            } => {
+                let file = match file {
+                    Some(f) => f,
+                    None => match config::load() {
+                        Ok((_, cfg)) => cfg.scenarios_dir.join("expectations.toml"),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return exit::USAGE;
+                        }
+                    },
+                };
+                results_cmds::update_expectations(&run_dir, &file)
+            }
         }
     });
     ExitCode::from(code)

@@ -1,38 +1,61 @@
-//! The subcommands: resolve what to run, run it, report it, pick the exit code.
+//! `oc-conform run`: resolve the matrix (scenarios x versions), run it, report it, and
+//! turn the outcomes into an exit code a CI can trust.
 
 use crate::{config, exit, terminal::Terminal};
 use clap::Args;
-use oc_conform_checks::{checks, Timeline, Verdict};
-use oc_conform_runner::execute::{self, ScenarioOutcome, Settings, Target};
-use oc_conform_runner::install::{Installer, OpencodeSpec};
-use oc_conform_runner::report::{json::JsonReporter, Reporter, RunEvent};
+use oc_conform_checks::outcome::Gate;
+use oc_conform_runner::execute::Settings;
+use oc_conform_runner::install::{Installed, Installer, OpencodeSpec};
+use oc_conform_runner::report::{self, json, CellReport, Reporter, ResultsDoc, RunEvent};
 use oc_conform_runner::server;
-use oc_conform_scenario::{load_dir, load_file, Scenario};
-use std::path::{Path, PathBuf};
+use oc_conform_runner::suite::{self, Cell, SuiteOptions};
+use oc_conform_scenario::{load_dir, load_file, Expectations, Scenario};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// opencode to test: a version (`1.18.34`), `latest`, or a path to a local binary.
-    /// Repeat for several. Default: `default_opencode` in oc-conform.toml.
+    /// Repeat for a matrix. Default: `default_opencode` in oc-conform.toml.
     #[arg(long = "opencode", value_name = "V")]
     pub opencode: Vec<String>,
+    /// Every registry version from FROM to TO (inclusive), e.g. `1.18.30..1.18.34`.
+    #[arg(long, value_name = "FROM..TO")]
+    pub opencode_range: Option<String>,
     /// Scenario to run (by name). Repeat for several. Default: all.
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenario: Vec<String>,
-    /// An extra directory of scenario files (yours). Repeatable.
+    /// An extra directory (or file) of scenarios: yours. Repeatable.
     #[arg(long = "scenarios", value_name = "DIR")]
     pub scenarios: Vec<PathBuf>,
-    /// Where to write results.json, timelines and server logs. Default: reports/<timestamp>/.
+    /// Where to write the reports. Default: reports/<timestamp>/.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Scenarios run at once. Default: the number of cores.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run each scenario N times (flaky scenarios: FLAKY when outcomes differ).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Retry an unexpected outcome up to K times in a fresh server.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub retry_unexpected: u32,
+    /// Unexpected passes and undeclared flakes fail the gate too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Run only slice K of N of the matrix (for N CI jobs; combine with `merge`).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// The expectations file. Default: scenarios/expectations.toml.
+    #[arg(long, value_name = "FILE")]
+    pub expectations: Option<PathBuf>,
     /// Keep each scenario's sandbox (HOME, project, config) on disk for debugging.
     #[arg(long)]
     pub keep_sandbox: bool,
 }
 
 /// Every scenario known: the project's, then the extra directories'.
-fn all_scenarios(cfg: &config::Config, extra: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, String> {
+pub fn all_scenarios(cfg: &config::Config, extra: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, String> {
     let mut all = load_dir(&cfg.scenarios_dir).map_err(|e| e.to_string())?;
     for dir in extra {
         let more = if dir.is_file() {
@@ -55,157 +78,188 @@ fn all_scenarios(cfg: &config::Config, extra: &[PathBuf]) -> Result<Vec<(PathBuf
     Ok(all)
 }
 
-pub async fn run(args: RunArgs) -> u8 {
-    let (_root, cfg) = match config::load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let all = match all_scenarios(&cfg, &args.scenarios) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    let selected: Vec<Scenario> = if args.scenario.is_empty() {
-        all.into_iter().map(|(_, s)| s).collect()
-    } else {
-        let mut out = Vec::new();
-        for name in &args.scenario {
-            match all.iter().find(|(_, s)| &s.name == name) {
-                Some((_, s)) => out.push(s.clone()),
-                None => {
-                    let names: Vec<&str> = all.iter().map(|(_, s)| s.name.as_str()).collect();
-                    eprintln!(
-                        "error: no scenario named `{name}`; known scenarios: {}",
-                        names.join(", ")
-                    );
-                    return exit::USAGE;
-                }
-            }
-        }
-        out
-    };
-    if selected.is_empty() {
-        eprintln!("error: no scenarios to run in {}", cfg.scenarios_dir.display());
-        return exit::USAGE;
+/// The scenarios named (all when none), or a usage error naming the known ones.
+pub fn select(all: Vec<(PathBuf, Scenario)>, names: &[String]) -> Result<Vec<Scenario>, String> {
+    if names.is_empty() {
+        return Ok(all.into_iter().map(|(_, s)| s).collect());
     }
+    names
+        .iter()
+        .map(|name| {
+            all.iter()
+                .find(|(_, s)| &s.name == name)
+                .map(|(_, s)| s.clone())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = all.iter().map(|(_, s)| s.name.as_str()).collect();
+                    format!("no scenario named `{name}`; known scenarios: {}", known.join(", "))
+                })
+        })
+        .collect()
+}
 
-    let specs_text = if args.opencode.is_empty() {
-        vec![cfg.default_opencode.clone()]
-    } else {
-        args.opencode.clone()
-    };
-    let mut specs = Vec::new();
-    for s in &specs_text {
-        match s.parse::<OpencodeSpec>() {
-            Ok(spec) => specs.push(spec),
-            Err(e) => {
-                eprintln!("error: --opencode {s}: {e}");
-                return exit::USAGE;
-            }
-        }
+pub fn installer() -> Result<Installer, u8> {
+    Installer::from_env().map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })
+}
+
+/// `K/N` with 1 <= K <= N.
+pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let err = || format!("--partition {s}: expected K/N with 1 <= K <= N, e.g. 1/2");
+    let (k, n) = s.split_once('/').ok_or_else(err)?;
+    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| err())?, n.trim().parse().map_err(|_| err())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(err());
     }
+    Ok((k, n))
+}
 
-    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
-        let stamp = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]-[hour][minute][second]"
-            ))
-            .unwrap_or_else(|_| "run".into());
-        _root.join("reports").join(stamp)
-    });
-    if let Err(e) = std::fs::create_dir_all(&report_dir) {
-        eprintln!(
-            "error: cannot create the report dir {}: {e}; pass --report-dir with a writable directory",
-            report_dir.display()
+/// The versions to test, in order: `--opencode` values, then the range's.
+async fn versions_to_test(args: &RunArgs, cfg: &config::Config, installer: &Installer) -> Result<Vec<OpencodeSpec>, (u8, String)> {
+    let mut texts = args.opencode.clone();
+    if let Some(range) = &args.opencode_range {
+        let (from, to) = range
+            .split_once("..")
+            .ok_or_else(|| (exit::USAGE, format!("--opencode-range {range}: expected FROM..TO, e.g. 1.18.30..1.18.34")))?;
+        let all = installer
+            .registry_versions()
+            .await
+            .map_err(|e| (exit::INFRA, format!("--opencode-range needs the registry's versions: {e}")))?;
+        let parse = |v: &str| semver::Version::parse(v.trim()).map_err(|e| (exit::USAGE, format!("--opencode-range: `{v}` is not a version: {e}")));
+        let (lo, hi) = (parse(from)?, parse(to)?);
+        texts.extend(
+            all.iter()
+                .filter(|v| semver::Version::parse(v).is_ok_and(|v| v >= lo && v <= hi))
+                .cloned(),
         );
-        return exit::USAGE;
+    }
+    if texts.is_empty() {
+        texts.push(cfg.default_opencode.clone());
+    }
+    texts.dedup();
+    texts
+        .iter()
+        .map(|t| t.parse::<OpencodeSpec>().map_err(|e| (exit::USAGE, format!("--opencode {t}: {e}"))))
+        .collect()
+}
+
+pub fn default_report_dir(root: &std::path::Path) -> PathBuf {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+        .unwrap_or_else(|_| "run".into());
+    root.join("reports").join(stamp)
+}
+
+pub async fn run(args: RunArgs) -> u8 {
+    match run_inner(args).await {
+        Ok(code) => code,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            code
+        }
+    }
+}
+
+async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
+    let usage = |m: String| (exit::USAGE, m);
+    let (root, cfg) = config::load().map_err(usage)?;
+    let all = all_scenarios(&cfg, &args.scenarios).map_err(usage)?;
+    let selected = select(all, &args.scenario).map_err(usage)?;
+    if selected.is_empty() {
+        return Err(usage(format!("no scenarios to run in {}", cfg.scenarios_dir.display())));
+    }
+    let partition = args.partition.as_deref().map(parse_partition).transpose().map_err(usage)?;
+    let expectations_path = args.expectations.clone().unwrap_or_else(|| cfg.scenarios_dir.join("expectations.toml"));
+    let expectations = Expectations::load(&expectations_path).map_err(|e| usage(e.to_string()))?;
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir(&root));
+    std::fs::create_dir_all(&report_dir).map_err(|e| {
+        usage(format!("cannot create the report dir {}: {e}; pass --report-dir with a writable directory", report_dir.display()))
+    })?;
+    if args.repeat == 0 {
+        return Err(usage("--repeat must be at least 1".into()));
     }
 
-    let mut term = Terminal::new();
-    let installer = match installer() {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let mut targets = Vec::new();
-    for spec in &specs {
-        match installer.resolve(spec).await {
-            Ok(installed) => targets.push(installed),
-            Err(e) => {
-                eprintln!("error: cannot get opencode {spec}: {e}");
-                return exit::INFRA;
-            }
+    let installer = installer().map_err(|c| (c, "no cache directory".into()))?;
+    let specs = versions_to_test(&args, &cfg, &installer).await?;
+    let texts: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+    let mut targets: Vec<Installed> = Vec::new();
+    for (spec, result) in specs.iter().zip(installer.install_many(&texts).await) {
+        match result {
+            Ok(i) => targets.push(i),
+            Err(e) => return Err((exit::INFRA, format!("cannot get opencode {spec}: {e}"))),
         }
     }
     let versions: Vec<String> = targets.iter().map(|t| t.version.clone()).collect();
 
-    let outcomes: Arc<Mutex<Vec<ScenarioOutcome>>> = Arc::default();
-    let mut json = JsonReporter::new(&report_dir);
-    spawn_interrupt_handler(outcomes.clone(), report_dir.clone());
+    let mut cells: Vec<Cell> = targets
+        .iter()
+        .flat_map(|t| {
+            selected.iter().map(move |s| Cell {
+                scenario: s.clone(),
+                target: t.clone(),
+            })
+        })
+        .collect();
+    if let Some((k, n)) = partition {
+        cells = suite::partition(cells, k, n);
+    }
 
+    let started_at = json::now_rfc3339();
+    let skeleton = ResultsDoc {
+        format_version: report::model::RESULTS_FORMAT_VERSION,
+        tool: json::tool_name(),
+        started_at,
+        finished_at: String::new(),
+        interrupted: false,
+        partition: args.partition.clone(),
+        versions: versions.clone(),
+        scenarios: selected.iter().map(|s| s.name.clone()).collect(),
+        results: vec![],
+    };
+    let finished: Arc<Mutex<Vec<CellReport>>> = Arc::default();
+    spawn_interrupt_handler(finished.clone(), skeleton.clone(), report_dir.clone());
+
+    let mut term = Terminal::new();
     let _ = term.report(&RunEvent::RunStarted {
-        scenarios: selected.len(),
+        cells: cells.len(),
         versions: &versions,
     });
-    let settings = Settings {
-        keep_sandbox: args.keep_sandbox,
-        ..Settings::default()
+    let opts = SuiteOptions {
+        jobs: args.jobs.unwrap_or_else(suite::default_jobs).max(1),
+        repeat: args.repeat,
+        retry_unexpected: args.retry_unexpected,
+        settings: Settings {
+            keep_sandbox: args.keep_sandbox,
+            ..Settings::default()
+        },
+        plugins_dir: cfg.fixtures_dir.join("plugins"),
+        report_dir: report_dir.clone(),
     };
-    let plugins_dir = cfg.fixtures_dir.join("plugins");
-    for installed in &targets {
-        for scenario in &selected {
-            let _ = term.report(&RunEvent::ScenarioStarted {
-                scenario: &scenario.name,
-                version: &installed.version,
-            });
-            let artifacts_dir = report_dir.join(&installed.version).join(&scenario.name);
-            let _ = std::fs::create_dir_all(&artifacts_dir);
-            let _ = std::fs::write(
-                artifacts_dir.join("scenario.json"),
-                serde_json::to_vec_pretty(scenario).unwrap_or_default(),
-            );
-            let target = Target {
-                binary: &installed.binary,
-                version: &installed.version,
-                plugins_dir: &plugins_dir,
-                artifacts_dir,
-            };
-            let outcome = execute::run_scenario(scenario, &target, &settings).await;
-            let _ = term.report(&RunEvent::ScenarioFinished { outcome: &outcome });
-            outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
-        }
-    }
-    let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let finished = RunEvent::RunFinished {
-        outcomes: &outcomes,
-        interrupted: false,
+    let results = suite::run_cells(cells, &expectations, &opts, &mut term, finished).await;
+    let doc = ResultsDoc {
+        finished_at: json::now_rfc3339(),
+        results,
+        ..skeleton
     };
-    if let Err(e) = json.report(&finished) {
-        eprintln!("error: cannot write {}/results.json: {e}", report_dir.display());
-        return exit::INFRA;
-    }
-    let _ = term.report(&finished);
+    report::write_all(&doc, &report_dir)
+        .map_err(|e| (exit::INFRA, format!("cannot write the reports in {}: {e}", report_dir.display())))?;
+    let _ = term.report(&RunEvent::RunFinished { doc: &doc });
     eprintln!("report: {}", report_dir.display());
-    exit_code(&outcomes)
+    Ok(gate_code(&doc, args.strict))
 }
 
-pub fn exit_code(outcomes: &[ScenarioOutcome]) -> u8 {
-    if outcomes.iter().any(|o| o.verdict == Verdict::Fail) {
-        exit::REGRESSION
-    } else if outcomes.iter().any(|o| o.verdict == Verdict::Error) {
-        exit::INFRA
-    } else {
-        exit::OK
+pub fn gate_code(doc: &ResultsDoc, strict: bool) -> u8 {
+    match doc.gate(strict) {
+        Gate::Ok => exit::OK,
+        Gate::Regression => exit::REGRESSION,
+        Gate::NoVerdict => exit::INFRA,
     }
 }
 
-/// On SIGINT/SIGTERM: kill every server and marked process, write what was finished as an
+/// On SIGINT/SIGTERM: kill every server and marked process, write what finished as an
 /// interrupted report, exit 130/143.
-fn spawn_interrupt_handler(outcomes: Arc<Mutex<Vec<ScenarioOutcome>>>, report_dir: PathBuf) {
+fn spawn_interrupt_handler(finished: Arc<Mutex<Vec<CellReport>>>, skeleton: ResultsDoc, report_dir: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
@@ -217,179 +271,14 @@ fn spawn_interrupt_handler(outcomes: Arc<Mutex<Vec<ScenarioOutcome>>>, report_di
         };
         eprintln!("\ninterrupted: stopping servers");
         server::cleanup_all();
-        let done = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut json = JsonReporter::new(&report_dir);
-        let _ = json.report(&RunEvent::RunFinished {
-            outcomes: &done,
+        let doc = ResultsDoc {
+            finished_at: json::now_rfc3339(),
             interrupted: true,
-        });
+            results: finished.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            ..skeleton
+        };
+        let _ = report::write_all(&doc, &report_dir);
         eprintln!("partial report: {}", report_dir.display());
         std::process::exit(code as i32);
     });
-}
-
-fn installer() -> Result<Installer, u8> {
-    Installer::from_env().map_err(|e| {
-        eprintln!("error: {e}");
-        exit::USAGE
-    })
-}
-
-pub async fn install(versions: Vec<String>) -> u8 {
-    let installer = match installer() {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let mut code = exit::OK;
-    for v in versions {
-        let spec = match v.parse::<OpencodeSpec>() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {v}: {e}");
-                return exit::USAGE;
-            }
-        };
-        match installer.resolve(&spec).await {
-            Ok(i) => println!("{} {}", i.version, i.binary.display()),
-            Err(e) => {
-                eprintln!("error: {v}: {e}");
-                code = exit::INFRA;
-            }
-        }
-    }
-    code
-}
-
-pub async fn versions() -> u8 {
-    let installer = match installer() {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
-    let cached = installer.cached_versions();
-    match installer.registry_versions().await {
-        Ok(all) => {
-            for v in &all {
-                let mark = if cached.contains(v) { "  (cached)" } else { "" };
-                println!("{v}{mark}");
-            }
-            for v in cached.iter().filter(|c| !all.contains(c)) {
-                println!("{v}  (cached, not in the registry)");
-            }
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("warning: cannot list the registry's versions: {e}");
-            for v in &cached {
-                println!("{v}  (cached)");
-            }
-            exit::INFRA
-        }
-    }
-}
-
-pub fn list(dir: Option<PathBuf>) -> u8 {
-    let (_root, cfg) = match config::load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-    match all_scenarios(&cfg, &dir.into_iter().collect::<Vec<_>>()) {
-        Ok(all) => {
-            for (_, s) in all {
-                let first = s.description.lines().next().unwrap_or_default();
-                println!("{:32} {first}", s.name);
-            }
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }
-    }
-}
-
-/// Re-runs the checks on every stored timeline under `run_dir` and compares with the
-/// verdicts the run recorded.
-pub fn analyze(run_dir: &Path) -> u8 {
-    let results: serde_json::Value = match std::fs::read(run_dir.join("results.json"))
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {}/results.json: {e}", run_dir.display());
-            return exit::USAGE;
-        }
-    };
-    let mut code = exit::OK;
-    let mut differ = 0;
-    for r in results["results"].as_array().into_iter().flatten() {
-        let (Some(name), Some(version), Some(recorded)) = (
-            r["scenario"].as_str(),
-            r["opencode_version"].as_str(),
-            r["verdict"].as_str(),
-        ) else {
-            continue;
-        };
-        let dir = run_dir.join(version).join(name);
-        let load = || -> Result<(Scenario, Timeline), String> {
-            let s = std::fs::read(dir.join("scenario.json")).map_err(|e| e.to_string())?;
-            let t = std::fs::read(dir.join("timeline.json")).map_err(|e| e.to_string())?;
-            Ok((
-                serde_json::from_slice(&s).map_err(|e| format!("scenario.json: {e}"))?,
-                serde_json::from_slice(&t).map_err(|e| format!("timeline.json: {e}"))?,
-            ))
-        };
-        let (scenario, timeline) = match load() {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {}: {e}", dir.display());
-                code = exit::INFRA;
-                continue;
-            }
-        };
-        let now = if r["error"].is_string() {
-            // The run never reached its checks; the stored timeline cannot change that.
-            Verdict::Error
-        } else {
-            let mut res = checks::run_all(&scenario.checks, &timeline);
-            res.extend(step_results(r));
-            oc_conform_checks::combine(&res)
-        };
-        let same = now.as_str() == recorded;
-        if !same {
-            differ += 1;
-        }
-        println!(
-            "{:6} {name} ({version}){}",
-            now.as_str().to_uppercase(),
-            if same { String::new() } else { format!("  [recorded: {recorded}]") }
-        );
-    }
-    if differ > 0 {
-        eprintln!("{differ} verdict(s) differ from the recorded run");
-        code = code.max(exit::REGRESSION);
-    }
-    code
-}
-
-/// Step expectations are not re-playable; carry the recorded ones over.
-fn step_results(r: &serde_json::Value) -> Vec<oc_conform_checks::CheckResult> {
-    r["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["check"].as_str().is_some_and(|n| n.starts_with("step-")))
-        .filter_map(|c| {
-            let name = c["check"].as_str()?;
-            let msg = c["message"].as_str().unwrap_or_default();
-            Some(match c["verdict"].as_str()? {
-                "pass" => oc_conform_checks::CheckResult::pass(name, msg),
-                "fail" => oc_conform_checks::CheckResult::fail(name, msg, vec![]),
-                _ => oc_conform_checks::CheckResult::error(name, msg),
-            })
-        })
-        .collect()
 }

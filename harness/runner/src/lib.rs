@@ -11,5 +11,6 @@ pub mod observe;
 pub mod record;
 pub mod sandbox;
 pub mod server;
+pub mod suite;
 pub mod execute;
 pub mod report;

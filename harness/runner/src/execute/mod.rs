@@ -152,6 +152,11 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
         serde_json::to_vec_pretty(&timeline).unwrap_or_default(),
     );
 
+    // Step expectations cannot be re-played from the timeline; `analyze` reads them here.
+    let _ = std::fs::write(
+        target.artifacts_dir.join("steps.json"),
+        serde_json::to_vec_pretty(&step_results).unwrap_or_default(),
+    );
     let mut results = step_results;
     if error.is_none() {
         results.extend(checks::run_all(&scenario.checks, &timeline));

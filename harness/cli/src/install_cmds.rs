@@ -1,0 +1,74 @@
+//! `install`, `versions` and `list`.
+
+use crate::run::{all_scenarios, installer};
+use crate::{config, exit};
+use oc_conform_runner::install::OpencodeSpec;
+use std::path::PathBuf;
+
+pub async fn install(versions: Vec<String>) -> u8 {
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    for v in &versions {
+        if let Err(e) = v.parse::<OpencodeSpec>() {
+            eprintln!("error: {v}: {e}");
+            return exit::USAGE;
+        }
+    }
+    let mut code = exit::OK;
+    for (v, r) in versions.iter().zip(installer.install_many(&versions).await) {
+        match r {
+            Ok(i) => println!("{} {}", i.version, i.binary.display()),
+            Err(e) => {
+                eprintln!("error: {v}: {e}");
+                code = exit::INFRA;
+            }
+        }
+    }
+    code
+}
+
+pub async fn versions() -> u8 {
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let cached = installer.cached_versions();
+    match installer.registry_versions().await {
+        Ok(all) => {
+            for v in &all {
+                let mark = if cached.contains(v) { "  (cached)" } else { "" };
+                println!("{v}{mark}");
+            }
+            for v in cached.iter().filter(|c| !all.contains(c)) {
+                println!("{v}  (cached, not in the registry)");
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("warning: cannot list the registry's versions: {e}");
+            for v in &cached {
+                println!("{v}  (cached)");
+            }
+            exit::INFRA
+        }
+    }
+}
+
+pub fn list(dir: Option<PathBuf>) -> u8 {
+    let result = config::load().and_then(|(_, cfg)| all_scenarios(&cfg, &dir.into_iter().collect::<Vec<_>>()));
+    match result {
+        Ok(all) => {
+            for (_, s) in all {
+                let first = s.description.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                println!("{:36} {first}", s.name);
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::USAGE
+        }
+    }
+}
