@@ -1,4 +1,4 @@
-//! `install`, `versions` and `list`.
+//! `install`, `versions`, `list` and `gc`.
 
 use crate::run::{all_scenarios, installer};
 use crate::{config, exit};
@@ -71,4 +71,13 @@ pub fn list(dir: Option<PathBuf>) -> u8 {
             exit::USAGE
         }
     }
+}
+
+pub fn gc() -> u8 {
+    let killed = oc_conform_runner::leftovers::collect();
+    for l in &killed {
+        println!("killed {} ({}): {}", l.pid, l.marker, l.cmdline);
+    }
+    eprintln!("{} leftover process(es) ended", killed.len());
+    exit::OK
 }

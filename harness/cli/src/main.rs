@@ -52,6 +52,9 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// End the processes earlier runs left behind (a harness that was SIGKILLed).
+    /// Only processes carrying an oc-conform run marker are touched.
+    Gc,
     /// What regressed and what got fixed between two runs.
     Diff { run_a: PathBuf, run_b: PathBuf },
     /// Work on the expectations file.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
             Command::List { scenarios } => install_cmds::list(scenarios),
             Command::Analyze { run_dir } => results_cmds::analyze(&run_dir),
             Command::Merge { dirs, report_dir, strict } => results_cmds::merge(&dirs, &report_dir, strict),
+            Command::Gc => install_cmds::gc(),
             Command::Diff { run_a, run_b } => results_cmds::diff(&run_a, &run_b),
             Command::Expectations {
                 command: ExpectationsCommand::Update { run_dir, file },

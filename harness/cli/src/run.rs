@@ -180,6 +180,15 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
         return Err(usage("--repeat must be at least 1".into()));
     }
 
+    let left = oc_conform_runner::leftovers::find();
+    if !left.is_empty() {
+        let pids: Vec<String> = left.iter().map(|l| l.pid.to_string()).collect();
+        eprintln!(
+            "warning: {} process(es) left by earlier oc-conform runs are still alive (pids {}); `oc-conform gc` ends them",
+            left.len(),
+            pids.join(", ")
+        );
+    }
     let installer = installer().map_err(|c| (c, "no cache directory".into()))?;
     let specs = versions_to_test(&args, &cfg, &installer).await?;
     let texts: Vec<String> = specs.iter().map(|s| s.to_string()).collect();

@@ -7,6 +7,7 @@
 
 pub mod fake_model;
 pub mod install;
+pub mod leftovers;
 pub mod observe;
 pub mod record;
 pub mod sandbox;

@@ -150,6 +150,10 @@ pub enum Step {
         body: Option<serde_json::Value>,
         #[serde(default)]
         expect_status: Option<u16>,
+        /// Send the run's password (default). `false` checks what an unauthenticated
+        /// client gets.
+        #[serde(default = "yes")]
+        auth: bool,
     },
     /// Reply to the last `permission.asked` over HTTP (`POST /permission/{id}/reply`).
     PermissionReply {

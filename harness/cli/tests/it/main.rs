@@ -2,5 +2,7 @@
 //! modules run real opencode servers (installed into the cache through the harness).
 
 mod cli;
+mod gate;
+mod hygiene;
 mod real_suite;
 mod support;

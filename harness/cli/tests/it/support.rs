@@ -55,8 +55,17 @@ impl Run {
     }
 }
 
+/// Real-server runs take the machine's cores (`--jobs` defaults to them); running two at
+/// once would measure the machine's overload, not opencode. One at a time.
+static REAL_SERVERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn one_real_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    REAL_SERVERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Runs `oc-conform run` with `args` and a fresh report dir; returns what it wrote.
 pub fn run(args: &[&str]) -> Run {
+    let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = oc_conform()
         .arg("run")
@@ -98,9 +107,4 @@ pub fn processes_marked_by(pid_prefix: &str) -> Vec<(u32, String)> {
         }
     }
     found
-}
-
-/// Every run marker any oc-conform process left in the process table.
-pub fn any_marked_process() -> Vec<(u32, String)> {
-    processes_marked_by("")
 }

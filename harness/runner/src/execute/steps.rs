@@ -157,12 +157,18 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             path,
             body,
             expect_status,
+            auth,
         } => {
             let path = substitute(path, live);
             let body = body.as_ref().map(|b| substitute_value(b, live));
-            let a = api
-                .call(&rec, Some(index), method, &path, body.as_ref(), call_timeout)
-                .await;
+            let a = if *auth {
+                api.call(&rec, Some(index), method, &path, body.as_ref(), call_timeout)
+                    .await
+            } else {
+                api.without_auth()
+                    .call(&rec, Some(index), method, &path, call_timeout)
+                    .await
+            };
             check_status(&format!("{method} {path}"), &a, *expect_status)
         }
         Step::PermissionReply { reply } => {

@@ -52,6 +52,11 @@ impl Api {
             .header("x-opencode-directory", &self.directory)
     }
 
+    /// An API client without the password: what any other local user's client sends.
+    pub fn without_auth(&self) -> UnauthenticatedApi {
+        UnauthenticatedApi(self.clone())
+    }
+
     /// Opens a long-lived stream (SSE). No overall timeout: the caller cancels it.
     pub async fn open_stream(&self, path: &str) -> reqwest::Result<reqwest::Response> {
         self.request(reqwest::Method::GET, path)
@@ -69,7 +74,11 @@ impl Api {
         timeout: Duration,
     ) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req = self.request(method, path).timeout(timeout);
+        self.send(self.request(method, path), body, timeout).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, body: Option<&Value>, timeout: Duration) -> Answer {
+        let mut req = req.timeout(timeout);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -115,6 +124,32 @@ impl Api {
         rec.record(Observation::Http {
             method: method.to_string(),
             path: path.to_string(),
+            step,
+            status: answer.status,
+            body: answer.body.clone(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            error: answer.error.clone(),
+        });
+        answer
+    }
+}
+
+pub struct UnauthenticatedApi(Api);
+
+impl UnauthenticatedApi {
+    /// One call without credentials, recorded like any other.
+    pub async fn call(&self, rec: &Recorder, step: Option<usize>, method: &str, path: &str, timeout: Duration) -> Answer {
+        let api = &self.0;
+        let started = Instant::now();
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let req = api
+            .client
+            .request(m, format!("{}{path}", api.base))
+            .header("x-opencode-directory", &api.directory);
+        let answer = api.send(req, None, timeout).await;
+        rec.record(Observation::Http {
+            method: method.to_string(),
+            path: format!("{path} (no credentials)"),
             step,
             status: answer.status,
             body: answer.body.clone(),

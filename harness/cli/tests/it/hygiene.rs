@@ -1,0 +1,189 @@
+//! The harness never leaks, never lies about what it touched: interrupted runs stop every
+//! server and write a partial report; a SIGKILLed harness's leftovers are found by `gc`
+//! (and only those); credentials and the user's real HOME never reach a server.
+
+use crate::support::{one_real_run_at_a_time, processes_marked_by, repo_root};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn_run(args: &[&str], report_dir: &Path, env: &[(&str, &str)], home: Option<&Path>) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("oc-conform"));
+    cmd.env("OC_CONFORM_ROOT", repo_root())
+        .arg("run")
+        .args(args)
+        .arg("--report-dir")
+        .arg(report_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(h) = home {
+        // The cache stays where the other tests put it: only HOME is the decoy.
+        cmd.env("OC_CONFORM_CACHE", real_cache()).env("HOME", h);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.spawn().unwrap()
+}
+
+fn real_cache() -> PathBuf {
+    if let Ok(c) = std::env::var("OC_CONFORM_CACHE") {
+        return c.into();
+    }
+    let base = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    base.join("oc-conform")
+}
+
+/// Waits (deadline 60 s) until a process of the run whose command line contains `what`
+/// is alive; returns its pid.
+fn wait_for_marked(harness: u32, what: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some((pid, _)) = processes_marked_by(&format!("{harness}-"))
+            .into_iter()
+            .find(|(_, cmd)| cmd.contains(what))
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no `{what}` of run {harness} appeared within 60 s");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> i32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            use std::os::unix::process::ExitStatusExt;
+            return status.code().unwrap_or(128 + status.signal().unwrap_or(0));
+        }
+        assert!(Instant::now() < deadline, "the harness did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    let _ = nix_kill(pid, sig);
+}
+
+fn nix_kill(pid: u32, sig: i32) -> std::io::Result<()> {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status()?;
+    assert!(status.success());
+    Ok(())
+}
+
+fn interrupted_mid_tool(sig: i32, code: i32) {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(&["--scenario", "abort-http", "--scenario", "command-hook-passes"], dir.path(), &[], None);
+    let harness = child.id();
+    wait_for_marked(harness, "sleep 100");
+    signal(harness, sig);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), code);
+    let left = processes_marked_by(&format!("{harness}-"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).expect("a partial report")).unwrap();
+    assert_eq!(doc["interrupted"], true);
+}
+
+#[test]
+fn sigint_mid_tool_stops_every_process_and_writes_a_partial_report() {
+    interrupted_mid_tool(2, 130);
+}
+
+#[test]
+fn sigterm_mid_tool_stops_every_process_and_writes_a_partial_report() {
+    interrupted_mid_tool(15, 143);
+}
+
+#[test]
+fn gc_ends_what_a_killed_harness_left_and_nothing_else() {
+    let _one = one_real_run_at_a_time();
+    // A process that is not ours: no marker. gc must leave it alone.
+    let mut bystander = Command::new("sleep").arg("300").spawn().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(&["--scenario", "abort-http"], dir.path(), &[], None);
+    let harness = child.id();
+    wait_for_marked(harness, "sleep 100");
+    signal(harness, 9);
+    wait_exit(&mut child, Duration::from_secs(10));
+    let orphans = processes_marked_by(&format!("{harness}-"));
+    assert!(!orphans.is_empty(), "a SIGKILLed harness cannot clean up: something must be left");
+
+    let out = crate::support::oc_conform().arg("gc").output().unwrap();
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for (pid, _) in &orphans {
+        assert!(listed.contains(&format!("killed {pid} ")), "{pid} not in:\n{listed}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_marked_by(&format!("{harness}-")).is_empty() {
+        assert!(Instant::now() < deadline, "gc left {:?}", processes_marked_by(&format!("{harness}-")));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(bystander.try_wait().unwrap().is_none(), "gc killed a process it did not start");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+/// Recursively: relative path -> contents, for comparing a directory before and after.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn credentials_and_the_real_home_never_reach_the_server() {
+    let _one = one_real_run_at_a_time();
+    // A HOME full of decoys: an opencode config with a plugin that would report itself.
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join(".config/opencode");
+    std::fs::create_dir_all(cfg.join("plugin")).unwrap();
+    let tripwire = home.path().join("DECOY-PLUGIN-RAN");
+    std::fs::write(
+        cfg.join("plugin/decoy.js"),
+        format!(
+            "import fs from 'node:fs'\nexport const Decoy = async () => {{ fs.writeFileSync({:?}, 'loaded'); return {{}} }}\n",
+            tripwire.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("opencode.json"), r#"{"model": "decoy/decoy", "provider": {"decoy": {}}}"#).unwrap();
+    std::fs::write(home.path().join(".npmrc"), "//decoy/:_authToken=decoy-token\n").unwrap();
+    let before = snapshot(home.path());
+
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = [
+        ("OPENAI_API_KEY", "sk-decoy-openai"),
+        ("ANTHROPIC_API_KEY", "sk-decoy-anthropic"),
+        ("GITHUB_TOKEN", "ghp_decoy"),
+        ("AWS_SECRET_ACCESS_KEY", "decoy-aws"),
+    ];
+    let mut child = spawn_run(&["--scenario", "abort-http"], dir.path(), &secrets, Some(home.path()));
+    let harness = child.id();
+    let server = wait_for_marked(harness, "opencode serve");
+    let environ = std::fs::read(format!("/proc/{server}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ).replace('\0', "\n");
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    assert_eq!(status, 0, "the run itself must pass");
+
+    for (key, value) in secrets {
+        assert!(!environ.contains(value), "{key}'s value reached the server:\n{environ}");
+        assert!(!environ.lines().any(|l| l.starts_with(&format!("{key}="))), "{key} reached the server");
+    }
+    let server_home = environ.lines().find_map(|l| l.strip_prefix("HOME=")).unwrap();
+    assert_ne!(Path::new(server_home), home.path());
+    assert!(!tripwire.exists(), "a plugin from the user's real config was loaded");
+    assert_eq!(snapshot(home.path()), before, "the user's HOME was changed");
+}

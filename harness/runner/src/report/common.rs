@@ -1,0 +1,205 @@
+//! What the people-facing reporters (`junit.xml`, `summary.md`, `index.html`) share: the
+//! matrix's order, cell look-up, the failing checks of a cell, short outcome markers and
+//! atomic file writes.
+
+use super::model::{CellReport, CheckReport, ResultsDoc, WitnessEntry};
+use oc_conform_checks::outcome::Outcome;
+use oc_conform_checks::Verdict;
+use std::path::Path;
+
+/// Every outcome, in the order reports list them: regressions first.
+pub const OUTCOME_ORDER: [Outcome; 7] = [
+    Outcome::Fail,
+    Outcome::Error,
+    Outcome::Timeout,
+    Outcome::UnexpectedPass,
+    Outcome::Flaky,
+    Outcome::ExpectedFail,
+    Outcome::Pass,
+];
+
+/// The versions of the run in the order given, then any only the results name.
+pub fn versions(doc: &ResultsDoc) -> Vec<String> {
+    let mut v = doc.versions.clone();
+    for c in &doc.results {
+        if !v.contains(&c.opencode_version) {
+            v.push(c.opencode_version.clone());
+        }
+    }
+    v
+}
+
+/// The scenarios of the run in order, then any only the results name.
+pub fn scenarios(doc: &ResultsDoc) -> Vec<String> {
+    let mut s = doc.scenarios.clone();
+    for c in &doc.results {
+        if !s.contains(&c.scenario) {
+            s.push(c.scenario.clone());
+        }
+    }
+    s
+}
+
+pub fn cell<'a>(doc: &'a ResultsDoc, scenario: &str, version: &str) -> Option<&'a CellReport> {
+    doc.results
+        .iter()
+        .find(|c| c.scenario == scenario && c.opencode_version == version)
+}
+
+/// The cells in matrix order: by version as given, then by scenario.
+pub fn ordered_cells(doc: &ResultsDoc) -> Vec<&CellReport> {
+    let mut out = Vec::new();
+    for v in versions(doc) {
+        for s in scenarios(doc) {
+            if let Some(c) = cell(doc, &s, &v) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Why a cell of the matrix has no result.
+pub fn missing_reason(doc: &ResultsDoc) -> &'static str {
+    if doc.interrupted {
+        "not run: the run was interrupted"
+    } else if doc.partition.is_some() {
+        "not in this partition"
+    } else {
+        "not run"
+    }
+}
+
+/// The first run's checks that did not pass.
+pub fn failing_checks(cell: &CellReport) -> Vec<&CheckReport> {
+    cell.checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .collect()
+}
+
+/// A regression or a no-verdict: what a reader must look at first.
+pub fn needs_attention(o: Outcome) -> bool {
+    matches!(
+        o,
+        Outcome::Fail | Outcome::Error | Outcome::Timeout | Outcome::UnexpectedPass | Outcome::Flaky
+    )
+}
+
+/// A short plain-text marker for a matrix cell; regressions in capitals.
+pub fn marker(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::ExpectedFail => "xfail",
+        Outcome::UnexpectedPass => "XPASS",
+        Outcome::Flaky => "flaky",
+        Outcome::Timeout => "TIMEOUT",
+        Outcome::Error => "ERROR",
+    }
+}
+
+/// One witness line: `2366.2 ms  #5  process 17841 appeared ...`.
+pub fn witness_line(w: &WitnessEntry) -> String {
+    format!("{:>9.1} ms  #{:<4} {}", w.at_ms, w.seq, w.what)
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `owner/repo#123` for a GitHub issue or pull-request URL, else the URL itself.
+pub fn issue_label(url: &str) -> String {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("http://github.com/"));
+    if let Some(rest) = rest {
+        let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        if let [owner, repo, "issues" | "pull", n] = parts.as_slice() {
+            if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
+                return format!("{owner}/{repo}#{n}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// Whether a link to `url` is safe to render (no `javascript:` and the like).
+pub fn is_web_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// What the expectation says of a cell, in one line: issue and reason.
+pub fn expectation_note(cell: &CellReport) -> Option<String> {
+    let e = cell.expectation.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(i) = &e.issue {
+        parts.push(i.clone());
+    }
+    if let Some(r) = &e.reason {
+        parts.push(r.clone());
+    }
+    if parts.is_empty() {
+        parts.push(format!(
+            "expectations.toml: {:?} on {}",
+            e.outcome,
+            e.versions.join(", ")
+        ));
+    }
+    Some(parts.join(": "))
+}
+
+/// Counts per outcome, in [`OUTCOME_ORDER`], leaving out zeros.
+pub fn counts(doc: &ResultsDoc) -> Vec<(Outcome, usize)> {
+    OUTCOME_ORDER
+        .iter()
+        .map(|o| (*o, doc.count(*o)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// How many cells the matrix should have had but has no result for.
+pub fn missing_cells(doc: &ResultsDoc) -> usize {
+    let mut n = 0;
+    for v in versions(doc) {
+        for s in scenarios(doc) {
+            if cell(doc, &s, &v).is_none() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Writes `name` in `dir` through a temporary file, so a reader never sees half a report.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, dir.join(name))
+}
+
+/// Seconds with one decimal, for durations in prose.
+pub fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_labels() {
+        assert_eq!(issue_label("https://github.com/sst/opencode/issues/40882"), "sst/opencode#40882");
+        assert_eq!(issue_label("https://github.com/a/b/pull/7/"), "a/b#7");
+        assert_eq!(issue_label("https://example.org/x"), "https://example.org/x");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+}

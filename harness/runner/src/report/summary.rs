@@ -1,0 +1,371 @@
+//! `summary.md`: the run in markdown, ready for a CI job summary (`cat summary.md >>
+//! "$GITHUB_STEP_SUMMARY"`, a merge-request note). In order: the gate and the counts;
+//! the regressions (FAIL, then ERROR and TIMEOUT, then UNEXPECTED-PASS and FLAKY), each
+//! with its failing checks and a short witness; the scenario x version matrix; the
+//! expected failures with their issues. Plain text markers only, no emoji.
+
+use super::common::{self, witness_line};
+use super::model::{CellReport, ResultsDoc};
+use oc_conform_checks::outcome::{Gate, Outcome};
+use oc_conform_checks::Verdict;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub const FILE: &str = "summary.md";
+
+/// Regressions shown in full; the rest get one line each (job summaries are size-capped).
+const MAX_DETAILED: usize = 40;
+/// Witness lines per failing check.
+const MAX_WITNESS: usize = 5;
+const MAX_WITNESS_CHARS: usize = 160;
+const MAX_MESSAGE_CHARS: usize = 600;
+
+pub fn write(doc: &ResultsDoc, dir: &Path) -> std::io::Result<()> {
+    common::write_atomic(dir, FILE, render(doc).as_bytes())
+}
+
+/// The order regressions are listed in.
+const REGRESSION_ORDER: [Outcome; 5] = [
+    Outcome::Fail,
+    Outcome::Error,
+    Outcome::Timeout,
+    Outcome::UnexpectedPass,
+    Outcome::Flaky,
+];
+
+pub fn render(doc: &ResultsDoc) -> String {
+    let mut md = String::new();
+    headline(doc, &mut md);
+    regressions(doc, &mut md);
+    matrix(doc, &mut md);
+    expected_failures(doc, &mut md);
+    md
+}
+
+fn headline(doc: &ResultsDoc, md: &mut String) {
+    let gate = match doc.gate(false) {
+        Gate::Ok => "all as expected",
+        Gate::Regression => "REGRESSION",
+        Gate::NoVerdict => "NO VERDICT",
+    };
+    let _ = writeln!(md, "## oc-conform: {gate}\n");
+    let counts: Vec<String> = common::counts(doc)
+        .iter()
+        .map(|(o, n)| format!("{n} {}", o.as_str()))
+        .collect();
+    let versions = common::versions(doc);
+    let scenarios = common::scenarios(doc);
+    let total: u64 = doc.results.iter().map(|c| c.duration_ms).sum();
+    let _ = writeln!(
+        md,
+        "**{}** ({} cells: {} version{} x {} scenario{}, {} of scenario time)\n",
+        if counts.is_empty() {
+            "no results".to_string()
+        } else {
+            counts.join(" · ")
+        },
+        doc.results.len(),
+        versions.len(),
+        plural(versions.len()),
+        scenarios.len(),
+        plural(scenarios.len()),
+        common::secs(total),
+    );
+    let mut meta = vec![
+        md_inline(&doc.tool),
+        format!("{} to {}", md_inline(&doc.started_at), md_inline(&doc.finished_at)),
+    ];
+    if let Some(p) = &doc.partition {
+        meta.push(format!("partition {}", md_inline(p)));
+    }
+    let _ = writeln!(md, "{}\n", meta.join(" · "));
+    let missing = common::missing_cells(doc);
+    if doc.interrupted {
+        let _ = writeln!(
+            md,
+            "> **Interrupted**: the run was stopped; {missing} cell{} of the matrix have no result.\n",
+            plural(missing)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Timelines, witnesses and server logs: `index.html` in the report directory.\n"
+    );
+}
+
+fn regressions(doc: &ResultsDoc, md: &mut String) {
+    let cells: Vec<&CellReport> = REGRESSION_ORDER
+        .iter()
+        .flat_map(|o| common::ordered_cells(doc).into_iter().filter(move |c| c.outcome == *o))
+        .collect();
+    if cells.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### Regressions and cells without a verdict ({})\n", cells.len());
+    for (i, cell) in cells.iter().enumerate() {
+        if i < MAX_DETAILED {
+            regression(cell, md);
+        } else {
+            let _ = writeln!(
+                md,
+                "- {} `{}` on `{}`",
+                cell.outcome.as_str(),
+                md_code(&cell.scenario),
+                md_code(&cell.opencode_version)
+            );
+        }
+    }
+    if cells.len() > MAX_DETAILED {
+        let _ = writeln!(md, "\n(the {} above without details: see `results.json`)\n", cells.len() - MAX_DETAILED);
+    }
+}
+
+fn regression(cell: &CellReport, md: &mut String) {
+    let _ = writeln!(
+        md,
+        "#### {} `{}` on `{}`\n",
+        cell.outcome.as_str(),
+        md_code(&cell.scenario),
+        md_code(&cell.opencode_version)
+    );
+    let passed = cell.runs.iter().filter(|r| r.verdict == Verdict::Pass).count();
+    match cell.outcome {
+        Outcome::Error | Outcome::Timeout => {
+            let why = cell.error.as_deref().unwrap_or(match cell.outcome {
+                Outcome::Timeout => "the scenario's deadline passed",
+                _ => "no verdict was reached",
+            });
+            let _ = writeln!(md, "- **no verdict**: {}", md_inline(&common::truncate(why, MAX_MESSAGE_CHARS)));
+        }
+        Outcome::UnexpectedPass => {
+            let _ = writeln!(
+                md,
+                "- expected to fail ({}) but passed {}: the bug may be fixed; update `expectations.toml`",
+                expectation_md(cell),
+                if cell.runs.len() == 1 { "its run".to_string() } else { format!("all {} runs", cell.runs.len()) }
+            );
+        }
+        Outcome::Flaky => {
+            let declared = if cell.flaky_declared() {
+                "declared flaky in `expectations.toml`"
+            } else {
+                "not declared flaky"
+            };
+            let _ = writeln!(md, "- passed {passed} of {} runs ({declared})", cell.runs.len());
+        }
+        _ => {}
+    }
+    if cell.runs.len() > 1 && cell.outcome != Outcome::Flaky {
+        let _ = writeln!(md, "- {} runs, {passed} passed; checks below are the first run's", cell.runs.len());
+    }
+    for c in common::failing_checks(cell) {
+        let _ = writeln!(
+            md,
+            "- **`{}`** ({}): {}",
+            md_code(&c.check),
+            c.verdict.as_str(),
+            md_inline(&common::truncate(&c.message, MAX_MESSAGE_CHARS))
+        );
+        if !c.witness.is_empty() {
+            let mut lines: Vec<String> = c
+                .witness
+                .iter()
+                .take(MAX_WITNESS)
+                .map(|w| common::truncate(&witness_line(w), MAX_WITNESS_CHARS))
+                .collect();
+            if c.witness.len() > MAX_WITNESS {
+                lines.push(format!("... {} more", c.witness.len() - MAX_WITNESS));
+            }
+            code_block(md, "  ", &lines);
+        }
+    }
+    if let Some(b) = &cell.first_bad {
+        let _ = writeln!(md, "- first bad version (bisect): `{}`", md_code(b));
+    }
+    let _ = writeln!(md, "- artifacts: `{}/`\n", md_code(&cell.artifacts.dir));
+}
+
+fn matrix(doc: &ResultsDoc, md: &mut String) {
+    let versions = common::versions(doc);
+    let scenarios = common::scenarios(doc);
+    if versions.is_empty() || scenarios.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### Matrix\n");
+    let _ = write!(md, "| scenario |");
+    for v in &versions {
+        let _ = write!(md, " {} |", md_cell(v));
+    }
+    let _ = write!(md, "\n|---|");
+    for _ in &versions {
+        let _ = write!(md, "---|");
+    }
+    md.push('\n');
+    for s in &scenarios {
+        let _ = write!(md, "| {} |", md_cell(s));
+        for v in &versions {
+            let text = match common::cell(doc, s, v) {
+                Some(c) if common::needs_attention(c.outcome) => format!("**{}**", common::marker(c.outcome)),
+                Some(c) => common::marker(c.outcome).to_string(),
+                None => "-".to_string(),
+            };
+            let _ = write!(md, " {text} |");
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "\npass · **FAIL** regression · xfail: expected failure · **XPASS**: unexpected pass · \
+         **flaky** · **TIMEOUT** / **ERROR**: no verdict · -: {}\n",
+        common::missing_reason(doc)
+    );
+}
+
+fn expected_failures(doc: &ResultsDoc, md: &mut String) {
+    // One row per scenario and expectation, listing the versions it covered.
+    let mut rows: Vec<(&CellReport, Vec<&str>)> = Vec::new();
+    for s in common::scenarios(doc) {
+        for v in common::versions(doc) {
+            let Some(c) = common::cell(doc, &s, &v) else { continue };
+            if c.outcome != Outcome::ExpectedFail {
+                continue;
+            }
+            match rows
+                .iter_mut()
+                .find(|(r, _)| r.scenario == c.scenario && r.expectation == c.expectation && r.failed_checks == c.failed_checks)
+            {
+                Some((_, vs)) => vs.push(&c.opencode_version),
+                None => rows.push((c, vec![&c.opencode_version])),
+            }
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### Expected failures ({})\n", doc.count(Outcome::ExpectedFail));
+    let _ = writeln!(md, "| scenario | versions | failing checks | known issue |\n|---|---|---|---|");
+    for (c, versions) in rows {
+        let checks: Vec<String> = c.failed_checks.iter().map(|x| format!("`{}`", md_code(x))).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            md_cell(&c.scenario),
+            md_cell(&versions.join(", ")),
+            md_table_safe(&checks.join(", ")),
+            md_table_safe(&expectation_md(c)),
+        );
+    }
+    md.push('\n');
+}
+
+/// The expectation's issue as a link, and its reason.
+fn expectation_md(cell: &CellReport) -> String {
+    let Some(e) = &cell.expectation else {
+        return "no expectation".into();
+    };
+    let mut parts = Vec::new();
+    if let Some(url) = &e.issue {
+        if common::is_web_url(url) {
+            parts.push(format!("[{}]({})", md_inline(&common::issue_label(url)), md_url(url)));
+        } else {
+            parts.push(md_inline(url));
+        }
+    }
+    if let Some(r) = &e.reason {
+        parts.push(md_inline(&common::truncate(r, 200)));
+    }
+    if parts.is_empty() {
+        "known failure".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A fenced code block, indented by `indent`, with a fence longer than any backtick run.
+fn code_block(md: &mut String, indent: &str, lines: &[String]) {
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    let _ = writeln!(md, "{indent}{fence}text");
+    for l in lines {
+        let _ = writeln!(md, "{indent}{}", l.replace(['\n', '\r'], " "));
+    }
+    let _ = writeln!(md, "{indent}{fence}");
+}
+
+/// Text for a markdown line: backtick code spans kept (messages quote names and commands
+/// that way), everything else escaped so it renders as written.
+pub fn md_inline(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    let balanced = s.matches('`').count() % 2 == 0;
+    let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    for ch in s.chars() {
+        if ch == '`' && balanced {
+            in_code = !in_code;
+            out.push(ch);
+        } else if in_code {
+            out.push(ch);
+        } else if "\\`*_[]<>|~&#".contains(ch) {
+            out.push('\\');
+            out.push(ch);
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Text inside a code span we open ourselves: no backticks, no line breaks.
+fn md_code(s: &str) -> String {
+    s.replace(['`', '\n', '\r'], "'")
+}
+
+/// Text for a table cell: escaped, and `|` escaped even in code spans.
+fn md_cell(s: &str) -> String {
+    md_table_safe(&md_inline(s))
+}
+
+/// Escapes the `|` a table cell may still hold (GFM reads `\|` inside code spans too).
+fn md_table_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev = ' ';
+    for ch in s.chars() {
+        if ch == '|' && prev != '\\' {
+            out.push('\\');
+        }
+        out.push(ch);
+        prev = ch;
+    }
+    out
+}
+
+/// A URL for a markdown link destination.
+fn md_url(url: &str) -> String {
+    url.replace(' ', "%20").replace('(', "%28").replace(')', "%29").replace('<', "%3C").replace('>', "%3E")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_escaping_keeps_code_spans() {
+        assert_eq!(md_inline("a_b `x_y` <c>"), "a\\_b `x_y` \\<c\\>");
+        assert_eq!(md_inline("odd ` tick"), "odd \\` tick");
+        assert_eq!(md_cell("a|b"), "a\\|b");
+        assert_eq!(md_table_safe("`a|b`"), "`a\\|b`");
+    }
+}
