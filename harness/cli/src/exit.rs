@@ -11,3 +11,9 @@ pub const USAGE: u8 = 64;
 /// Interrupted by SIGINT / SIGTERM (128 + signal).
 pub const SIGINT: u8 = 130;
 pub const SIGTERM: u8 = 143;
+/// `run --exit-code bisect` only: this build cannot be judged (no verdict: install, start,
+/// timeout; or it fails another way than `--fingerprint`). `git bisect run` skips it.
+pub const BISECT_SKIP: u8 = 125;
+/// `run --exit-code bisect` only: a usage error, the same on every commit; codes of 128
+/// and above make `git bisect run` stop instead of marking commits bad.
+pub const BISECT_ABORT: u8 = 128;

@@ -1,6 +1,7 @@
 //! `oc-conform`: the command line. Parses arguments, resolves versions and scenarios,
 //! hands them to the runner, and turns outcomes into an exit code a CI can trust.
 
+mod bisect_cmd;
 mod config;
 mod exit;
 mod install_cmds;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run scenarios against one or more opencode versions.
     Run(run::RunArgs),
+    /// Find the release that broke a scenario (or, with --fixed, fixed it).
+    Bisect(bisect_cmd::BisectArgs),
     /// Download opencode versions into the cache.
     Install {
         /// Versions (`1.18.34`, `latest`).
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Bisect(args) => bisect_cmd::bisect(args).await,
             Command::Install { versions } => install_cmds::install(versions).await,
             Command::Versions => install_cmds::versions().await,
             Command::List { scenarios } => install_cmds::list(scenarios),

@@ -52,6 +52,14 @@ pub struct RunArgs {
     /// Keep each scenario's sandbox (HOME, project, config) on disk for debugging.
     #[arg(long)]
     pub keep_sandbox: bool,
+    /// What the exit code reports: `gate` (the CI gate) or `bisect` (for `git bisect run`:
+    /// 0 pass, 1 fails, 125 cannot decide; expectations ignored).
+    #[arg(long, value_enum, value_name = "MODE", default_value = "gate")]
+    pub exit_code: crate::bisect_cmd::ExitMode,
+    /// With `--exit-code bisect`: only this failure is bad (failed checks joined by `+`);
+    /// another failure exits 125.
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Option<String>,
 }
 
 /// Every scenario known: the project's, then the extra directories'.
@@ -152,11 +160,12 @@ pub fn default_report_dir(root: &std::path::Path) -> PathBuf {
 }
 
 pub async fn run(args: RunArgs) -> u8 {
+    let mode = args.exit_code;
     match run_inner(args).await {
         Ok(code) => code,
         Err((code, msg)) => {
             eprintln!("error: {msg}");
-            code
+            crate::bisect_cmd::run_error_code(mode, code)
         }
     }
 }
@@ -164,6 +173,7 @@ pub async fn run(args: RunArgs) -> u8 {
 async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
     let usage = |m: String| (exit::USAGE, m);
     let (root, cfg) = config::load().map_err(usage)?;
+    let fingerprint = crate::bisect_cmd::parse_run_fingerprint(args.exit_code, args.fingerprint.as_deref()).map_err(usage)?;
     let all = all_scenarios(&cfg, &args.scenarios).map_err(usage)?;
     let selected = select(all, &args.scenario).map_err(usage)?;
     if selected.is_empty() {
@@ -255,7 +265,10 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
         .map_err(|e| (exit::INFRA, format!("cannot write the reports in {}: {e}", report_dir.display())))?;
     let _ = term.report(&RunEvent::RunFinished { doc: &doc });
     eprintln!("report: {}", report_dir.display());
-    Ok(gate_code(&doc, args.strict))
+    Ok(match args.exit_code {
+        crate::bisect_cmd::ExitMode::Gate => gate_code(&doc, args.strict),
+        crate::bisect_cmd::ExitMode::Bisect => crate::bisect_cmd::run_exit_code(&doc, fingerprint.as_ref()),
+    })
 }
 
 pub fn gate_code(doc: &ResultsDoc, strict: bool) -> u8 {

@@ -13,5 +13,6 @@ pub mod record;
 pub mod sandbox;
 pub mod server;
 pub mod suite;
+pub mod bisect;
 pub mod execute;
 pub mod report;

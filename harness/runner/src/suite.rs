@@ -153,7 +153,35 @@ pub fn run_dir(report_dir: &Path, version: &str, scenario: &str, n: usize) -> Pa
     report_dir.join(version).join(name)
 }
 
+/// One run in its own task, so a panic in it (the runner's bug) becomes an ERROR outcome
+/// for this cell instead of a cell silently missing from the report. The task's server
+/// handle is dropped while unwinding, which kills it.
 async fn run_once(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioOutcome {
+    let dir = run_dir(&opts.report_dir, &cell.target.version, &cell.scenario.name, n);
+    let task = {
+        let (cell, opts) = (cell.clone(), opts.clone());
+        tokio::spawn(async move { run_once_inner(&cell, n, &opts).await })
+    };
+    match task.await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let what = if e.is_panic() {
+                let payload = e.into_panic();
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("the harness panicked while running this scenario: {msg}")
+            } else {
+                "the harness task running this scenario was cancelled".to_string()
+            };
+            ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, dir, what)
+        }
+    }
+}
+
+async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioOutcome {
     let artifacts_dir = run_dir(&opts.report_dir, &cell.target.version, &cell.scenario.name, n);
     let _ = std::fs::create_dir_all(&artifacts_dir);
     // Stored with the timeline so `oc-conform analyze` can re-judge it without the file.

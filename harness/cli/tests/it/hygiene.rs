@@ -187,3 +187,66 @@ fn credentials_and_the_real_home_never_reach_the_server() {
     assert!(!tripwire.exists(), "a plugin from the user's real config was loaded");
     assert_eq!(snapshot(home.path()), before, "the user's HOME was changed");
 }
+
+#[test]
+fn a_panicking_scenario_is_an_error_and_leaves_nothing_behind() {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(
+        &["--scenario", "abort-http", "--scenario", "server-requires-auth"],
+        dir.path(),
+        &[("OC_CONFORM_FAULT_PANIC_IN", "abort-http")],
+        None,
+    );
+    let harness = child.id();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), 2, "no verdict for one scenario: exit 2");
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let by_name = |n: &str| doc["results"].as_array().unwrap().iter().find(|r| r["scenario"] == n).cloned().unwrap();
+    let broken = by_name("abort-http");
+    assert_eq!(broken["outcome"], "ERROR");
+    assert!(broken["error"].as_str().unwrap().contains("panicked"), "{broken}");
+    assert_eq!(by_name("server-requires-auth")["outcome"], "PASS", "the rest of the run goes on");
+}
+
+#[test]
+fn a_scenario_past_its_deadline_is_a_timeout_and_leaves_nothing_behind() {
+    let _one = one_real_run_at_a_time();
+    let scenarios = tempfile::tempdir().unwrap();
+    std::fs::write(
+        scenarios.path().join("never-ends.toml"),
+        r#"format_version = 1
+name = "never-ends"
+description = "Waits for something that never happens, past its deadline."
+deadline_ms = 6000
+
+[[model.turns]]
+tool_calls = [{ name = "bash", arguments = { command = "sleep 100", description = "Sleep" } }]
+
+[[steps]]
+do = "prompt"
+text = "Run sleep 100."
+
+[[steps]]
+do = "wait"
+until = { event = "never.happens" }
+timeout_ms = 6000
+
+[[checks]]
+check = "status-reaches-idle"
+"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios_arg = scenarios.path().to_str().unwrap().to_string();
+    let mut child = spawn_run(&["--scenarios", &scenarios_arg, "--scenario", "never-ends"], dir.path(), &[], None);
+    let harness = child.id();
+    let started = Instant::now();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), 2);
+    assert!(started.elapsed() < Duration::from_secs(30), "the deadline did not bound the scenario");
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!(r["outcome"], "TIMEOUT", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("deadline of 6000 ms"), "{r}");
+}

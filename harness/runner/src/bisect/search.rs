@@ -329,7 +329,7 @@ impl Bisector {
     /// the first midpoint is fetched while the ends are being confirmed.
     pub fn lookahead(&self, index: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        let mut push = |i: usize, out: &mut Vec<usize>| {
+        let push = |i: usize, out: &mut Vec<usize>| {
             if i != index && !out.contains(&i) {
                 out.push(i);
             }

@@ -72,6 +72,22 @@ pub struct ScenarioOutcome {
 }
 
 impl ScenarioOutcome {
+    /// An outcome for a run that ended without getting anywhere (the runner itself
+    /// failed: a panic, a task that died). Its verdict is Error.
+    pub fn harness_failure(scenario: &str, version: &str, artifacts_dir: PathBuf, message: String) -> Self {
+        ScenarioOutcome {
+            scenario: scenario.to_string(),
+            opencode_version: version.to_string(),
+            verdict: Verdict::Error,
+            checks: vec![],
+            error: Some(message),
+            timed_out: false,
+            duration_ms: 0,
+            timeline: Timeline::new(scenario, version),
+            artifacts_dir,
+        }
+    }
+
     pub fn run_verdict(&self) -> oc_conform_checks::outcome::RunVerdict {
         oc_conform_checks::outcome::RunVerdict {
             verdict: self.verdict,
@@ -302,6 +318,12 @@ async fn play(
         call_timeout: settings.call_timeout,
         stop_grace: settings.stop_grace,
     };
+
+    // Fault injection for the harness's own tests: a runner bug (a panic) while a server
+    // and a tool are alive must still leave nothing behind and report ERROR.
+    if std::env::var("OC_CONFORM_FAULT_PANIC_IN").is_ok_and(|s| s == scenario.name) {
+        panic!("injected by OC_CONFORM_FAULT_PANIC_IN");
+    }
 
     let mut since = 0;
     let mut problem: Option<String> = None;

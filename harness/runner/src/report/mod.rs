@@ -3,8 +3,13 @@
 //! (`results.json`, JUnit, the markdown summary, the HTML page). `merge` and `analyze`
 //! rebuild a `ResultsDoc` and render it the same way.
 
+mod common;
+pub mod html;
 pub mod json;
+pub mod junit;
 pub mod model;
+pub mod summary;
+pub mod svg;
 
 use crate::execute::ScenarioOutcome;
 pub use model::{CellReport, ResultsDoc};
@@ -40,8 +45,16 @@ pub trait Reporter: Send {
     fn report(&mut self, event: &RunEvent<'_>) -> std::io::Result<()>;
 }
 
-/// Writes every file report of a finished run into `dir`.
+/// Writes every file report of a finished run into `dir`: `results.json` first, then
+/// `junit.xml`, `summary.md` and `index.html`. Each is tried even when one before it
+/// failed; the first error is returned.
 pub fn write_all(doc: &ResultsDoc, dir: &Path) -> std::io::Result<()> {
     doc.write(dir)?;
-    json::write_extra(doc, dir)
+    let results = [
+        json::write_extra(doc, dir),
+        junit::write(doc, dir),
+        summary::write(doc, dir),
+        html::write(doc, dir),
+    ];
+    results.into_iter().collect()
 }
