@@ -201,8 +201,8 @@ async fn bisect_inner(args: BisectArgs) -> Result<u8, (u8, String)> {
     for line in done.answer_lines() {
         println!("{line}");
     }
-    if let Some(gap) = &done.gap {
-        println!("{}", gap.describe());
+    if let Some(w) = done.window_description() {
+        println!("{w}");
     }
     if !done.skipped.is_empty() {
         println!("skipped: {}", done.skipped.join(", "));
@@ -256,7 +256,12 @@ fn print_event(e: &Event<'_>, repeat: u32, max_probes: usize) {
             } else {
                 format!("; fetching ahead: {}", fetching.join(", "))
             };
-            eprintln!("[{number}/<={max_probes}] probing {version} ({}){ahead}", role.as_str());
+            let count = if *number <= max_probes {
+                format!("{number}/<={max_probes}")
+            } else {
+                format!("{number}, skips cost extra")
+            };
+            eprintln!("[{count}] probing {version} ({}){ahead}", role.as_str());
         }
         Event::Ran { version, run, verdict } => {
             if repeat > 1 {

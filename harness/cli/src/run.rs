@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// another failure exits 125.
     #[arg(long, value_name = "FP")]
     pub fingerprint: Option<String>,
+    /// How long a server may take to print its listening line and answer health.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub start_timeout: u64,
 }
 
 /// Every scenario known: the project's, then the extra directories'.
@@ -250,6 +253,7 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
         retry_unexpected: args.retry_unexpected,
         settings: Settings {
             keep_sandbox: args.keep_sandbox,
+            start_timeout: std::time::Duration::from_secs(args.start_timeout.max(1)),
             ..Settings::default()
         },
         plugins_dir: cfg.fixtures_dir.join("plugins"),

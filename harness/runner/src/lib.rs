@@ -9,6 +9,8 @@ pub mod fake_model;
 pub mod install;
 pub mod leftovers;
 pub mod observe;
+pub mod plugin_report;
+pub mod plugin_wrap;
 pub mod record;
 pub mod sandbox;
 pub mod server;

@@ -32,7 +32,10 @@ fn cache_dir() -> PathBuf {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The schema: given, cached, or fetched now (once per test process).
@@ -44,7 +47,11 @@ fn junit_xsd() -> PathBuf {
 fn find_or_fetch_xsd() -> PathBuf {
     if let Some(p) = std::env::var_os("OC_CONFORM_JUNIT_XSD") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "OC_CONFORM_JUNIT_XSD={} is not a file", p.display());
+        assert!(
+            p.is_file(),
+            "OC_CONFORM_JUNIT_XSD={} is not a file",
+            p.display()
+        );
         return p;
     }
     let cached = cache_dir().join("schemas/junit-10.xsd");
@@ -59,7 +66,17 @@ fn find_or_fetch_xsd() -> PathBuf {
     );
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", PYTEST, "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            PYTEST,
+            "-d",
+        ])
         .arg(tmp.path())
         .output()
         .expect("cannot run python3");
@@ -84,7 +101,11 @@ fn find_or_fetch_xsd() -> PathBuf {
         }
     }
     let xsd = xsd.unwrap_or_else(|| panic!("{XSD_IN_SDIST} is not in {}", sdist.display()));
-    assert_eq!(sha256_hex(&xsd), XSD_SHA256, "the schema in {PYTEST} is not the pinned one");
+    assert_eq!(
+        sha256_hex(&xsd),
+        XSD_SHA256,
+        "the schema in {PYTEST} is not the pinned one"
+    );
     let schemas = cached.parent().unwrap();
     std::fs::create_dir_all(schemas).unwrap();
     let mut part = tempfile::NamedTempFile::new_in(schemas).unwrap();
@@ -128,7 +149,9 @@ fn check(xml: &str) -> Result<(), String> {
 #[test]
 fn the_validator_refuses_what_the_schema_does_not_allow() {
     let (doc, _) = common::synthetic();
-    let xml = junit::render(&doc).unwrap().replacen(" skipped=\"", " disabled=\"", 1);
+    let xml = junit::render(&doc)
+        .unwrap()
+        .replacen(" skipped=\"", " disabled=\"", 1);
     let err = check(&xml).expect_err("a suite with `disabled` must not validate");
     assert!(err.contains("disabled"), "{err}");
 }

@@ -29,7 +29,10 @@ fn interrupted_run() {
     assert!(md.contains("-: not run: the run was interrupted"), "{md}");
     let xml = junit::render(&doc).unwrap();
     assert!(xml.contains("type=\"NOT-RUN\""), "{xml}");
-    assert!(xml.contains("<property name=\"interrupted\" value=\"true\"/>"), "{xml}");
+    assert!(
+        xml.contains("<property name=\"interrupted\" value=\"true\"/>"),
+        "{xml}"
+    );
 }
 
 /// `write_all` writes every report, as `run`, `merge` and an interrupted run call it.
@@ -40,7 +43,9 @@ fn write_all_writes_every_report() {
     common::write_artifacts(dir.path(), &timelines);
     report::write_all(&doc, dir.path()).unwrap();
     for f in ["results.json", "junit.xml", "summary.md", "index.html"] {
-        let len = std::fs::metadata(dir.path().join(f)).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(dir.path().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 500, "{f} is missing or nearly empty ({len} bytes)");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())

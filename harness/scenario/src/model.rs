@@ -288,6 +288,12 @@ pub enum CheckSpec {
     EventStreamsAgree {},
     /// A fixture plugin wrote a record with this `event` and no `error`.
     PluginReported { event: String },
+    /// The event stream told the client the turn failed: a `session.error` for the
+    /// session (with this error `name`, when given).
+    SessionErrorReported {
+        #[serde(default)]
+        name: Option<String>,
+    },
     /// The session stored at least this many messages (user + assistant) at the end.
     MessagesStored {
         #[serde(default)]
@@ -323,6 +329,7 @@ impl CheckSpec {
             CheckSpec::EventStreamsAgree {} => "event-streams-agree",
             CheckSpec::PluginReported { .. } => "plugin-reported",
             CheckSpec::MessagesStored { .. } => "messages-stored",
+            CheckSpec::SessionErrorReported { .. } => "session-error-reported",
         }
     }
 }

@@ -241,3 +241,70 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Error);
     }
 }
+
+pub const SESSION_ERROR_REPORTED: &str = "session-error-reported";
+
+/// A `session.error` for the session on the event stream (named `name`, when given): how a
+/// client learns a turn failed (a provider error, an abort).
+pub fn session_error_reported(tl: &Timeline, name: Option<&str>) -> CheckResult {
+    let check = SESSION_ERROR_REPORTED;
+    let sid = match super::session_of(check, tl) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let errors: Vec<(&Entry, &Value)> = tl
+        .events(EventStream::Global)
+        .filter(|(_, ty, p)| *ty == "session.error" && p["sessionID"].as_str().is_none_or(|s| s == sid))
+        .map(|(e, _, p)| (e, p))
+        .collect();
+    let named = |p: &Value| p.pointer("/error/name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
+    let describe = |p: &Value| {
+        let msg = p.pointer("/error/data/message").and_then(Value::as_str).unwrap_or("");
+        format!("{} ({})", named(p), first_line(msg))
+    };
+    match errors.iter().find(|(_, p)| name.is_none_or(|n| named(p) == n)) {
+        Some((e, p)) => CheckResult::pass(check, format!("session.error {} at {}", describe(p), ms(e.at_ms))),
+        None if !errors.is_empty() => CheckResult::fail(
+            check,
+            format!(
+                "session.error came, but not {}: {}",
+                name.unwrap_or("any"),
+                errors.iter().map(|(_, p)| describe(p)).collect::<Vec<_>>().join(", ")
+            ),
+            errors.iter().map(|(e, _)| e.seq).collect(),
+        ),
+        None if tl.events(EventStream::Global).next().is_none() => CheckResult::error(
+            check,
+            "no event at all was observed on /global/event: the stream may be blind",
+        ),
+        None => CheckResult::fail(
+            check,
+            format!("no session.error for {sid} was published: the client is not told the turn failed"),
+            vec![],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod session_error_tests {
+    use super::*;
+    use crate::testing::TimelineBuilder;
+    use crate::Verdict;
+
+    #[test]
+    fn a_named_session_error_passes_another_fails_none_fails() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).event_status("busy").at(20.0).session_error("APIError");
+        let tl = b.build();
+        assert_eq!(session_error_reported(&tl, None).verdict, Verdict::Pass);
+        assert_eq!(session_error_reported(&tl, Some("APIError")).verdict, Verdict::Pass);
+        let other = session_error_reported(&tl, Some("MessageAbortedError"));
+        assert_eq!(other.verdict, Verdict::Fail);
+        assert_eq!(other.witness.len(), 1);
+
+        let mut quiet = TimelineBuilder::new();
+        quiet.at(10.0).event_status("busy").at(20.0).event_status("idle");
+        assert_eq!(session_error_reported(&quiet.build(), None).verdict, Verdict::Fail);
+        assert_eq!(session_error_reported(&TimelineBuilder::new().build(), None).verdict, Verdict::Error);
+    }
+}

@@ -22,7 +22,7 @@ pub mod view;
 use crate::{CheckResult, Timeline};
 use oc_conform_scenario::CheckSpec;
 
-pub use errors::errors_are_typed;
+pub use errors::{errors_are_typed, session_error_reported};
 pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
@@ -53,6 +53,7 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::EventStreamsAgree {} => event_streams_agree(tl),
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
+        CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
     }
 }
 

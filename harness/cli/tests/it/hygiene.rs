@@ -250,3 +250,55 @@ check = "status-reaches-idle"
     assert_eq!(r["outcome"], "TIMEOUT", "{r}");
     assert!(r["error"].as_str().unwrap().contains("deadline of 6000 ms"), "{r}");
 }
+
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+#[test]
+fn a_server_that_crashes_mid_scenario_is_an_error_with_the_cause_and_log() {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let faults = test_data().join("faults");
+    let mut child = spawn_run(
+        &["--scenarios", faults.to_str().unwrap(), "--scenario", "server-crashes", "--scenario", "server-requires-auth"],
+        dir.path(),
+        &[],
+        None,
+    );
+    let harness = child.id();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), 2);
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    let crashed = results.iter().find(|r| r["scenario"] == "server-crashes").unwrap();
+    assert_eq!(crashed["outcome"], "ERROR", "{crashed}");
+    let error = crashed["error"].as_str().unwrap();
+    assert!(error.contains("the server had exited") && error.contains("signal: 9"), "{error}");
+    assert!(error.contains("last log lines"), "{error}");
+    let rest = results.iter().find(|r| r["scenario"] == "server-requires-auth").unwrap();
+    assert_eq!(rest["outcome"], "PASS", "the rest of the run goes on");
+}
+
+#[test]
+fn a_server_that_never_listens_is_an_error_within_the_start_timeout() {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = test_data().join("fake-opencode-silent.sh");
+    let started = Instant::now();
+    let mut child = spawn_run(
+        &["--opencode", fake.to_str().unwrap(), "--scenario", "server-requires-auth", "--start-timeout", "3"],
+        dir.path(),
+        &[],
+        None,
+    );
+    let harness = child.id();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), 2);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty(), "the silent server was left running");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!(r["outcome"], "ERROR");
+    let error = r["error"].as_str().unwrap();
+    assert!(error.contains("no listening line") && error.contains("pretending to start"), "{error}");
+}

@@ -1,6 +1,7 @@
 //! oc-conform's own integration tests: one binary, a module per area. The `real_*`
 //! modules run real opencode servers (installed into the cache through the harness).
 
+mod bisect;
 mod cli;
 mod gate;
 mod hygiene;

@@ -54,6 +54,12 @@ const COMMON: &[(&str, &str)] = &[
     ("command-hook-passes", "pass"),
     ("server-dispose-during-tool", "pass"),
     ("event-stream-complete", "pass"),
+    ("server-requires-auth", "pass"),
+    ("model-http-400", "pass"),
+    ("model-http-500-retried", "pass"),
+    ("model-cut-mid-stream", "pass"),
+    ("model-malformed-sse", "pass"),
+    ("model-hang", "pass"),
     // Known upstream bugs, present on every release tried:
     ("abort-idle-once", "fail"),            // #40882 duplicate idle after abort
     ("command-hook-throws", "fail"),        // #32253 opaque 500

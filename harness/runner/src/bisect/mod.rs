@@ -305,22 +305,29 @@ pub struct Gap {
 }
 
 impl Gap {
-    /// One sentence for the terminal and markdown.
+    /// The absent version numbers, in words: `1.15.5 to 1.15.12 (8 versions)`,
+    /// `any 1.14.x after 1.14.48`.
+    pub fn absent_parts(&self) -> Vec<String> {
+        let mut parts = self.open_ended.clone();
+        match self.absent.len() {
+            0 => {}
+            k if k <= 3 => parts.extend(self.absent.iter().cloned()),
+            k => parts.push(format!("{} to {} ({k} versions)", self.absent[0], self.absent[k - 1])),
+        }
+        parts
+    }
+
+    /// One sentence for the terminal and markdown, when `from` and `to` are the last good
+    /// and first bad release (or the other way round).
     pub fn describe(&self) -> String {
         if self.adjacent {
             return format!("{} and {} are consecutive releases: the change is exactly between them", self.from, self.to);
         }
-        let mut parts = self.open_ended.clone();
-        match self.absent.len() {
-            0 => {}
-            1 => parts.push(self.absent[0].clone()),
-            k => parts.push(format!("{} to {} ({k} versions)", self.absent[0], self.absent[k - 1])),
-        }
         format!(
-            "not adjacent: the registry has no release between {} and {}; absent there: {}. The change is in one of those or in {}",
+            "not adjacent: the registry has no release between {} and {}; absent from it there: {}. The change is in one of those or in {}",
             self.from,
             self.to,
-            parts.join(", "),
+            self.absent_parts().join(", "),
             self.to
         )
     }
@@ -400,17 +407,17 @@ mod tests {
         let mut timeout = run(Verdict::Error, &[]);
         timeout.timed_out = true;
 
-        assert_eq!(judge(&[same.clone()], Some(&fp)).result, ProbeResult::Bad);
-        assert_eq!(judge(&[pass.clone()], Some(&fp)).result, ProbeResult::Good);
-        let j = judge(&[other.clone()], Some(&fp));
+        assert_eq!(judge(std::slice::from_ref(&same), Some(&fp)).result, ProbeResult::Bad);
+        assert_eq!(judge(std::slice::from_ref(&pass), Some(&fp)).result, ProbeResult::Good);
+        let j = judge(std::slice::from_ref(&other), Some(&fp));
         assert_eq!(j, Judgement { result: ProbeResult::Skip, reason: "failed differently: a".into() });
-        let j = judge(&[error.clone()], Some(&fp));
+        let j = judge(std::slice::from_ref(&error), Some(&fp));
         assert_eq!(j.result, ProbeResult::Skip);
         assert_eq!(j.reason, "no verdict: cannot start the server: exit 1");
-        assert_eq!(judge(&[timeout.clone()], Some(&fp)).reason, "timeout");
+        assert_eq!(judge(std::slice::from_ref(&timeout), Some(&fp)).reason, "timeout");
         // Without a fingerprint any failure is bad.
-        assert_eq!(judge(&[other.clone()], None).result, ProbeResult::Bad);
-        assert_eq!(judge(&[other.clone()], None).reason, "failed: a");
+        assert_eq!(judge(std::slice::from_ref(&other), None).result, ProbeResult::Bad);
+        assert_eq!(judge(std::slice::from_ref(&other), None).reason, "failed: a");
         // --repeat: bad when any run fails the same way; good only when all pass.
         let j = judge(&[pass.clone(), same.clone(), error.clone()], Some(&fp));
         assert_eq!((j.result, j.reason.as_str()), (ProbeResult::Bad, "failed the same way in 1 of 3 runs"));
@@ -447,6 +454,7 @@ mod tests {
         assert_eq!(g.absent.first().map(String::as_str), Some("1.15.5"));
         assert_eq!(g.absent.last().map(String::as_str), Some("1.15.12"));
         assert!(g.describe().contains("1.15.5 to 1.15.12 (8 versions)"), "{}", g.describe());
+        assert_eq!(absent_between("1.15.0", "1.15.3").absent_parts(), ["1.15.1", "1.15.2"]);
         assert!(absent_between("1.18.33", "1.18.34").adjacent);
         let g = absent_between("1.14.48", "1.15.0");
         assert!(!g.adjacent);

@@ -93,9 +93,11 @@ pub struct BisectDoc {
     /// of them or in the boundary release.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub untested: Vec<String>,
-    /// Found or ambiguous: the version numbers the registry lacks around the boundary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gap: Option<Gap>,
+    /// Found or ambiguous: the version numbers the registry lacks around the boundary,
+    /// one gap per pair of neighbours from the known good to the known bad release
+    /// (through the untested ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
     pub probes: Vec<ProbeRecord>,
     pub skipped: Vec<String>,
     /// Found: the one command that shows the failure.
@@ -167,7 +169,7 @@ impl BisectDoc {
             first_fixed: None,
             last_failing: None,
             untested: vec![],
-            gap: None,
+            gaps: vec![],
             probes: vec![],
             skipped: vec![],
             reproduce: None,
@@ -194,8 +196,15 @@ impl BisectDoc {
         self.known_bad = v(bad);
         self.untested = r.untested.iter().map(|&i| v(i)).collect();
         self.skipped = r.skipped.iter().map(|&i| v(i)).collect();
-        self.gap = matches!(r.status, Status::Found | Status::Ambiguous)
-            .then(|| absent_between(&v(r.last_old), &v(r.first_new)));
+        self.gaps = if matches!(r.status, Status::Found | Status::Ambiguous) {
+            let chain: Vec<usize> = std::iter::once(r.last_old)
+                .chain(r.untested.iter().copied())
+                .chain(std::iter::once(r.first_new))
+                .collect();
+            chain.windows(2).map(|w| absent_between(&v(w[0]), &v(w[1]))).collect()
+        } else {
+            Vec::new()
+        };
         self.reproduce = (r.status == Status::Found).then(|| {
             // The release that shows the failure: the first bad, or the last failing one.
             let failing = match self.direction {
@@ -290,6 +299,28 @@ impl BisectDoc {
         out
     }
 
+    /// What the window around the boundary holds beyond what was probed: the version
+    /// numbers the registry lacks, and (ambiguous) the releases that could not be decided.
+    pub fn window_description(&self) -> Option<String> {
+        match self.gaps.as_slice() {
+            [] => None,
+            [gap] => Some(gap.describe()),
+            gaps => {
+                let absent: Vec<String> = gaps.iter().flat_map(Gap::absent_parts).collect();
+                let first = &gaps[0].from;
+                let last = &gaps[gaps.len() - 1].to;
+                let mut s = format!(
+                    "between {first} and {last} the registry has only releases that could not be decided ({})",
+                    self.untested.join(", ")
+                );
+                if !absent.is_empty() {
+                    s.push_str(&format!("; absent from it there: {}", absent.join(", ")));
+                }
+                Some(s)
+            }
+        }
+    }
+
     /// `bisect.md`.
     pub fn markdown(&self) -> String {
         use std::fmt::Write;
@@ -302,8 +333,8 @@ impl BisectDoc {
         if self.interrupted {
             let _ = writeln!(s, "Interrupted.\n");
         }
-        if let Some(gap) = &self.gap {
-            let _ = writeln!(s, "{}.\n", gap.describe());
+        if let Some(w) = self.window_description() {
+            let _ = writeln!(s, "{w}.\n");
         }
         if let Some(fp) = &self.fingerprint {
             let _ = writeln!(s, "Fingerprint (the bad end's failed checks): `{fp}`\n");
@@ -380,7 +411,8 @@ mod tests {
         doc.update(&b);
         assert_eq!(doc.answer_lines(), ["first bad: 1.15.4", "last good: 1.15.0"]);
         assert_eq!(doc.reproduce.as_deref(), Some("oc-conform run --opencode 1.15.4 --scenario s"));
-        assert_eq!(doc.gap.as_ref().unwrap().absent, versions(&["1.15.1", "1.15.2", "1.15.3"]));
+        assert_eq!(doc.gaps.len(), 1);
+        assert_eq!(doc.gaps[0].absent, versions(&["1.15.1", "1.15.2", "1.15.3"]));
         assert_eq!(doc.resume, None);
         let md = doc.markdown();
         assert!(md.contains("**first bad: 1.15.4**"), "{md}");
@@ -404,6 +436,35 @@ mod tests {
             Some("oc-conform bisect --scenario 'my scenario' --fixed --bad 1.17.0 --good 1.17.11 --repeat 3 --fingerprint a+b --scenarios '/x y'")
         );
         assert_eq!(doc.answer_lines(), ["unfinished: known good 1.17.11, known bad 1.17.0"]);
+    }
+
+    #[test]
+    fn an_ambiguous_window_names_the_undecided_and_the_absent() {
+        let c = versions(&["1.14.34", "1.14.41", "1.14.48", "1.15.0", "1.15.3", "1.15.4", "1.15.13"]);
+        let mut doc = BisectDoc::new("s", Direction::Regression, "1.14.34", "1.15.13", 1, None, c, vec![]);
+        let mut b = Bisector::new(7, Direction::Regression).unwrap();
+        for (i, r) in [
+            (6, ProbeResult::Bad),
+            (0, ProbeResult::Good),
+            (3, ProbeResult::Skip),
+            (2, ProbeResult::Skip),
+            (4, ProbeResult::Bad),
+            (1, ProbeResult::Good),
+        ] {
+            b.record(i, r).unwrap();
+        }
+        doc.update(&b);
+        assert_eq!(doc.status, "ambiguous");
+        assert_eq!(
+            doc.answer_lines(),
+            ["first bad: one of 1.14.48, 1.15.0, 1.15.3 (skipped releases could not be decided)", "last good: 1.14.41"]
+        );
+        assert_eq!(
+            doc.window_description().unwrap(),
+            "between 1.14.41 and 1.15.3 the registry has only releases that could not be decided (1.14.48, 1.15.0); \
+             absent from it there: 1.14.42 to 1.14.47 (6 versions), any 1.14.x after 1.14.48, 1.15.1, 1.15.2"
+        );
+        assert_eq!(doc.reproduce, None);
     }
 
     #[test]

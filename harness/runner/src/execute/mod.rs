@@ -343,6 +343,14 @@ async fn play(
         }
     }
 
+    // A server that died under the scenario is the cause, whatever step noticed it.
+    if let (Some(p), Some(status)) = (problem.as_mut(), live.server.exit_status()) {
+        p.push_str(&format!(
+            "\nthe server had exited ({status}); last log lines:\n{}",
+            live.server.log_tail()
+        ));
+    }
+
     // Teardown: the stored messages (the server's own account of the turn), then stop.
     rec.record(Observation::Step {
         index: scenario.steps.len(),

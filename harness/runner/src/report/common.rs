@@ -82,7 +82,11 @@ pub fn failing_checks(cell: &CellReport) -> Vec<&CheckReport> {
 pub fn needs_attention(o: Outcome) -> bool {
     matches!(
         o,
-        Outcome::Fail | Outcome::Error | Outcome::Timeout | Outcome::UnexpectedPass | Outcome::Flaky
+        Outcome::Fail
+            | Outcome::Error
+            | Outcome::Timeout
+            | Outcome::UnexpectedPass
+            | Outcome::Flaky
     )
 }
 
@@ -196,9 +200,15 @@ mod tests {
 
     #[test]
     fn issue_labels() {
-        assert_eq!(issue_label("https://github.com/sst/opencode/issues/40882"), "sst/opencode#40882");
+        assert_eq!(
+            issue_label("https://github.com/sst/opencode/issues/40882"),
+            "sst/opencode#40882"
+        );
         assert_eq!(issue_label("https://github.com/a/b/pull/7/"), "a/b#7");
-        assert_eq!(issue_label("https://example.org/x"), "https://example.org/x");
+        assert_eq!(
+            issue_label("https://example.org/x"),
+            "https://example.org/x"
+        );
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
     }

@@ -74,7 +74,12 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
         esc(gate)
     );
     for (o, n) in common::counts(doc) {
-        let _ = write!(h, "<span class=\"badge {}\">{n} {}</span> ", outcome_class(o), esc(o.as_str()));
+        let _ = write!(
+            h,
+            "<span class=\"badge {}\">{n} {}</span> ",
+            outcome_class(o),
+            esc(o.as_str())
+        );
     }
     let versions = common::versions(doc);
     let scenarios = common::scenarios(doc);
@@ -122,7 +127,11 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
                     );
                 }
                 None => {
-                    let _ = write!(h, "<td class=\"o-none\" title=\"{}\">-</td>", esc(common::missing_reason(doc)));
+                    let _ = write!(
+                        h,
+                        "<td class=\"o-none\" title=\"{}\">-</td>",
+                        esc(common::missing_reason(doc))
+                    );
                 }
             }
         }
@@ -139,10 +148,9 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
     );
 
     // Cells, regressions first.
-    let _ = write!(
-        h,
+    h.push_str(
         "<section id=\"cells\"><h2>Cells <button type=\"button\" id=\"expand\">expand all</button> \
-         <button type=\"button\" id=\"collapse\">collapse all</button></h2>\n"
+         <button type=\"button\" id=\"collapse\">collapse all</button></h2>\n",
     );
     let cells = common::ordered_cells(doc);
     for o in common::OUTCOME_ORDER {
@@ -151,13 +159,22 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
         }
     }
     h.push_str("</section>\n</main>\n");
-    let _ = write!(h, "<footer>{} · results.json, junit.xml and summary.md are beside this page</footer>\n", esc(&doc.tool));
-    let _ = write!(h, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = writeln!(
+        h,
+        "<footer>{} · results.json, junit.xml and summary.md are beside this page</footer>",
+        esc(&doc.tool)
+    );
+    let _ = writeln!(h, "<script>{SCRIPT}</script>\n</body>\n</html>");
     h
 }
 
 fn cell_title(c: &CellReport) -> String {
-    let mut t = format!("{} on {}: {}", c.scenario, c.opencode_version, c.outcome.as_str());
+    let mut t = format!(
+        "{} on {}: {}",
+        c.scenario,
+        c.opencode_version,
+        c.outcome.as_str()
+    );
     if !c.failed_checks.is_empty() {
         let _ = write!(t, " ({})", c.failed_checks.join(", "));
     }
@@ -165,7 +182,11 @@ fn cell_title(c: &CellReport) -> String {
 }
 
 fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
-    let open = if common::needs_attention(c.outcome) { " open" } else { "" };
+    let open = if common::needs_attention(c.outcome) {
+        " open"
+    } else {
+        ""
+    };
     let _ = write!(
         h,
         "<details class=\"cell {}\" id=\"{id}\"{open}><summary><span class=\"badge {}\">{}</span> \
@@ -199,14 +220,19 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
             None => "no issue given".into(),
         };
         let what = match c.outcome {
-            Outcome::UnexpectedPass => "expected to fail, but passed: the bug may be fixed (update expectations.toml)",
+            Outcome::UnexpectedPass => {
+                "expected to fail, but passed: the bug may be fixed (update expectations.toml)"
+            }
             Outcome::ExpectedFail => "fails the known way",
             _ => "expectation",
         };
         let _ = write!(
             h,
             "<li><b>{what}:</b> {issue}{}</li>",
-            e.reason.as_ref().map(|r| format!(" · {}", esc(r))).unwrap_or_default()
+            e.reason
+                .as_ref()
+                .map(|r| format!(" · {}", esc(r)))
+                .unwrap_or_default()
         );
     }
     if c.runs.len() > 1 {
@@ -232,18 +258,23 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
 
     // The picture.
     let failing = common::failing_checks(c);
+    // Witness entries numbered in time order (W1 is the earliest), each once.
     let mut marks: Vec<WitnessMark> = Vec::new();
     for chk in &failing {
         for w in &chk.witness {
             if !marks.iter().any(|m| m.seq == w.seq) {
                 marks.push(WitnessMark {
-                    n: marks.len() + 1,
+                    n: 0,
                     seq: w.seq,
                     at_ms: w.at_ms,
                     what: w.what.clone(),
                 });
             }
         }
+    }
+    marks.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms).then(a.seq.cmp(&b.seq)));
+    for (i, m) in marks.iter_mut().enumerate() {
+        m.n = i + 1;
     }
     h.push_str("<div class=\"picture\">");
     match load_timeline(dir, &c.artifacts.timeline) {
@@ -252,7 +283,11 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
             h.push_str(LEGEND);
         }
         Err(e) => {
-            let _ = write!(h, "<p class=\"missing\">No timeline picture: {}</p>", esc(&e));
+            let _ = write!(
+                h,
+                "<p class=\"missing\">No timeline picture: {}</p>",
+                esc(&e)
+            );
         }
     }
     h.push_str("</div>");
@@ -320,7 +355,11 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
             );
             for l in &lines {
                 let class = if l.starts_with("[err]") { "e" } else { "o" };
-                let _ = writeln!(h, "<span class=\"{class}\">{}</span>", esc(&common::truncate(l, LOG_LINE_CHARS)));
+                let _ = writeln!(
+                    h,
+                    "<span class=\"{class}\">{}</span>",
+                    esc(&common::truncate(l, LOG_LINE_CHARS))
+                );
             }
             h.push_str("</pre></details>");
         }
@@ -334,7 +373,9 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
 fn load_timeline(dir: &Path, rel: &str) -> Result<Timeline, String> {
     let path = dir.join(rel);
     let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{rel} is missing (no timeline was recorded for this run)"),
+        std::io::ErrorKind::NotFound => {
+            format!("{rel} is missing (no timeline was recorded for this run)")
+        }
         _ => format!("{rel}: {e}"),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{rel} cannot be read: {e}"))
@@ -354,7 +395,8 @@ fn log_tail(path: &Path) -> Result<(Vec<String>, usize), String> {
             .map_err(|e| format!("server.log: {e}"))?;
     }
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(|e| format!("server.log: {e}"))?;
+    f.read_to_end(&mut bytes)
+        .map_err(|e| format!("server.log: {e}"))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines: Vec<&str> = text.lines().collect();
     if cut && !lines.is_empty() {
@@ -376,7 +418,7 @@ const LEGEND: &str = "<p class=\"tlegend\">\
 <span class=\"sw ev-perm\"></span>permission \
 <span class=\"sw pr-server\"></span>server process <span class=\"sw pr-opencode\"></span>other opencode \
 <span class=\"sw pr-tool\"></span>tool process <span class=\"sw pr-orphan\"></span>re-parented \
-<span class=\"sw witness\"></span>witness of a failing check · hover a mark for details</p>";
+<span class=\"sw witness\"></span>witness · hover a mark for details</p>";
 
 const CSS: &str = r#"
 :root{--fail:#d93f3f;--pass:#dff3df;--passt:#1d6b1d;--xfail:#e6e8f0;--xpass:#ffe08a;--flaky:#ffbf80;--nov:#7e57c2}
@@ -390,10 +432,11 @@ h1{margin:0 0 6px;font-size:22px}h2{font-size:18px;margin:18px 0 8px}h4{margin:1
 .meta,.dim,.legend,.tlegend,.dropped,footer{color:#59636e;font-size:12.5px}
 .banner{background:#fff4ce;border:1px solid #e5c36b;padding:6px 10px;border-radius:6px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
-.o-pass{background:var(--pass);color:var(--passt)}.o-fail{background:var(--fail);color:#fff}
-.o-xfail{background:var(--xfail);color:#4a5060}.o-xpass{background:var(--xpass);color:#5c4500}
-.o-flaky{background:var(--flaky);color:#5a2d00}.o-timeout,.o-error{background:var(--nov);color:#fff}
-.o-none{background:#fafafa;color:#aaa}
+.badge.o-pass,td.o-pass{background:var(--pass);color:var(--passt)}.badge.o-fail,td.o-fail{background:var(--fail);color:#fff}
+.badge.o-xfail,td.o-xfail{background:var(--xfail);color:#4a5060}.badge.o-xpass,td.o-xpass{background:var(--xpass);color:#5c4500}
+.badge.o-flaky,td.o-flaky{background:var(--flaky);color:#5a2d00}
+.badge.o-timeout,.badge.o-error,td.o-timeout,td.o-error{background:var(--nov);color:#fff}
+td.o-none{background:#fafafa;color:#aaa}
 table.matrix{border-collapse:collapse;background:#fff;font-size:13px}
 .matrix th,.matrix td{border:1px solid #d8dde3;padding:3px 10px;text-align:left}
 .matrix thead th{background:#eef1f4}.matrix tbody th{font-weight:500;font-family:ui-monospace,monospace;font-size:12.5px}
@@ -421,12 +464,12 @@ ol.witness li{padding:1px 4px;border-radius:3px;white-space:pre-wrap;word-break:
 ol.witness li.hl,ol.witness li:hover{background:#ffe3e3}
 .wn{display:inline-block;min-width:30px;font-weight:700;color:#c62828;font-size:12px}
 table.checks{border-collapse:collapse;font-size:12.5px;margin:4px 0}
-table.checks td{border-top:1px solid #eee;padding:3px 8px;vertical-align:top}
+table.checks td{border-top:1px solid #eee;padding:3px 8px;vertical-align:top}table.checks td:first-child{white-space:nowrap}
 details.log pre{background:#0f1419;color:#d6dde6;padding:8px 10px;border-radius:4px;max-height:420px;overflow:auto;white-space:pre-wrap;word-break:break-all}
 details.log .e{color:#ffb4a8}
 details.all>summary,details.log>summary{cursor:pointer;color:#0b5cad;margin:8px 0 4px}
 button{font:12px system-ui,sans-serif;margin-left:6px;cursor:pointer}
-svg.timeline{display:block;font:10px system-ui,sans-serif}
+svg.timeline{display:block;width:100%;min-width:900px;height:auto;font:10px system-ui,sans-serif}
 svg .band{fill:#fff}svg .lane:nth-child(even) .band{fill:#f6f8fa}
 svg .lname{fill:#39414a;font-size:11px;font-weight:600}
 svg .grid{stroke:#e3e6ea}svg .axis{fill:#59636e;text-anchor:middle}svg .axis-unit{fill:#59636e;font-weight:600}
@@ -436,15 +479,16 @@ svg .bartext{fill:#1f2328;font-size:10px;pointer-events:none}
 svg .none{fill:#8c959f;font-style:italic}
 svg .tick line{stroke:#8c959f;stroke-width:1.6}svg .tick .hit{fill:transparent}
 svg .tick:hover line{stroke-width:3}
-svg .step{fill:#9aa7b4}svg .step.failed{fill:#e57373}
+svg .step{fill:#9aa7b4}svg .step.alt{fill:#5f6f80}svg .step.failed{fill:#e57373}
+.zoomcap{margin:10px 8px 2px;font-weight:600;color:#39414a;font-size:12.5px}
 svg .srv-starting{fill:#cfd8dc}svg .srv-up{fill:#a5d6a7}svg .srv-stopping{fill:#ffcc80}
 svg .srv-mark line{stroke:#607d8b}svg .srv-mark.bad line{stroke:#e65100}
 .st-busy,svg .st-busy{fill:#f5a623;background:#f5a623}.st-idle,svg .st-idle{fill:#5cb85c;background:#5cb85c}
 .st-retry,svg .st-retry{fill:#ab47bc;background:#ab47bc}svg .st-other{fill:#b0bec5}svg .st-perm{fill:#4db6ac}
 svg .ev-busy line{stroke:#f5a623}svg .ev-idle line{stroke:#2e9d2e}svg .ev-retry line{stroke:#ab47bc}
-svg .ev-error line{stroke:#d32f2f}svg .ev-tool line{stroke:#1e88e5}svg .ev-tooldone line{stroke:#0d47a1}
+svg .ev-error line,svg .ev-msgerr line{stroke:#d32f2f}svg .ev-tool line{stroke:#1e88e5}svg .ev-tooldone line{stroke:#0d47a1}
 svg .ev-perm line{stroke:#00897b}svg .ev-misc line{stroke:#b0bec5}
-svg .tl.ev-error{fill:#c62828}svg .tl.ev-idle{fill:#1d6b1d}svg .tl.ev-busy{fill:#9a6200}svg .tl.ev-tool,svg .tl.ev-tooldone{fill:#0d47a1}
+svg .tl.ev-error,svg .tl.ev-msgerr{fill:#c62828}svg .tl.ev-idle{fill:#1d6b1d}svg .tl.ev-busy{fill:#9a6200}svg .tl.ev-tool,svg .tl.ev-tooldone{fill:#0d47a1}
 svg .rq line{stroke:#546e7a}svg .rq-bad line{stroke:#d32f2f}svg .tl.rq-bad{fill:#c62828}
 svg .md-title line{stroke:#90a4ae}svg .md-turn line{stroke:#6a1b9a}svg .md-bad line{stroke:#d32f2f;stroke-width:3}svg .tl.md-bad{fill:#c62828;font-weight:700}
 svg .pl line{stroke:#8d6e63}svg .hn line{stroke:#bdbdbd}svg .tl.hn{fill:#757575}
@@ -453,7 +497,7 @@ svg .pl line{stroke:#8d6e63}svg .hn line{stroke:#bdbdbd}svg .tl.hn{fill:#757575}
 .pr-tool,svg .pr-tool{fill:#ffab91;background:#ffab91}svg .pr-zombie{fill:#bdbdbd}
 svg .pr-exit line{stroke:#37474f;stroke-width:2}svg .pr-alive{fill:#d32f2f}
 .pr-orphan,svg .pr-orphan{fill:#d32f2f;background:#d32f2f}svg .tl.pr-orphan{fill:#c62828;font-weight:600}svg .pr-exec{fill:#5c6bc0}
-svg .wit{stroke:#d32f2f;stroke-width:2.2}svg .tick.wit line{stroke:#d32f2f;stroke-width:3}
+svg .wit{stroke:#d32f2f;stroke-width:2.2}svg .tick.wit .hit{stroke:none}svg .tick.wit line{stroke:#d32f2f;stroke-width:3}
 svg .witline line{stroke:#d32f2f;stroke-width:1.2;stroke-dasharray:5 3;opacity:.85}
 svg .witlabel{fill:#c62828;font-weight:700;font-size:11px}
 svg .hl,svg .hl line{stroke:#111 !important;stroke-width:4 !important;opacity:1}
@@ -501,6 +545,8 @@ mod tests {
         assert_eq!(total, 250);
         assert_eq!(lines.len(), LOG_TAIL_LINES);
         assert_eq!(lines.last().unwrap(), "[out] line 249");
-        assert!(log_tail(&dir.path().join("nope")).unwrap_err().contains("missing"));
+        assert!(log_tail(&dir.path().join("nope"))
+            .unwrap_err()
+            .contains("missing"));
     }
 }

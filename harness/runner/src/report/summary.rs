@@ -73,7 +73,11 @@ fn headline(doc: &ResultsDoc, md: &mut String) {
     );
     let mut meta = vec![
         md_inline(&doc.tool),
-        format!("{} to {}", md_inline(&doc.started_at), md_inline(&doc.finished_at)),
+        format!(
+            "{} to {}",
+            md_inline(&doc.started_at),
+            md_inline(&doc.finished_at)
+        ),
     ];
     if let Some(p) = &doc.partition {
         meta.push(format!("partition {}", md_inline(p)));
@@ -96,12 +100,20 @@ fn headline(doc: &ResultsDoc, md: &mut String) {
 fn regressions(doc: &ResultsDoc, md: &mut String) {
     let cells: Vec<&CellReport> = REGRESSION_ORDER
         .iter()
-        .flat_map(|o| common::ordered_cells(doc).into_iter().filter(move |c| c.outcome == *o))
+        .flat_map(|o| {
+            common::ordered_cells(doc)
+                .into_iter()
+                .filter(move |c| c.outcome == *o)
+        })
         .collect();
     if cells.is_empty() {
         return;
     }
-    let _ = writeln!(md, "### Regressions and cells without a verdict ({})\n", cells.len());
+    let _ = writeln!(
+        md,
+        "### Needs attention ({}): regressions, no verdict, unexpected passes, flaky\n",
+        cells.len()
+    );
     for (i, cell) in cells.iter().enumerate() {
         if i < MAX_DETAILED {
             regression(cell, md);
@@ -116,7 +128,11 @@ fn regressions(doc: &ResultsDoc, md: &mut String) {
         }
     }
     if cells.len() > MAX_DETAILED {
-        let _ = writeln!(md, "\n(the {} above without details: see `results.json`)\n", cells.len() - MAX_DETAILED);
+        let _ = writeln!(
+            md,
+            "\n(the {} above without details: see `results.json`)\n",
+            cells.len() - MAX_DETAILED
+        );
     }
 }
 
@@ -128,14 +144,22 @@ fn regression(cell: &CellReport, md: &mut String) {
         md_code(&cell.scenario),
         md_code(&cell.opencode_version)
     );
-    let passed = cell.runs.iter().filter(|r| r.verdict == Verdict::Pass).count();
+    let passed = cell
+        .runs
+        .iter()
+        .filter(|r| r.verdict == Verdict::Pass)
+        .count();
     match cell.outcome {
         Outcome::Error | Outcome::Timeout => {
             let why = cell.error.as_deref().unwrap_or(match cell.outcome {
                 Outcome::Timeout => "the scenario's deadline passed",
                 _ => "no verdict was reached",
             });
-            let _ = writeln!(md, "- **no verdict**: {}", md_inline(&common::truncate(why, MAX_MESSAGE_CHARS)));
+            let _ = writeln!(
+                md,
+                "- **no verdict**: {}",
+                md_inline(&common::truncate(why, MAX_MESSAGE_CHARS))
+            );
         }
         Outcome::UnexpectedPass => {
             let _ = writeln!(
@@ -151,12 +175,20 @@ fn regression(cell: &CellReport, md: &mut String) {
             } else {
                 "not declared flaky"
             };
-            let _ = writeln!(md, "- passed {passed} of {} runs ({declared})", cell.runs.len());
+            let _ = writeln!(
+                md,
+                "- passed {passed} of {} runs ({declared})",
+                cell.runs.len()
+            );
         }
         _ => {}
     }
     if cell.runs.len() > 1 && cell.outcome != Outcome::Flaky {
-        let _ = writeln!(md, "- {} runs, {passed} passed; checks below are the first run's", cell.runs.len());
+        let _ = writeln!(
+            md,
+            "- {} runs, {passed} passed; checks below are the first run's",
+            cell.runs.len()
+        );
     }
     for c in common::failing_checks(cell) {
         let _ = writeln!(
@@ -205,7 +237,9 @@ fn matrix(doc: &ResultsDoc, md: &mut String) {
         let _ = write!(md, "| {} |", md_cell(s));
         for v in &versions {
             let text = match common::cell(doc, s, v) {
-                Some(c) if common::needs_attention(c.outcome) => format!("**{}**", common::marker(c.outcome)),
+                Some(c) if common::needs_attention(c.outcome) => {
+                    format!("**{}**", common::marker(c.outcome))
+                }
                 Some(c) => common::marker(c.outcome).to_string(),
                 None => "-".to_string(),
             };
@@ -213,11 +247,15 @@ fn matrix(doc: &ResultsDoc, md: &mut String) {
         }
         md.push('\n');
     }
+    let missing = if common::missing_cells(doc) > 0 {
+        format!(" · -: {}", common::missing_reason(doc))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         md,
-        "\npass · **FAIL** regression · xfail: expected failure · **XPASS**: unexpected pass · \
-         **flaky** · **TIMEOUT** / **ERROR**: no verdict · -: {}\n",
-        common::missing_reason(doc)
+        "\npass · **FAIL**: regression · xfail: expected failure · **XPASS**: unexpected pass · \
+         **flaky** · **TIMEOUT** / **ERROR**: no verdict{missing}\n"
     );
 }
 
@@ -226,14 +264,17 @@ fn expected_failures(doc: &ResultsDoc, md: &mut String) {
     let mut rows: Vec<(&CellReport, Vec<&str>)> = Vec::new();
     for s in common::scenarios(doc) {
         for v in common::versions(doc) {
-            let Some(c) = common::cell(doc, &s, &v) else { continue };
+            let Some(c) = common::cell(doc, &s, &v) else {
+                continue;
+            };
             if c.outcome != Outcome::ExpectedFail {
                 continue;
             }
-            match rows
-                .iter_mut()
-                .find(|(r, _)| r.scenario == c.scenario && r.expectation == c.expectation && r.failed_checks == c.failed_checks)
-            {
+            match rows.iter_mut().find(|(r, _)| {
+                r.scenario == c.scenario
+                    && r.expectation == c.expectation
+                    && r.failed_checks == c.failed_checks
+            }) {
                 Some((_, vs)) => vs.push(&c.opencode_version),
                 None => rows.push((c, vec![&c.opencode_version])),
             }
@@ -242,10 +283,21 @@ fn expected_failures(doc: &ResultsDoc, md: &mut String) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(md, "### Expected failures ({})\n", doc.count(Outcome::ExpectedFail));
-    let _ = writeln!(md, "| scenario | versions | failing checks | known issue |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "### Expected failures ({})\n",
+        doc.count(Outcome::ExpectedFail)
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | versions | failing checks | known issue |\n|---|---|---|---|"
+    );
     for (c, versions) in rows {
-        let checks: Vec<String> = c.failed_checks.iter().map(|x| format!("`{}`", md_code(x))).collect();
+        let checks: Vec<String> = c
+            .failed_checks
+            .iter()
+            .map(|x| format!("`{}`", md_code(x)))
+            .collect();
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} |",
@@ -266,7 +318,11 @@ fn expectation_md(cell: &CellReport) -> String {
     let mut parts = Vec::new();
     if let Some(url) = &e.issue {
         if common::is_web_url(url) {
-            parts.push(format!("[{}]({})", md_inline(&common::issue_label(url)), md_url(url)));
+            parts.push(format!(
+                "[{}]({})",
+                md_inline(&common::issue_label(url)),
+                md_url(url)
+            ));
         } else {
             parts.push(md_inline(url));
         }
@@ -309,7 +365,7 @@ fn code_block(md: &mut String, indent: &str, lines: &[String]) {
 /// that way), everything else escaped so it renders as written.
 pub fn md_inline(s: &str) -> String {
     let s = s.replace(['\n', '\r'], " ");
-    let balanced = s.matches('`').count() % 2 == 0;
+    let balanced = s.matches('`').count() & 1 == 0;
     let mut out = String::with_capacity(s.len());
     let mut in_code = false;
     for ch in s.chars() {
@@ -318,7 +374,7 @@ pub fn md_inline(s: &str) -> String {
             out.push(ch);
         } else if in_code {
             out.push(ch);
-        } else if "\\`*_[]<>|~&#".contains(ch) {
+        } else if "\\`*_[]<>|~&".contains(ch) {
             out.push('\\');
             out.push(ch);
         } else {
@@ -354,7 +410,11 @@ fn md_table_safe(s: &str) -> String {
 
 /// A URL for a markdown link destination.
 fn md_url(url: &str) -> String {
-    url.replace(' ', "%20").replace('(', "%28").replace(')', "%29").replace('<', "%3C").replace('>', "%3E")
+    url.replace(' ', "%20")
+        .replace('(', "%28")
+        .replace(')', "%29")
+        .replace('<', "%3C")
+        .replace('>', "%3E")
 }
 
 #[cfg(test)]

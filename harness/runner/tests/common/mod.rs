@@ -56,7 +56,11 @@ fn cell(spec: CellSpec) -> CellReport {
     } else {
         Verdict::Pass
     };
-    let mut failed: Vec<String> = spec.runs.iter().flat_map(|r| r.failed_checks.clone()).collect();
+    let mut failed: Vec<String> = spec
+        .runs
+        .iter()
+        .flat_map(|r| r.failed_checks.clone())
+        .collect();
     failed.sort();
     failed.dedup();
     CellReport {
@@ -102,7 +106,9 @@ pub fn real_timeline() -> Timeline {
 }
 
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The run, and the timelines its cells point at (relative path, timeline).
@@ -117,7 +123,11 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         matches!(o, Observation::Event { event_type, properties, .. }
             if event_type == "session.status" && properties.pointer("/status/type").and_then(|v| v.as_str()) == Some("idle"))
     });
-    let busy = find(&phantom, 0, |o| matches!(o, Observation::Status { status, .. } if status == "busy"));
+    let busy = find(
+        &phantom,
+        0,
+        |o| matches!(o, Observation::Status { status, .. } if status == "busy"),
+    );
     let sleep = find(&phantom, 0, |o| matches!(o, Observation::Process(_)));
     let mut idle_check = check(
         "idle-event-matches-status",
@@ -138,7 +148,11 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         checks: vec![
             idle_check,
             tool_check,
-            check("model-script-followed", Verdict::Pass, "all 2 model request(s) were planned by the script"),
+            check(
+                "model-script-followed",
+                Verdict::Pass,
+                "all 2 model request(s) were planned by the script",
+            ),
         ],
         runs: vec![run(
             Verdict::Fail,
@@ -165,7 +179,11 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
             error: None,
         })
     };
-    let mut cells = vec![pass("abort-http", NEW, 6575), pass("abort-plugin-client", NEW, 6612), pass("abort-http", OLD, 6690)];
+    let mut cells = vec![
+        pass("abort-http", NEW, 6575),
+        pass("abort-plugin-client", NEW, 6612),
+        pass("abort-http", OLD, 6690),
+    ];
     for c in &cells {
         timelines.push((c.artifacts.timeline.clone(), healthy.clone()));
     }
@@ -202,7 +220,11 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         scenario: "abort-idle-once",
         version: OLD,
         outcome: Outcome::UnexpectedPass,
-        checks: vec![check("one-idle-per-busy", Verdict::Pass, "each of 2 busy periods ended in exactly one idle")],
+        checks: vec![check(
+            "one-idle-per-busy",
+            Verdict::Pass,
+            "each of 2 busy periods ended in exactly one idle",
+        )],
         runs: vec![run(Verdict::Pass, &[], 4790, "1.15.13/abort-idle-once")],
         expectation: Some(expect_fail(
             "abort-idle-once",
@@ -218,14 +240,26 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         Verdict::Fail,
         "the session.status busy event at 1150 ms ended in 2 idles, at 1715 ms, 1716 ms (duplicate idle, #40882)",
     );
-    once.witness = witness(&healthy, &[find(&healthy, 0, |o| matches!(o, Observation::Event { event_type, .. } if event_type == "session.idle"))]);
+    once.witness = witness(
+        &healthy,
+        &[find(
+            &healthy,
+            0,
+            |o| matches!(o, Observation::Event { event_type, .. } if event_type == "session.idle"),
+        )],
+    );
     let flaky = cell(CellSpec {
         scenario: "abort-idle-once",
         version: NEW,
         outcome: Outcome::Flaky,
         checks: vec![once],
         runs: vec![
-            run(Verdict::Fail, &["one-idle-per-busy"], 4811, "1.18.34/abort-idle-once"),
+            run(
+                Verdict::Fail,
+                &["one-idle-per-busy"],
+                4811,
+                "1.18.34/abort-idle-once",
+            ),
             run(Verdict::Pass, &[], 4702, "1.18.34/abort-idle-once/run-2"),
             run(Verdict::Pass, &[], 4650, "1.18.34/abort-idle-once/run-3"),
         ],
@@ -237,9 +271,16 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
     cells.push(flaky);
 
     // TIMEOUT (new) and ERROR without any timeline (old).
-    let mut timeout_run = run(Verdict::Error, &[], 60_000, "1.18.34/server-sigterm-during-tool");
+    let mut timeout_run = run(
+        Verdict::Error,
+        &[],
+        60_000,
+        "1.18.34/server-sigterm-during-tool",
+    );
     timeout_run.timed_out = true;
-    timeout_run.error = Some("the scenario's deadline (60 s) passed during step 3 `wait process_gone=\"sleep\"`".into());
+    timeout_run.error = Some(
+        "the scenario's deadline (60 s) passed during step 3 `wait process_gone=\"sleep\"`".into(),
+    );
     let timeout = cell(CellSpec {
         scenario: "server-sigterm-during-tool",
         version: NEW,
@@ -250,8 +291,16 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         error: timeout_run.error.clone(),
     });
     timelines.push((timeout.artifacts.timeline.clone(), phantom));
-    let mut error_run = run(Verdict::Error, &[], 2100, "1.15.13/server-sigterm-during-tool");
-    error_run.error = Some("opencode serve exited before it was healthy: exit code 1 (see server.log) & <stderr>".into());
+    let mut error_run = run(
+        Verdict::Error,
+        &[],
+        2100,
+        "1.15.13/server-sigterm-during-tool",
+    );
+    error_run.error = Some(
+        "opencode serve exited before it was healthy: exit code 1 (see server.log) & <stderr>"
+            .into(),
+    );
     let error = cell(CellSpec {
         scenario: "server-sigterm-during-tool",
         version: OLD,
@@ -321,7 +370,9 @@ pub fn require_tool(tool: &str, install: &str) -> PathBuf {
 
 /// Runs `cmd`, panicking with its output when it fails.
 pub fn run_ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",

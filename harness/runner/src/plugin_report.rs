@@ -1,0 +1,888 @@
+//! What `oc-conform check-plugin` concludes about a plugin, from the timelines of the
+//! scenarios it ran with the plugin installed (through the wrapper of [`crate::plugin_wrap`])
+//! and, per version, once without it (the baseline). Pure functions over timelines and
+//! cell reports; the CLI runs the scenarios and writes `plugin-report.json` / `.md`.
+
+use crate::plugin_wrap::{self, PluginKind};
+use crate::report::CellReport;
+use oc_conform_checks::outcome::Outcome;
+use oc_conform_checks::{EventStream, Observation, ProcessChange, StepPhase, Timeline, Verdict};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+pub const PLUGIN_REPORT_FORMAT_VERSION: u32 = 1;
+
+/// The message the runner records when teardown had to kill processes of the run that
+/// outlived the server (`execute::play`).
+const TEARDOWN_KILLED: &str = "teardown killed processes of the run still alive: ";
+
+/// Hooks known never to be called by some releases, with the upstream reference.
+const KNOWN_UNCALLED: &[(&str, &str)] = &[(
+    "permission.ask",
+    "declared in @opencode-ai/plugin but not called by recent releases (upstream #7006, #9229)",
+)];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// An `event` hook whose synchronous part takes longer blocks the server.
+    pub event_block_ms: f64,
+    /// Any other hook taking longer (in total) is reported as slow.
+    pub slow_hook_ms: f64,
+    /// A turn is "measurably slower" with the plugin when it takes longer than
+    /// `baseline * slower_factor + slower_ms`.
+    pub slower_factor: f64,
+    pub slower_ms: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            event_block_ms: 100.0,
+            slow_hook_ms: 1000.0,
+            slower_factor: 1.5,
+            slower_ms: 500.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The plugin did something wrong: exit code 1.
+    Problem,
+    /// No verdict could be reached (the harness, the machine, upstream): exit code 2.
+    Infra,
+    /// Worth knowing; does not fail the check.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Problem => "PROBLEM",
+            Severity::Infra => "NO-VERDICT",
+            Severity::Warning => "WARNING",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable name: `load-error`, `scenario-fails`, `event-hook-blocks`, `leaked-process`,
+    /// `hook-never-called`, `hook-threw`, `hook-blocks`, `slow-hook`, `slower-turn`,
+    /// `fails-without-plugin`, `no-verdict`.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookStats {
+    pub hook: String,
+    pub calls: usize,
+    pub max_ms: f64,
+    pub p95_ms: f64,
+    /// The synchronous part of a call: the time the server's event loop was held.
+    pub max_sync_ms: f64,
+    pub p95_sync_ms: f64,
+    pub threw: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_throw: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub scenario: String,
+    /// A core scenario (has a baseline), or one of the author's (`--scenarios`).
+    pub core: bool,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_outcome: Option<String>,
+    pub failed_checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// From the first prompt or command to the session's first idle event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_turn_ms: Option<f64>,
+    /// Failing here and not without the plugin: the plugin's fault.
+    pub plugin_fault: bool,
+    /// The run's artifacts, relative to the report dir.
+    pub artifacts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leak {
+    pub scenario: String,
+    pub pid: u32,
+    pub cmdline: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionReport {
+    pub opencode_version: String,
+    pub loaded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
+    pub hooks_registered: Vec<String>,
+    /// Non-function entries of the hooks object (`auth`, `provider`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_registered: Vec<String>,
+    pub hooks: Vec<HookStats>,
+    pub never_called: Vec<String>,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub leaks: Vec<Leak>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub source: String,
+    pub kind: PluginKind,
+    pub name: String,
+    pub entry: String,
+    pub dependencies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginReport {
+    pub format_version: u32,
+    pub tool: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub plugin: PluginInfo,
+    /// `ok`, `problems` or `no-verdict`.
+    pub verdict: String,
+    pub thresholds: BTreeMap<String, f64>,
+    pub versions: Vec<VersionReport>,
+}
+
+/// One scenario on one version: its cell with the plugin installed and, for core
+/// scenarios, without (each with its first run's timeline, when it could be read).
+pub struct ScenarioInput {
+    pub scenario: String,
+    pub core: bool,
+    pub with_plugin: (CellReport, Option<Timeline>),
+    pub baseline: Option<(CellReport, Option<Timeline>)>,
+}
+
+impl PluginReport {
+    pub fn findings(&self) -> impl Iterator<Item = (&str, &Finding)> {
+        self.versions
+            .iter()
+            .flat_map(|v| v.findings.iter().map(move |f| (v.opencode_version.as_str(), f)))
+    }
+
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings().filter(|(_, f)| f.severity == s).count()
+    }
+
+    /// `ok`, `problems` (something is the plugin's fault) or `no-verdict`.
+    pub fn overall(versions: &[VersionReport]) -> &'static str {
+        let all = || versions.iter().flat_map(|v| &v.findings);
+        if all().any(|f| f.severity == Severity::Problem) {
+            "problems"
+        } else if all().any(|f| f.severity == Severity::Infra) {
+            "no-verdict"
+        } else {
+            "ok"
+        }
+    }
+}
+
+fn wrapper_records(t: &Timeline) -> impl Iterator<Item = &Value> {
+    t.entries.iter().filter_map(|e| match &e.obs {
+        Observation::Plugin { record } if record["plugin"] == plugin_wrap::RECORD_PLUGIN => Some(record),
+        _ => None,
+    })
+}
+
+fn error_text(e: &Value) -> String {
+    let name = e["name"].as_str().unwrap_or("");
+    let msg = e["message"].as_str().map(str::to_string).unwrap_or_else(|| e.to_string());
+    if name.is_empty() {
+        msg
+    } else {
+        format!("{name}: {msg}")
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Per-hook call statistics from the wrapper's `hook` records.
+pub fn hook_stats<'a>(timelines: impl Iterator<Item = &'a Timeline>) -> Vec<HookStats> {
+    #[derive(Default)]
+    struct Acc {
+        ms: Vec<f64>,
+        sync: Vec<f64>,
+        threw: usize,
+        first: Option<String>,
+    }
+    let mut by: BTreeMap<String, Acc> = BTreeMap::new();
+    for t in timelines {
+        for r in wrapper_records(t).filter(|r| r["event"] == "hook") {
+            let Some(hook) = r["hook"].as_str() else { continue };
+            let a = by.entry(hook.to_string()).or_default();
+            a.ms.push(r["ms"].as_f64().unwrap_or(0.0));
+            a.sync.push(r["sync_ms"].as_f64().unwrap_or(0.0));
+            if !r["threw"].is_null() {
+                a.threw += 1;
+                a.first.get_or_insert_with(|| error_text(&r["threw"]));
+            }
+        }
+    }
+    by.into_iter()
+        .map(|(hook, mut a)| {
+            a.ms.sort_by(f64::total_cmp);
+            a.sync.sort_by(f64::total_cmp);
+            HookStats {
+                hook,
+                calls: a.ms.len(),
+                max_ms: round1(a.ms.last().copied().unwrap_or(0.0)),
+                p95_ms: round1(percentile(&a.ms, 95.0)),
+                max_sync_ms: round1(a.sync.last().copied().unwrap_or(0.0)),
+                p95_sync_ms: round1(percentile(&a.sync, 95.0)),
+                threw: a.threw,
+                first_throw: a.first,
+            }
+        })
+        .collect()
+}
+
+/// What the wrapper said about loading: (hooks, values, load error), over every run.
+fn load_status<'a>(timelines: impl Iterator<Item = &'a Timeline> + Clone) -> (Vec<String>, Vec<String>, Option<String>, bool) {
+    let mut hooks = BTreeSet::new();
+    let mut values = BTreeSet::new();
+    let mut error = None;
+    let mut loaded_seen = false;
+    for t in timelines.clone() {
+        for r in wrapper_records(t) {
+            match r["event"].as_str() {
+                Some("loaded") => {
+                    loaded_seen = true;
+                    for h in r["hooks"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        hooks.insert(h.to_string());
+                    }
+                    for h in r["values"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        values.insert(h.to_string());
+                    }
+                }
+                Some("load-failed") if error.is_none() => {
+                    let stage = r["stage"].as_str().unwrap_or("load");
+                    let export = r["export"].as_str().map(|e| format!(" (export `{e}`)")).unwrap_or_default();
+                    let what = match stage {
+                        "import" => "importing the module threw",
+                        "init" => "the plugin function threw",
+                        "exports" => "its exports are not plugin functions",
+                        _ => "it failed to load",
+                    };
+                    error = Some(format!("{what}{export}: {}", error_text(&r["error"])));
+                }
+                _ => {}
+            }
+        }
+    }
+    // opencode reports a plugin file it could not load as a session.error.
+    if error.is_none() {
+        for t in timelines {
+            let stem = plugin_wrap::WRAPPER_FILE.trim_end_matches(".js");
+            if let Some((_, _, p)) = t
+                .events(EventStream::Global)
+                .find(|(_, ty, p)| *ty == "session.error" && p.to_string().contains(stem))
+            {
+                let msg = p.pointer("/error/data/message").and_then(Value::as_str).unwrap_or_default();
+                error = Some(format!("opencode published session.error: {msg}"));
+                break;
+            }
+        }
+    }
+    (hooks.into_iter().collect(), values.into_iter().collect(), error, loaded_seen)
+}
+
+/// From the first prompt or command step to the session's first idle event after it.
+pub fn turn_ms(t: &Timeline) -> Option<f64> {
+    let start = t.entries.iter().find(|e| {
+        matches!(&e.obs, Observation::Step { name, phase: StepPhase::Started, .. }
+            if name == "prompt" || name.starts_with("command "))
+    })?;
+    let session = t.session_id.as_deref();
+    let idle = t.entries.iter().skip(start.seq as usize).find(|e| match &e.obs {
+        Observation::Event {
+            stream: EventStream::Global,
+            event_type,
+            session_id,
+            properties,
+        } => {
+            let ours = session_id.is_none() || session_id.as_deref() == session;
+            ours && (event_type == "session.idle"
+                || (event_type == "session.status" && properties.pointer("/status/type") == Some(&Value::from("idle"))))
+        }
+        _ => false,
+    })?;
+    Some(round1(idle.at_ms - start.at_ms))
+}
+
+/// Processes teardown had to kill (they outlived the server), with their command lines
+/// as the process observer saw them.
+pub fn leftovers(t: &Timeline) -> Vec<(u32, String)> {
+    let mut cmdlines: BTreeMap<u32, String> = BTreeMap::new();
+    for e in &t.entries {
+        match &e.obs {
+            Observation::Process(ProcessChange::Appeared(p)) => {
+                cmdlines.insert(p.pid, p.cmdline.clone());
+            }
+            Observation::Process(ProcessChange::Exec { pid, cmdline, .. }) => {
+                cmdlines.insert(*pid, cmdline.clone());
+            }
+            _ => {}
+        }
+    }
+    t.entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::Harness { message } => message.strip_prefix(TEARDOWN_KILLED),
+            _ => None,
+        })
+        .flat_map(|list| {
+            list.trim_matches(|c| c == '[' || c == ']' || c == ' ')
+                .split(',')
+                .filter_map(|p| p.trim().parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .map(|pid| {
+            let cmd = cmdlines.get(&pid).cloned().unwrap_or_else(|| "(command line not seen)".into());
+            (pid, cmd)
+        })
+        .collect()
+}
+
+fn expected(c: &CellReport) -> bool {
+    c.outcome.is_expected(c.flaky_declared())
+}
+
+fn why(c: &CellReport) -> String {
+    if let Some(e) = &c.error {
+        return e.lines().next().unwrap_or_default().to_string();
+    }
+    let failed: Vec<String> = c
+        .checks
+        .iter()
+        .filter(|x| x.verdict != Verdict::Pass)
+        .map(|x| format!("{}: {}", x.check, x.message))
+        .collect();
+    if failed.is_empty() {
+        c.failed_checks.join(", ")
+    } else {
+        failed.join("; ")
+    }
+}
+
+fn ms_text(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// Judges the plugin on one version.
+pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds) -> VersionReport {
+    let with_timelines = || inputs.iter().filter_map(|i| i.with_plugin.1.as_ref());
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut add = |severity, kind: &str, message: String| {
+        findings.push(Finding {
+            severity,
+            kind: kind.to_string(),
+            message,
+        })
+    };
+
+    // Loaded?
+    let (hooks_registered, values_registered, load_error, loaded_seen) = load_status(with_timelines());
+    let any_server = with_timelines().any(|t| {
+        t.entries
+            .iter()
+            .any(|e| matches!(e.obs, Observation::Server(oc_conform_checks::ServerChange::Healthy { .. })))
+    });
+    let load_error = load_error.or_else(|| {
+        (any_server && !loaded_seen).then(|| {
+            "the wrapper never reported: opencode did not load the plugin file (see the runs' server.log)".to_string()
+        })
+    });
+    let loaded = load_error.is_none() && loaded_seen;
+    if let Some(e) = &load_error {
+        add(Severity::Problem, "load-error", format!("the plugin did not load on {version}: {e}"));
+    }
+
+    // Scenarios.
+    let mut scenarios = Vec::new();
+    for i in inputs {
+        let (cell, tl) = &i.with_plugin;
+        let base = i.baseline.as_ref();
+        let turn = tl.as_ref().and_then(turn_ms);
+        let base_turn = base.and_then(|(_, t)| t.as_ref()).and_then(turn_ms);
+        let mut plugin_fault = false;
+        if !expected(cell) {
+            match base {
+                Some((b, _)) if expected(b) => {
+                    plugin_fault = true;
+                    add(
+                        Severity::Problem,
+                        "scenario-fails",
+                        format!(
+                            "{} is {} with the plugin installed and {} without it: {}",
+                            i.scenario,
+                            cell.outcome.as_str(),
+                            b.outcome.as_str(),
+                            why(cell)
+                        ),
+                    );
+                }
+                Some((b, _)) if b.verdict == Verdict::Error => add(
+                    Severity::Infra,
+                    "no-verdict",
+                    format!(
+                        "{} reached no verdict even without the plugin ({}): {}",
+                        i.scenario,
+                        b.outcome.as_str(),
+                        why(b)
+                    ),
+                ),
+                Some((b, _)) => add(
+                    Severity::Warning,
+                    "fails-without-plugin",
+                    format!(
+                        "{} is {} without the plugin too ({}): not the plugin's fault",
+                        i.scenario,
+                        b.outcome.as_str(),
+                        why(b)
+                    ),
+                ),
+                None if i.core && cell.verdict == Verdict::Error && cell.outcome != Outcome::Timeout => add(
+                    Severity::Infra,
+                    "no-verdict",
+                    format!("{} reached no verdict with the plugin installed (no baseline to compare): {}", i.scenario, why(cell)),
+                ),
+                None => {
+                    plugin_fault = true;
+                    let whose = if i.core { "expected to pass on this version" } else { "your scenario" };
+                    add(
+                        Severity::Problem,
+                        "scenario-fails",
+                        format!("{} is {} with the plugin installed ({whose}): {}", i.scenario, cell.outcome.as_str(), why(cell)),
+                    );
+                }
+            }
+        }
+        if let (Some(t), Some(b)) = (turn, base_turn) {
+            if t > b * th.slower_factor + th.slower_ms {
+                add(
+                    Severity::Warning,
+                    "slower-turn",
+                    format!(
+                        "the turn of {} took {} with the plugin and {} without it",
+                        i.scenario,
+                        ms_text(t),
+                        ms_text(b)
+                    ),
+                );
+            }
+        }
+        scenarios.push(ScenarioSummary {
+            scenario: i.scenario.clone(),
+            core: i.core,
+            outcome: cell.outcome.as_str().to_string(),
+            baseline_outcome: base.map(|(b, _)| b.outcome.as_str().to_string()),
+            failed_checks: cell.failed_checks.clone(),
+            error: cell.error.clone(),
+            turn_ms: turn,
+            baseline_turn_ms: base_turn,
+            plugin_fault,
+            artifacts: cell.artifacts.dir.clone(),
+        });
+    }
+
+    // Hooks.
+    let hooks = hook_stats(with_timelines());
+    for h in &hooks {
+        if h.hook == "event" && h.max_sync_ms > th.event_block_ms {
+            add(
+                Severity::Problem,
+                "event-hook-blocks",
+                format!(
+                    "the `event` hook blocked the server for up to {} in one call (p95 {}, {} calls; limit {}): opencode calls it on the server's only thread for every event, so HTTP answers, event streams and tools all wait",
+                    ms_text(h.max_sync_ms),
+                    ms_text(h.p95_sync_ms),
+                    h.calls,
+                    ms_text(th.event_block_ms)
+                ),
+            );
+        } else if h.max_sync_ms > th.event_block_ms {
+            add(
+                Severity::Warning,
+                "hook-blocks",
+                format!(
+                    "`{}` blocked the server for up to {} in one call (p95 {}, {} calls)",
+                    h.hook,
+                    ms_text(h.max_sync_ms),
+                    ms_text(h.p95_sync_ms),
+                    h.calls
+                ),
+            );
+        } else if h.hook != "event" && h.max_ms > th.slow_hook_ms {
+            add(
+                Severity::Warning,
+                "slow-hook",
+                format!("`{}` took up to {} (p95 {}, {} calls); opencode waits for it", h.hook, ms_text(h.max_ms), ms_text(h.p95_ms), h.calls),
+            );
+        }
+        if h.threw > 0 {
+            add(
+                Severity::Warning,
+                "hook-threw",
+                format!(
+                    "`{}` threw in {} of {} calls: {}",
+                    h.hook,
+                    h.threw,
+                    h.calls,
+                    h.first_throw.clone().unwrap_or_default()
+                ),
+            );
+        }
+    }
+    let called: BTreeSet<&str> = hooks.iter().map(|h| h.hook.as_str()).collect();
+    let never_called: Vec<String> = hooks_registered
+        .iter()
+        .filter(|h| !h.starts_with("tool:") && !called.contains(h.as_str()))
+        .cloned()
+        .collect();
+    if loaded {
+        for h in &never_called {
+            let known = KNOWN_UNCALLED
+                .iter()
+                .find(|(k, _)| k == h)
+                .map(|(_, why)| format!(": {why}"))
+                .unwrap_or_default();
+            add(
+                Severity::Warning,
+                "hook-never-called",
+                format!("`{h}` is registered but was never called on {version} during these scenarios{known}"),
+            );
+        }
+    }
+
+    // Leaks: processes teardown had to kill, that the baseline run did not leave.
+    let mut leaks = Vec::new();
+    for i in inputs {
+        let Some(t) = i.with_plugin.1.as_ref() else { continue };
+        let base: BTreeSet<String> = i
+            .baseline
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref())
+            .map(|t| leftovers(t).into_iter().map(|(_, c)| c).collect())
+            .unwrap_or_default();
+        for (pid, cmdline) in leftovers(t) {
+            if !base.contains(&cmdline) {
+                leaks.push(Leak {
+                    scenario: i.scenario.clone(),
+                    pid,
+                    cmdline,
+                });
+            }
+        }
+    }
+    if !leaks.is_empty() {
+        let mut by_cmd: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for l in &leaks {
+            by_cmd.entry(&l.cmdline).or_default().push(format!("{} (pid {})", l.scenario, l.pid));
+        }
+        let list: Vec<String> = by_cmd
+            .iter()
+            .map(|(cmd, wher)| format!("`{cmd}` in {}", wher.join(", ")))
+            .collect();
+        add(
+            Severity::Problem,
+            "leaked-process",
+            format!(
+                "{} process(es) the plugin's server left running after it stopped (the harness killed them): {}; a plugin must end what it starts (keep children in the server's process group, or stop them in a `dispose` hook)",
+                leaks.len(),
+                list.join("; ")
+            ),
+        );
+    }
+
+    VersionReport {
+        opencode_version: version.to_string(),
+        loaded,
+        load_error,
+        hooks_registered,
+        values_registered,
+        hooks,
+        never_called,
+        scenarios,
+        leaks,
+        findings,
+    }
+}
+
+/// `plugin-report.md`.
+pub fn markdown(r: &PluginReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# check-plugin: {}\n", r.plugin.name);
+    let verdict = match r.verdict.as_str() {
+        "ok" => "**OK**: no problem found",
+        "problems" => "**PROBLEMS FOUND**",
+        _ => "**NO VERDICT** for some scenario (see below)",
+    };
+    let _ = writeln!(s, "{verdict}. {} problem(s), {} warning(s).\n", r.count(Severity::Problem), r.count(Severity::Warning));
+    let _ = writeln!(
+        s,
+        "- plugin: `{}` ({:?}), entry `{}`",
+        r.plugin.source, r.plugin.kind, r.plugin.entry
+    );
+    if !r.plugin.dependencies.is_empty() {
+        let _ = writeln!(s, "- dependencies (installed with npm): {}", r.plugin.dependencies.join(", "));
+    }
+    let _ = writeln!(s, "- {} .. {} ({})\n", r.started_at, r.finished_at, r.tool);
+    for v in &r.versions {
+        let _ = writeln!(s, "## opencode {}\n", v.opencode_version);
+        match (&v.load_error, v.loaded) {
+            (Some(e), _) => {
+                let _ = writeln!(s, "Loaded: **no**: {e}\n");
+            }
+            (None, true) => {
+                let _ = writeln!(s, "Loaded: yes. Hooks registered: {}\n", code_list(&v.hooks_registered));
+            }
+            (None, false) => {
+                let _ = writeln!(s, "Loaded: unknown (no run got far enough)\n");
+            }
+        }
+        if !v.findings.is_empty() {
+            let _ = writeln!(s, "### Findings\n");
+            for f in &v.findings {
+                let _ = writeln!(s, "- **{}** `{}`: {}", f.severity.as_str(), f.kind, f.message);
+            }
+            s.push('\n');
+        }
+        let _ = writeln!(s, "### Scenarios\n");
+        let _ = writeln!(s, "| scenario | with the plugin | without | turn (with / without) | artifacts |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for sc in &v.scenarios {
+            let turn = match (sc.turn_ms, sc.baseline_turn_ms) {
+                (Some(a), Some(b)) => format!("{} / {}", ms_text(a), ms_text(b)),
+                (Some(a), None) => ms_text(a),
+                _ => "-".into(),
+            };
+            let mut outcome = sc.outcome.clone();
+            if !sc.failed_checks.is_empty() {
+                outcome.push_str(&format!(" ({})", sc.failed_checks.join(", ")));
+            }
+            let _ = writeln!(
+                s,
+                "| {}{} | {} | {} | {} | `{}` |",
+                sc.scenario,
+                if sc.core { "" } else { " (yours)" },
+                outcome,
+                sc.baseline_outcome.as_deref().unwrap_or("-"),
+                turn,
+                sc.artifacts
+            );
+        }
+        s.push('\n');
+        if !v.hooks.is_empty() {
+            let _ = writeln!(s, "### Hook calls\n");
+            let _ = writeln!(s, "| hook | calls | max | p95 | max sync (blocking) | threw |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            for h in &v.hooks {
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    h.hook,
+                    h.calls,
+                    ms_text(h.max_ms),
+                    ms_text(h.p95_ms),
+                    ms_text(h.max_sync_ms),
+                    h.threw
+                );
+            }
+            s.push('\n');
+        }
+        if !v.never_called.is_empty() {
+            let _ = writeln!(s, "Registered but never called: {}\n", code_list(&v.never_called));
+        }
+        if !v.leaks.is_empty() {
+            let _ = writeln!(s, "### Processes left after the server stopped\n");
+            for l in &v.leaks {
+                let _ = writeln!(s, "- `{}` (pid {}) in {}", l.cmdline, l.pid, l.scenario);
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn code_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    items.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Artifacts, CellReport};
+    use oc_conform_checks::{ProcessInfo, ProcessRole};
+    use serde_json::json;
+
+    fn cell(scenario: &str, outcome: Outcome, verdict: Verdict) -> CellReport {
+        CellReport {
+            scenario: scenario.into(),
+            opencode_version: "1.18.34".into(),
+            outcome,
+            verdict,
+            failed_checks: if verdict == Verdict::Fail { vec!["status-reaches-idle".into()] } else { vec![] },
+            duration_ms: 1000,
+            error: None,
+            expectation: None,
+            checks: vec![],
+            runs: vec![],
+            artifacts: Artifacts::for_dir(&format!("with-plugin/1.18.34/{scenario}")),
+            first_bad: None,
+        }
+    }
+
+    fn timeline(records: &[Value]) -> Timeline {
+        let mut t = Timeline::new("s", "1.18.34");
+        t.session_id = Some("ses_1".into());
+        t.push(0.0, Observation::Server(oc_conform_checks::ServerChange::Healthy { version: "1.18.34".into() }));
+        for r in records {
+            let mut r = r.clone();
+            r["plugin"] = json!("check-plugin");
+            t.push(1.0, Observation::Plugin { record: r });
+        }
+        t
+    }
+
+    fn input(scenario: &str, with: (Outcome, Verdict), t: Timeline, base: Option<(Outcome, Verdict)>) -> ScenarioInput {
+        ScenarioInput {
+            scenario: scenario.into(),
+            core: true,
+            with_plugin: (cell(scenario, with.0, with.1), Some(t)),
+            baseline: base.map(|(o, v)| (cell(scenario, o, v), Some(timeline(&[])))),
+        }
+    }
+
+    fn kinds(v: &VersionReport) -> Vec<(Severity, &str)> {
+        v.findings.iter().map(|f| (f.severity, f.kind.as_str())).collect()
+    }
+
+    const PASS: (Outcome, Verdict) = (Outcome::Pass, Verdict::Pass);
+    const FAIL: (Outcome, Verdict) = (Outcome::Fail, Verdict::Fail);
+
+    #[test]
+    fn a_quiet_plugin_is_fine_and_an_uncalled_hook_is_a_warning() {
+        let t = timeline(&[
+            json!({"event": "loaded", "hooks": ["event", "permission.ask"]}),
+            json!({"event": "hook", "hook": "event", "ms": 0.2, "sync_ms": 0.1}),
+            json!({"event": "hook", "hook": "event", "ms": 0.4, "sync_ms": 0.3}),
+        ]);
+        let v = analyze_version("1.18.34", &[input("plugin-loads", PASS, t, Some(PASS))], &Thresholds::default());
+        assert!(v.loaded);
+        assert_eq!(kinds(&v), [(Severity::Warning, "hook-never-called")]);
+        assert!(v.findings[0].message.contains("#7006"), "{}", v.findings[0].message);
+        assert_eq!(v.hooks[0].calls, 2);
+        assert_eq!(v.hooks[0].max_sync_ms, 0.3);
+        assert_eq!(v.never_called, ["permission.ask"]);
+    }
+
+    #[test]
+    fn a_load_error_names_the_stage_and_the_error() {
+        let t = timeline(&[json!({"event": "load-failed", "stage": "init", "export": "Bad",
+            "error": {"name": "Error", "message": "boom"}})]);
+        let v = analyze_version("1.18.34", &[input("plugin-loads", PASS, t, Some(PASS))], &Thresholds::default());
+        assert!(!v.loaded);
+        assert_eq!(kinds(&v), [(Severity::Problem, "load-error")]);
+        assert_eq!(
+            v.findings[0].message,
+            "the plugin did not load on 1.18.34: the plugin function threw (export `Bad`): Error: boom"
+        );
+    }
+
+    #[test]
+    fn failing_only_with_the_plugin_is_its_fault_failing_without_is_not() {
+        let loaded = || timeline(&[json!({"event": "loaded", "hooks": []})]);
+        let v = analyze_version(
+            "1.18.34",
+            &[
+                input("a", FAIL, loaded(), Some(PASS)),
+                input("b", FAIL, loaded(), Some(FAIL)),
+                input("c", (Outcome::Error, Verdict::Error), loaded(), Some((Outcome::Error, Verdict::Error))),
+            ],
+            &Thresholds::default(),
+        );
+        assert_eq!(
+            kinds(&v),
+            [
+                (Severity::Problem, "scenario-fails"),
+                (Severity::Warning, "fails-without-plugin"),
+                (Severity::Infra, "no-verdict")
+            ]
+        );
+        assert!(v.scenarios[0].plugin_fault && !v.scenarios[1].plugin_fault);
+    }
+
+    #[test]
+    fn a_blocking_event_hook_is_a_problem() {
+        let mut recs = vec![json!({"event": "loaded", "hooks": ["event"]})];
+        for _ in 0..20 {
+            recs.push(json!({"event": "hook", "hook": "event", "ms": 501.0, "sync_ms": 500.5}));
+        }
+        let v = analyze_version("1.18.34", &[input("s", PASS, timeline(&recs), Some(PASS))], &Thresholds::default());
+        assert_eq!(kinds(&v), [(Severity::Problem, "event-hook-blocks")]);
+        assert!(v.findings[0].message.contains("up to 500 ms"), "{}", v.findings[0].message);
+    }
+
+    #[test]
+    fn a_process_left_after_teardown_is_a_leak_unless_the_baseline_left_it_too() {
+        let mut t = timeline(&[json!({"event": "loaded", "hooks": ["event"]})]);
+        t.push(
+            2.0,
+            Observation::Process(ProcessChange::Appeared(ProcessInfo {
+                pid: 4242,
+                ppid: 1,
+                pgid: 4242,
+                state: "S".into(),
+                cmdline: "sleep 300".into(),
+                role: ProcessRole::Tool,
+            })),
+        );
+        t.push(3.0, Observation::Harness { message: format!("{TEARDOWN_KILLED}[4242, 77]") });
+        assert_eq!(leftovers(&t), [(4242, "sleep 300".to_string()), (77, "(command line not seen)".to_string())]);
+        let v = analyze_version("1.18.34", &[input("s", PASS, t, Some(PASS))], &Thresholds::default());
+        assert_eq!(kinds(&v), [(Severity::Problem, "leaked-process")]);
+        assert!(v.findings[0].message.contains("`sleep 300` in s (pid 4242)"), "{}", v.findings[0].message);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 95.0), 95.0);
+        assert_eq!(percentile(&[3.0], 95.0), 3.0);
+        assert_eq!(percentile(&[], 95.0), 0.0);
+    }
+}
