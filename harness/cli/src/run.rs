@@ -189,6 +189,19 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
     std::fs::create_dir_all(&report_dir).map_err(|e| {
         usage(format!("cannot create the report dir {}: {e}; pass --report-dir with a writable directory", report_dir.display()))
     })?;
+    let partial = Arc::new(Mutex::new(ResultsDoc {
+        format_version: report::model::RESULTS_FORMAT_VERSION,
+        tool: json::tool_name(),
+        started_at: json::now_rfc3339(),
+        finished_at: String::new(),
+        interrupted: true,
+        partition: args.partition.clone(),
+        versions: vec![],
+        scenarios: selected.iter().map(|s| s.name.clone()).collect(),
+        results: vec![],
+    }));
+    let finished: Arc<Mutex<Vec<CellReport>>> = Arc::default();
+    install_interrupt_handler(partial.clone(), finished.clone(), report_dir.clone());
     if args.repeat == 0 {
         return Err(usage("--repeat must be at least 1".into()));
     }
@@ -239,8 +252,7 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
         scenarios: selected.iter().map(|s| s.name.clone()).collect(),
         results: vec![],
     };
-    let finished: Arc<Mutex<Vec<CellReport>>> = Arc::default();
-    spawn_interrupt_handler(finished.clone(), skeleton.clone(), report_dir.clone());
+    *partial.lock().unwrap_or_else(|p| p.into_inner()) = skeleton.clone();
 
     let mut term = Terminal::new();
     let _ = term.report(&RunEvent::RunStarted {
@@ -284,13 +296,15 @@ pub fn gate_code(doc: &ResultsDoc, strict: bool) -> u8 {
 }
 
 /// On SIGINT/SIGTERM: kill every server and marked process, write what finished as an
-/// interrupted report, exit 130/143.
-fn spawn_interrupt_handler(finished: Arc<Mutex<Vec<CellReport>>>, skeleton: ResultsDoc, report_dir: PathBuf) {
+/// interrupted report, exit 130/143. The handlers are registered before this returns,
+/// so a signal at any later moment (installing, starting servers) is caught.
+fn install_interrupt_handler(partial: Arc<Mutex<ResultsDoc>>, finished: Arc<Mutex<Vec<CellReport>>>, report_dir: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-            return;
-        };
         let code = tokio::select! {
             _ = int.recv() => exit::SIGINT,
             _ = term.recv() => exit::SIGTERM,
@@ -301,7 +315,7 @@ fn spawn_interrupt_handler(finished: Arc<Mutex<Vec<CellReport>>>, skeleton: Resu
             finished_at: json::now_rfc3339(),
             interrupted: true,
             results: finished.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            ..skeleton
+            ..partial.lock().unwrap_or_else(|p| p.into_inner()).clone()
         };
         let _ = report::write_all(&doc, &report_dir);
         eprintln!("partial report: {}", report_dir.display());

@@ -26,6 +26,8 @@ pub enum ServerError {
     ExitedEarly { status: String, log_tail: String },
     #[error("opencode serve printed no listening line within {0:?}; last log lines:\n{1}")]
     NoListeningLine(Duration, String),
+    #[error("the server at {url} cannot be used: {detail}")]
+    Attach { url: String, detail: String },
     #[error("opencode serve at {url} did not answer GET /global/health within {timeout:?} (last: {last}); last log lines:\n{log_tail}")]
     NotHealthy {
         url: String,
@@ -68,6 +70,9 @@ pub struct ServerHandle {
     exited: watch::Receiver<Option<String>>,
     recorder: Recorder,
     stopped: bool,
+    /// A server the harness did not start (`run --server-url`): never signalled, stopped
+    /// or killed. Holds the exit channel's sender, which never sends.
+    attached: Option<watch::Sender<Option<String>>>,
 }
 
 impl ServerHandle {
@@ -126,6 +131,7 @@ impl ServerHandle {
             exited,
             recorder: recorder.clone(),
             stopped: false,
+            attached: None,
         };
 
         // The listening line, or the process's exit, or the deadline: whichever first.
@@ -160,6 +166,40 @@ impl ServerHandle {
             version: handle.version.clone(),
         }));
         Ok(handle)
+    }
+
+    /// A handle on a server someone else started, at `url`, once it answers
+    /// `GET /global/health` with `password`. Nothing this handle does can signal, stop or
+    /// kill that server: `signal`, `stop_group`, `stop` and `Drop` leave it alone.
+    pub async fn attach(url: &str, password: &str, recorder: &Recorder, timeout: Duration) -> Result<Self, ServerError> {
+        let url = url.trim_end_matches('/').to_string();
+        let (tx, exited) = watch::channel(None);
+        let mut handle = ServerHandle {
+            pid: 0,
+            url: url.clone(),
+            version: String::new(),
+            password: password.to_string(),
+            run_marker: String::new(),
+            log_path: PathBuf::new(),
+            exited,
+            recorder: recorder.clone(),
+            stopped: true,
+            attached: Some(tx),
+        };
+        let version = probe_health(&url, password, timeout)
+            .await
+            .map_err(|detail| ServerError::Attach { url: url.clone(), detail })?;
+        recorder.record(Observation::Harness {
+            message: format!("attached to the server at {url} (not started by the harness: never signalled nor stopped)"),
+        });
+        recorder.record(Observation::Server(ServerChange::Healthy { version: version.clone() }));
+        handle.version = version;
+        Ok(handle)
+    }
+
+    /// True for a server the harness did not start.
+    pub fn is_attached(&self) -> bool {
+        self.attached.is_some()
     }
 
     /// Polls `GET /global/health` until it answers healthy. The listening line comes
@@ -219,6 +259,12 @@ impl ServerHandle {
     /// Sends a signal to the server process only (not its group): what a user's `kill`
     /// does, so the scenario sees how opencode itself handles it.
     pub fn signal(&self, signal: i32) {
+        if self.is_attached() {
+            self.recorder.record(Observation::Harness {
+                message: format!("signal {signal} NOT sent: the server was not started by the harness"),
+            });
+            return;
+        }
         if !self.has_exited() {
             procs::send_signal(self.pid as i32, signal);
         }
@@ -237,6 +283,9 @@ impl ServerHandle {
     /// how a supervisor stops a server. Processes that left the group (the bash tool's
     /// detached children, servers a plugin launched) are not touched: see `stop`.
     pub async fn stop_group(&mut self, grace: Duration) {
+        if self.is_attached() {
+            return;
+        }
         if !self.has_exited() {
             self.recorder.record(Observation::Server(ServerChange::Signalled {
                 signal: "TERM (group)".into(),
@@ -256,6 +305,9 @@ impl ServerHandle {
     /// `stop_group`, then every process still carrying the run marker is killed by pid.
     /// Returns the pids that had to be killed that way (what the server left behind).
     pub async fn stop(&mut self, grace: Duration) -> Vec<u32> {
+        if self.is_attached() {
+            return vec![];
+        }
         self.stop_group(grace).await;
         let marker = self.run_marker.clone();
         let leftovers = tokio::task::spawn_blocking(move || {
@@ -286,12 +338,33 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if !self.stopped {
+        if !self.stopped && !self.is_attached() {
             kill_group(self.pid, libc::SIGKILL);
             procs::kill_marked(&self.run_marker, Duration::from_secs(2));
             self.forget();
         }
     }
+}
+
+/// `GET {url}/global/health` with the password: the server's version, or why not.
+pub async fn probe_health(url: &str, password: &str, timeout: Duration) -> Result<String, String> {
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{}/global/health", url.trim_end_matches('/')))
+        .basic_auth("opencode", Some(password))
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| format!("GET /global/health got no answer ({e}); is the server running at that URL?"))?;
+    let status = r.status();
+    if status.as_u16() == 401 {
+        return Err("GET /global/health answered 401: the server wants a password; pass --password".into());
+    }
+    if !status.is_success() {
+        return Err(format!("GET /global/health answered {status}"));
+    }
+    let body: serde_json::Value = r.json().await.map_err(|e| format!("GET /global/health did not answer JSON: {e}"))?;
+    Ok(body["version"].as_str().unwrap_or("unknown").to_string())
 }
 
 fn kill_group(pgid: u32, signal: i32) {

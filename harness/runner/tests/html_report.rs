@@ -3,7 +3,7 @@
 //! every timeline lane, and a screenshot must show a picture. A missing Chromium fails
 //! the test, naming the package.
 //!
-//! The page and its screenshot are kept in `target/tmp/oc-conform-html-report/` for a
+//! The page and its screenshot are copied to `target/tmp/oc-conform-html-report/` for a
 //! person to look at.
 //! `OC_CONFORM_RENDER_DIR=<report dir> cargo test -p oc-conform-runner --test html_report
 //! -- --ignored` (re)writes the reports of a stored run there and screenshots its page.
@@ -105,11 +105,10 @@ fn kept(name: &str) -> PathBuf {
 #[test]
 fn the_page_renders_in_a_browser_with_every_lane() {
     let (doc, timelines) = common::synthetic();
-    // Kept after the test (overwritten by the next run), for a person to open.
-    let dir = kept("oc-conform-html-report");
-    let _ = std::fs::remove_dir_all(&dir);
-    common::write_artifacts(&dir, &timelines);
-    html::write(&doc, &dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::write_artifacts(dir, &timelines);
+    html::write(&doc, dir).unwrap();
     let page = dir.join(html::FILE);
     let source = std::fs::read_to_string(&page).unwrap();
 
@@ -173,10 +172,16 @@ fn the_page_renders_in_a_browser_with_every_lane() {
 
     let png = dir.join("index.png");
     screenshot(&page, &png, 1400, 1000);
-    eprintln!("screenshot: {}", png.display());
+    // Kept for a person to look at (best effort: another test run may be writing too).
+    let kept = kept("oc-conform-html-report");
+    let _ = std::fs::create_dir_all(&kept);
+    let _ = std::fs::copy(&page, kept.join(html::FILE));
+    let _ = std::fs::copy(&png, kept.join("index.png"));
+    eprintln!("screenshot: {}", kept.join("index.png").display());
 }
 
-/// Renders a stored run's reports (`OC_CONFORM_RENDER_DIR`) and screenshots the whole page.
+/// Renders a stored run's reports (`OC_CONFORM_RENDER_DIR`) and screenshots the page:
+/// `index.png` as it opens, `index-open.png` with every cell open (taller).
 #[test]
 #[ignore = "needs a report dir: OC_CONFORM_RENDER_DIR=<dir>"]
 fn render_a_stored_report() {
@@ -185,11 +190,35 @@ fn render_a_stored_report() {
     );
     let doc = ResultsDoc::load(&dir).unwrap();
     report::write_all(&doc, &dir).unwrap();
-    let height: u32 = std::env::var("OC_CONFORM_RENDER_HEIGHT")
-        .ok()
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(3000);
+    let height = |var: &str, default: u32| {
+        std::env::var(var)
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(default)
+    };
     let png = dir.join("index.png");
-    screenshot(&dir.join(html::FILE), &png, 1400, height);
+    screenshot(
+        &dir.join(html::FILE),
+        &png,
+        1400,
+        height("OC_CONFORM_RENDER_HEIGHT", 3000),
+    );
     eprintln!("screenshot: {}", png.display());
+
+    let page = std::fs::read_to_string(dir.join(html::FILE)).unwrap();
+    let open = dir.join(".index-open.html");
+    std::fs::write(
+        &open,
+        page.replace("<details class=\"cell ", "<details open class=\"cell "),
+    )
+    .unwrap();
+    let png = dir.join("index-open.png");
+    screenshot(
+        &open,
+        &png,
+        1400,
+        height("OC_CONFORM_RENDER_OPEN_HEIGHT", 6000),
+    );
+    let _ = std::fs::remove_file(open);
+    eprintln!("screenshot, every cell open: {}", png.display());
 }

@@ -2,6 +2,7 @@
 //! modules run real opencode servers (installed into the cache through the harness).
 
 mod bisect;
+mod bad_input;
 mod cli;
 mod gate;
 mod hygiene;

@@ -29,6 +29,19 @@ pub struct Settings {
     pub stop_grace: Duration,
     pub call_timeout: Duration,
     pub keep_sandbox: bool,
+    /// Play against a server the harness did not start (`run --server-url`).
+    pub attach: Option<AttachTo>,
+}
+
+/// A server someone else started. The harness never signals, stops or kills it; each
+/// scenario gets its own project directory (with an `opencode.json` pointing at the fake
+/// model) through the `x-opencode-directory` header, and its session is deleted after.
+#[derive(Debug, Clone)]
+pub struct AttachTo {
+    pub url: String,
+    pub password: String,
+    /// The fake model's fixed loopback port (`--model-port`).
+    pub model_port: u16,
 }
 
 impl Default for Settings {
@@ -41,6 +54,7 @@ impl Default for Settings {
             stop_grace: Duration::from_secs(3),
             call_timeout: Duration::from_secs(30),
             keep_sandbox: false,
+            attach: None,
         }
     }
 }
@@ -124,7 +138,8 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     let mut step_results: Vec<CheckResult> = Vec::new();
     let mut error: Option<String> = None;
     let mut timed_out = false;
-    let fake = match FakeModel::start(scenario.model.clone(), recorder.clone()).await {
+    let port = settings.attach.as_ref().map_or(0, |a| a.model_port);
+    let fake = match FakeModel::start_on(port, scenario.model.clone(), recorder.clone()).await {
         Ok(f) => Some(f),
         Err(e) => {
             error = Some(format!("cannot start the fake model: {e}"));
@@ -239,27 +254,35 @@ async fn play(
     let directory = sandbox.project.display().to_string();
     rec.update(|t| t.directory = Some(directory.clone()));
 
-    let server = ServerHandle::start(
-        ServerConfig {
-            binary: target.binary,
-            cwd: &sandbox.project,
-            env: sandbox.env(),
-            password: &sandbox.password,
-            run_marker: &sandbox.run_marker,
-            log_path: target.artifacts_dir.join("server.log"),
-            start_timeout: settings.start_timeout,
-        },
-        rec,
-    )
-    .await
+    let server = match &settings.attach {
+        Some(a) => ServerHandle::attach(&a.url, &a.password, rec, settings.start_timeout).await,
+        None => {
+            ServerHandle::start(
+                ServerConfig {
+                    binary: target.binary,
+                    cwd: &sandbox.project,
+                    env: sandbox.env(),
+                    password: &sandbox.password,
+                    run_marker: &sandbox.run_marker,
+                    log_path: target.artifacts_dir.join("server.log"),
+                    start_timeout: settings.start_timeout,
+                },
+                rec,
+            )
+            .await
+        }
+    }
     .map_err(|e| e.to_string())?;
 
     let cancel = CancellationToken::new();
     let _stop_observers = cancel.clone().drop_guard();
     let api = Api::new(&server.url, server.password(), &directory);
 
-    let sampler = ProcessSampler::new(server.pid, server.run_marker());
-    let procs_task = tokio::spawn(sampler.run(rec.clone(), settings.process_interval, cancel.clone()));
+    // An attached server's processes are not the harness's to watch (nor to kill).
+    let procs_task = (!server.is_attached()).then(|| {
+        let sampler = ProcessSampler::new(server.pid, server.run_marker());
+        tokio::spawn(sampler.run(rec.clone(), settings.process_interval, cancel.clone()))
+    });
     tokio::spawn(PluginLog::new(sandbox.plugin_log.clone()).run(
         rec.clone(),
         settings.plugin_log_interval,
@@ -361,6 +384,11 @@ async fn play(
     if !live.server.has_exited() {
         let path = format!("/session/{session_id}/message");
         api.call(rec, None, "GET", &path, None, Duration::from_secs(10)).await;
+        if live.server.is_attached() {
+            // Leave the user's server as it was found: no test session in its list.
+            let path = format!("/session/{session_id}");
+            api.call(rec, None, "DELETE", &path, None, Duration::from_secs(10)).await;
+        }
     }
     cancel.cancel();
     let left = live.server.stop(settings.stop_grace).await;
@@ -369,7 +397,9 @@ async fn play(
             message: format!("teardown killed processes of the run still alive: {left:?}"),
         });
     }
-    let _ = procs_task.await;
+    if let Some(task) = procs_task {
+        let _ = task.await;
+    }
     if settings.keep_sandbox {
         let kept = sandbox.keep();
         rec.record(Observation::Harness {

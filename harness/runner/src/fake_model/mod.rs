@@ -59,7 +59,13 @@ impl FakeModel {
     /// Binds `127.0.0.1` on a free port and starts serving `script`; every request is
     /// recorded into `recorder`.
     pub async fn start(script: ModelScript, recorder: Recorder) -> io::Result<FakeModel> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Self::start_on(0, script, recorder).await
+    }
+
+    /// [`FakeModel::start`] on a given loopback port (0: any free one). Attach mode uses a
+    /// fixed port, so a server started with `--print-attach-config`'s config finds it.
+    pub async fn start_on(port: u16, script: ModelScript, recorder: Recorder) -> io::Result<FakeModel> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(script::Script::new(script), recorder));
         let app = server::app(shared.clone());
