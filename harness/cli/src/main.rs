@@ -1,6 +1,7 @@
 //! `oc-conform`: the command line. Parses arguments, resolves versions and scenarios,
 //! hands them to the runner, and turns outcomes into an exit code a CI can trust.
 
+mod bench;
 mod bisect_cmd;
 mod config;
 mod exit;
@@ -58,6 +59,8 @@ enum Command {
     /// End the processes earlier runs left behind (a harness that was SIGKILLed).
     /// Only processes carrying an oc-conform run marker are touched.
     Gc,
+    /// Measure the harness's overhead over opencode's own costs (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// What regressed and what got fixed between two runs.
     Diff { run_a: PathBuf, run_b: PathBuf },
     /// Work on the expectations file.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Analyze { run_dir } => results_cmds::analyze(&run_dir),
             Command::Merge { dirs, report_dir, strict } => results_cmds::merge(&dirs, &report_dir, strict),
             Command::Gc => install_cmds::gc(),
+            Command::Bench(args) => bench::bench(args).await,
             Command::Diff { run_a, run_b } => results_cmds::diff(&run_a, &run_b),
             Command::Expectations {
                 command: ExpectationsCommand::Update { run_dir, file },

@@ -86,7 +86,25 @@ pub fn all_scenarios(cfg: &config::Config, extra: &[PathBuf]) -> Result<Vec<(Pat
             all.push((path, s));
         }
     }
+    for (path, s) in &mut all {
+        resolve_plugins_next_to(path, s);
+    }
     Ok(all)
+}
+
+/// A plugin named relative to the scenario's own file (`plugins = ["my-plugin.js"]` next
+/// to `my-scenario.toml`) becomes an absolute path; other names are looked up in
+/// `fixtures/plugins/` when the scenario runs.
+fn resolve_plugins_next_to(file: &std::path::Path, s: &mut Scenario) {
+    let Some(dir) = file.parent() else { return };
+    for p in &mut s.plugins {
+        let next_to = dir.join(&*p);
+        if !std::path::Path::new(p.as_str()).is_absolute() && next_to.is_file() {
+            if let Ok(abs) = next_to.canonicalize() {
+                *p = abs.display().to_string();
+            }
+        }
+    }
 }
 
 /// The scenarios named (all when none), or a usage error naming the known ones.
@@ -128,8 +146,19 @@ pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
 
 /// The versions to test, in order: `--opencode` values, then the range's.
 async fn versions_to_test(args: &RunArgs, cfg: &config::Config, installer: &Installer) -> Result<Vec<OpencodeSpec>, (u8, String)> {
-    let mut texts = args.opencode.clone();
-    if let Some(range) = &args.opencode_range {
+    resolve_versions(&args.opencode, args.opencode_range.as_deref(), cfg, installer).await
+}
+
+/// `--opencode` values, then `--opencode-range`'s registry versions; the default version
+/// when there are none.
+pub async fn resolve_versions(
+    opencode: &[String],
+    opencode_range: Option<&str>,
+    cfg: &config::Config,
+    installer: &Installer,
+) -> Result<Vec<OpencodeSpec>, (u8, String)> {
+    let mut texts = opencode.to_vec();
+    if let Some(range) = opencode_range {
         let (from, to) = range
             .split_once("..")
             .ok_or_else(|| (exit::USAGE, format!("--opencode-range {range}: expected FROM..TO, e.g. 1.18.30..1.18.34")))?;

@@ -1524,7 +1524,7 @@ fn stderr_tail(stderr: &[u8]) -> String {
 
 /// Replaces URLs and the host names npm prints after `ENOTFOUND`, `EAI_AGAIN`,
 /// `hostname:` or `host:` with placeholders, so no registry host reaches a message.
-fn redact_hosts(line: &str) -> String {
+pub(crate) fn redact_hosts(line: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut hide_next = false;
     for token in line.split(' ') {

@@ -16,5 +16,6 @@ pub mod sandbox;
 pub mod server;
 pub mod suite;
 pub mod bisect;
+pub mod bench;
 pub mod execute;
 pub mod report;

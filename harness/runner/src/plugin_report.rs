@@ -859,7 +859,7 @@ mod tests {
 
     #[test]
     fn a_process_left_after_teardown_is_a_leak_unless_the_baseline_left_it_too() {
-        let mut t = timeline(&[json!({"event": "loaded", "hooks": ["event"]})]);
+        let mut t = timeline(&[json!({"event": "loaded", "hooks": []})]);
         t.push(
             2.0,
             Observation::Process(ProcessChange::Appeared(ProcessInfo {

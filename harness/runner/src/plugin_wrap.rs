@@ -338,6 +338,8 @@ pub async fn install_dependencies(
     if let Some(m) = json.as_object_mut() {
         m.remove("scripts");
         m.remove("workspaces");
+        // Omitted from the install anyway, but npm would still resolve them.
+        m.remove("devDependencies");
     }
     std::fs::write(scratch.path().join("package.json"), serde_json::to_vec_pretty(&json).unwrap_or_default())
         .map_err(StageError::io("write the scratch package.json"))?;
@@ -384,7 +386,12 @@ pub async fn install_dependencies(
             command,
             dir: scratch.path().to_path_buf(),
             status: out.status.to_string(),
-            detail: tail.into_iter().rev().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"),
+            detail: tail
+                .into_iter()
+                .rev()
+                .map(|l| format!("  {}", crate::install::redact_hosts(l)))
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
     }
     std::fs::create_dir_all(final_dir.parent().unwrap_or(cache_dir))

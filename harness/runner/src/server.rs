@@ -229,8 +229,9 @@ impl ServerHandle {
                 Ok(r) => last = format!("HTTP {}", r.status()),
                 Err(e) => last = e.to_string(),
             }
-            // A short pause between attempts; the deadline above bounds the loop.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // A short pause between attempts (the first answer comes ~30 ms after the
+            // listening line); the deadline above bounds the loop.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Err(ServerError::NotHealthy {
             url: self.url.clone(),

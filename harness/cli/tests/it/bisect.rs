@@ -8,8 +8,13 @@ use crate::support::{oc_conform, processes_marked_by, repo_root};
 use predicates::prelude::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 const SCENARIO: &str = "abort-plugin-client";
+
+/// The real-server tests of this module take turns: two at once on a small machine make
+/// the scenario's timing, not the bisect, the thing under test.
+static REAL: Mutex<()> = Mutex::new(());
 /// How abort-plugin-client fails where ctx.client misses the listening server.
 const FINGERPRINT: &str = "idle-event-matches-status+idle-has-no-tool-process+quiet-after-idle+status-reaches-idle+tool-ends-aborted";
 
@@ -62,6 +67,7 @@ fn run_exit_code_bisect_without_a_binary_cannot_decide() {
 
 #[test]
 fn run_exit_code_bisect_on_a_real_failure() {
+    let _turn = REAL.lock().unwrap_or_else(|p| p.into_inner());
     // 1.15.13 fails the known way: 1 with no fingerprint and with the matching one
     // (expectations do not turn it into a pass), 125 when another failure is asked for.
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +91,8 @@ fn run_exit_code_bisect_on_a_real_failure() {
 
 #[test]
 fn fixed_bisect_names_the_first_fixed_release() {
-    let dir = tempfile::tempdir().unwrap();
+    let _turn = REAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut dir = tempfile::tempdir().unwrap();
     let child = Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
         .env("OC_CONFORM_ROOT", repo_root())
         .args(["bisect", "--fixed", "--scenario", SCENARIO, "--bad", "1.17.0", "--good", "1.17.18", "--report-dir"])
@@ -97,7 +104,9 @@ fn fixed_bisect_names_the_first_fixed_release() {
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let all = format!("{stdout}\n{stderr}");
+    // A failing run keeps its report for a look at the probes' artifacts.
+    dir.disable_cleanup(out.status.code() != Some(0));
+    let all = format!("{stdout}\n{stderr}\nreport: {}", dir.path().display());
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(stdout.contains("first fixed: 1.17.9\n"), "{all}");
     assert!(stdout.contains("last failing: 1.17.0\n"), "{all}");

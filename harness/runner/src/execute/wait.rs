@@ -133,19 +133,21 @@ pub async fn wait_for(rec: &Recorder, cond: &Condition, since: u64, timeout: Dur
             let _ = tokio::time::timeout(until_quiet.min(left), changes.changed()).await;
         }
     }
+    wait_until(rec, timeout, |t| holds(cond, t, since)).await
+}
+
+/// Waits until `pred` holds on the timeline, or `timeout` passes; woken by each new entry.
+pub async fn wait_until(rec: &Recorder, timeout: Duration, pred: impl Fn(&Timeline) -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut changes = rec.subscribe();
     loop {
         changes.borrow_and_update();
-        if rec.with(|t| holds(cond, t, since)) {
+        if rec.with(&pred) {
             return true;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        match tokio::time::timeout(left, changes.changed()).await {
-            Ok(Ok(())) => {}
-            // Timed out, or the recorder is gone: one last look.
-            _ => return rec.with(|t| holds(cond, t, since)),
+        if left.is_zero() || !matches!(tokio::time::timeout(left, changes.changed()).await, Ok(Ok(()))) {
+            return rec.with(&pred);
         }
     }
 }

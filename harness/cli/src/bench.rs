@@ -1,0 +1,237 @@
+//! `oc-conform bench`: what the harness costs over what opencode itself costs.
+//!
+//! Measured in one run on one machine: (1) the floor: `opencode serve` spawned bare in a
+//! sandbox to its first healthy answer, and each scenario's inherent time (that floor
+//! plus the span of its steps: opencode's own work and the observation windows its checks
+//! need); (2) the harness: each scenario's wall time, and the suite's wall time at
+//! `--jobs 1` and at the default jobs; (3) detection latency: process exit to the
+//! sampler's record, a record to a waiting step waking, an idle event to the status poll
+//! agreeing; (4) the harness's peak memory. Ratios go to the terminal and `bench.json`.
+
+use crate::run::{all_scenarios, installer, select};
+use crate::{config, exit};
+use clap::Args;
+use oc_conform_checks::{EventStream, Observation, StepPhase, Timeline};
+use oc_conform_runner::bench::{percentile, peak_rss_kib, process_exit_latency, server_start_floor, wake_latency};
+use oc_conform_runner::execute::Settings;
+use oc_conform_runner::install::OpencodeSpec;
+use oc_conform_runner::report::{Reporter, RunEvent};
+use oc_conform_runner::suite::{self, Cell, SuiteOptions};
+use oc_conform_scenario::Expectations;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The opencode to measure (default: `default_opencode`).
+    #[arg(long, value_name = "V")]
+    pub opencode: Option<String>,
+    /// Scenarios to run (default: all).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenario: Vec<String>,
+    /// Bare server starts to measure the floor over.
+    #[arg(long, default_value_t = 5)]
+    pub floor_runs: usize,
+    /// Where bench.json and the runs' reports go (default: reports/bench-<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn report(&mut self, _: &RunEvent<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn stats(v: &[f64]) -> serde_json::Value {
+    json!({"n": v.len(), "p50": percentile(v, 50.0), "p90": percentile(v, 90.0), "p99": percentile(v, 99.0), "max": percentile(v, 100.0)})
+}
+
+/// Spawn -> healthy, plus first step started -> last step finished.
+fn inherent_ms(t: &Timeline, floor_ms: f64) -> Option<f64> {
+    let steps: Vec<(f64, &StepPhase)> = t
+        .entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::Step { name, phase, .. } if name != "teardown" => Some((e.at_ms, phase)),
+            _ => None,
+        })
+        .collect();
+    let first = steps.first()?.0;
+    let last = steps.iter().rev().find(|(_, p)| **p != StepPhase::Started)?.0;
+    Some(floor_ms + (last - first))
+}
+
+/// For each idle event, how much later the status poll first said idle.
+fn status_lag_ms(t: &Timeline) -> Vec<f64> {
+    let Some(sid) = t.session_id.as_deref() else { return vec![] };
+    let mut out = Vec::new();
+    for (e, ty, p) in t.events(EventStream::Global) {
+        if ty != "session.status" || p.pointer("/status/type").and_then(|s| s.as_str()) != Some("idle") {
+            continue;
+        }
+        let agree = t.entries.iter().skip(e.seq as usize).find_map(|x| match &x.obs {
+            Observation::Status { session_id, status } if session_id == sid && status == "idle" => Some(x.at_ms),
+            _ => None,
+        });
+        // A status already idle before the event is agreement at once.
+        let already = t.entries[..e.seq as usize].iter().rev().find_map(|x| match &x.obs {
+            Observation::Status { session_id, status } if session_id == sid => Some(status == "idle"),
+            _ => None,
+        });
+        match (already, agree) {
+            (Some(true), _) => out.push(0.0),
+            (_, Some(at)) => out.push(at - e.at_ms),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub async fn bench(args: BenchArgs) -> u8 {
+    let (root, cfg) = match config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let selected = match all_scenarios(&cfg, &[]).and_then(|all| select(all, &args.scenario)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let installer = match installer() {
+        Ok(i) => i,
+        Err(c) => return c,
+    };
+    let spec: OpencodeSpec = match args.opencode.clone().unwrap_or(cfg.default_opencode.clone()).parse() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let target = match installer.resolve(&spec).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INFRA;
+        }
+    };
+    let dir = args.report_dir.clone().unwrap_or_else(|| root.join("reports").join(format!(
+        "bench-{}",
+        crate::run::default_report_dir(&root).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+    )));
+    let _ = std::fs::create_dir_all(&dir);
+
+    eprintln!("floor: {} bare starts of opencode {}", args.floor_runs, target.version);
+    let mut floor = Vec::new();
+    for _ in 0..args.floor_runs {
+        match server_start_floor(&target.binary).await {
+            Ok(d) => floor.push(d.as_secs_f64() * 1000.0),
+            Err(e) => {
+                eprintln!("error: the bare server did not start: {e}");
+                return exit::INFRA;
+            }
+        }
+    }
+    floor.sort_by(f64::total_cmp);
+    let floor_ms = percentile(&floor, 50.0);
+
+    let settings = Settings::default();
+    eprintln!("detection latency: process exits and waiter wake-ups");
+    let exits = process_exit_latency(100, settings.process_interval).await;
+    let wakes = wake_latency(200).await;
+
+    let cells: Vec<Cell> = selected.iter().map(|s| Cell { scenario: s.clone(), target: target.clone() }).collect();
+    let expectations = Expectations::load(&cfg.scenarios_dir.join("expectations.toml")).unwrap_or_default();
+    let mut suites = Vec::new();
+    let mut per_scenario = Vec::new();
+    let mut status_lags = Vec::new();
+    for jobs in [1, suite::default_jobs()] {
+        eprintln!("suite: {} scenarios at --jobs {jobs}", cells.len());
+        let opts = SuiteOptions {
+            jobs,
+            repeat: 1,
+            retry_unexpected: 0,
+            settings: settings.clone(),
+            plugins_dir: cfg.fixtures_dir.join("plugins"),
+            report_dir: dir.join(format!("jobs-{jobs}")),
+        };
+        let started = Instant::now();
+        let results = suite::run_cells(cells.clone(), &expectations, &opts, &mut Quiet, Arc::default()).await;
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        let mut inherent_total = 0.0;
+        for cell in &results {
+            let Ok(bytes) = std::fs::read(opts.report_dir.join(&cell.artifacts.timeline)) else { continue };
+            let Ok(t) = serde_json::from_slice::<Timeline>(&bytes) else { continue };
+            let Some(inherent) = inherent_ms(&t, floor_ms) else { continue };
+            inherent_total += inherent;
+            if jobs == 1 {
+                status_lags.extend(status_lag_ms(&t));
+                per_scenario.push(json!({
+                    "scenario": cell.scenario,
+                    "outcome": cell.outcome.as_str(),
+                    "wall_ms": cell.duration_ms,
+                    "inherent_ms": inherent.round(),
+                    "overhead_ms": (cell.duration_ms as f64 - inherent).round(),
+                    "ratio": cell.duration_ms as f64 / inherent,
+                }));
+            }
+        }
+        suites.push(json!({"jobs": jobs, "wall_ms": wall.round(), "inherent_sum_ms": inherent_total.round(), "ratio_to_inherent_sum": wall / inherent_total}));
+    }
+    status_lags.sort_by(f64::total_cmp);
+    let overhead: Vec<f64> = per_scenario.iter().filter_map(|s| s["ratio"].as_f64()).collect();
+    let doc = json!({
+        "opencode_version": target.version,
+        "machine_cores": suite::default_jobs(),
+        "floor_server_start_ms": stats(&floor),
+        "scenarios": per_scenario,
+        "scenario_ratio_mean": overhead.iter().sum::<f64>() / overhead.len().max(1) as f64,
+        "suites": suites,
+        "detection_latency_ms": {
+            "process_exit": stats(&exits),
+            "waiter_wake": stats(&wakes),
+            "status_agrees_with_idle_event": stats(&status_lags),
+        },
+        "settings": {
+            "status_poll_ms": settings.status_interval.as_millis() as u64,
+            "process_sample_ms": settings.process_interval.as_millis() as u64,
+        },
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    let _ = std::fs::write(dir.join("bench.json"), serde_json::to_vec_pretty(&doc).unwrap_or_default());
+
+    println!("opencode {} on {} cores", target.version, suite::default_jobs());
+    println!("floor: server start p50 {:.0} ms (n={})", floor_ms, floor.len());
+    println!("{:36} {:>9} {:>11} {:>10} {:>7}", "scenario", "wall ms", "inherent ms", "overhead", "ratio");
+    for s in &per_scenario {
+        println!(
+            "{:36} {:>9} {:>11} {:>10} {:>7.3}",
+            s["scenario"].as_str().unwrap_or(""),
+            s["wall_ms"],
+            s["inherent_ms"],
+            s["overhead_ms"],
+            s["ratio"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    for s in &suites {
+        println!("suite --jobs {}: {} ms wall ({:.3} of the scenarios' inherent sum)", s["jobs"], s["wall_ms"], s["ratio_to_inherent_sum"].as_f64().unwrap_or(f64::NAN));
+    }
+    println!(
+        "detection p50/p99: process exit {:.1}/{:.1} ms, waiter wake {:.2}/{:.2} ms, status after idle event {:.1}/{:.1} ms",
+        percentile(&exits, 50.0), percentile(&exits, 99.0),
+        percentile(&wakes, 50.0), percentile(&wakes, 99.0),
+        percentile(&status_lags, 50.0), percentile(&status_lags, 99.0),
+    );
+    println!("peak memory: {} KiB", peak_rss_kib().unwrap_or(0));
+    println!("written: {}", dir.join("bench.json").display());
+    exit::OK
+}
