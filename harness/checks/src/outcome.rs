@@ -158,11 +158,11 @@ mod tests {
         let pass = run(Verdict::Pass, &[]);
         let fail_a = run(Verdict::Fail, &["a"]);
         let fail_b = run(Verdict::Fail, &["a", "b"]);
-        assert_eq!(classify(&[pass.clone()], None), Outcome::Pass);
-        assert_eq!(classify(&[fail_a.clone()], None), Outcome::Fail);
-        assert_eq!(classify(&[fail_a.clone()], Some(&known)), Outcome::ExpectedFail);
+        assert_eq!(classify(std::slice::from_ref(&pass), None), Outcome::Pass);
+        assert_eq!(classify(std::slice::from_ref(&fail_a), None), Outcome::Fail);
+        assert_eq!(classify(std::slice::from_ref(&fail_a), Some(&known)), Outcome::ExpectedFail);
         assert_eq!(classify(&[fail_b], Some(&known)), Outcome::Fail, "another check failing is a regression");
-        assert_eq!(classify(&[pass.clone()], Some(&known)), Outcome::UnexpectedPass);
+        assert_eq!(classify(std::slice::from_ref(&pass), Some(&known)), Outcome::UnexpectedPass);
         assert_eq!(classify(&[pass, fail_a], Some(&known)), Outcome::Flaky);
     }
 

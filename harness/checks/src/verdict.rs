@@ -88,7 +88,7 @@ mod tests {
         let f = CheckResult::fail("b", "", vec![]);
         let e = CheckResult::error("c", "");
         assert_eq!(combine(&[]), Verdict::Error);
-        assert_eq!(combine(&[p.clone()]), Verdict::Pass);
+        assert_eq!(combine(std::slice::from_ref(&p)), Verdict::Pass);
         assert_eq!(combine(&[p.clone(), e.clone()]), Verdict::Error);
         assert_eq!(combine(&[e, f, p]), Verdict::Fail);
     }

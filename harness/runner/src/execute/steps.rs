@@ -42,7 +42,7 @@ fn condition_text(c: &oc_conform_scenario::Condition) -> String {
 fn substitute(text: &str, live: &Live) -> String {
     let permission = live
         .recorder
-        .with(|t| last_permission_id(t))
+        .with(last_permission_id)
         .unwrap_or_default();
     text.replace("{session}", &live.session_id)
         .replace("{permission}", &permission)
@@ -172,7 +172,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             check_status(&format!("{method} {path}"), &a, *expect_status)
         }
         Step::PermissionReply { reply } => {
-            let Some(id) = rec.with(|t| last_permission_id(t)) else {
+            let Some(id) = rec.with(last_permission_id) else {
                 return Err(StepProblem::Error(
                     "no permission.asked event was observed to reply to; wait for one first".into(),
                 ));
