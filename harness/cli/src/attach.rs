@@ -212,10 +212,12 @@ fn add_skipped(dir: &Path, url: &str, skipped: &[(String, String)]) -> std::io::
 /// and the fake model dies with this process.
 fn spawn_interrupt_handler() {
     use tokio::signal::unix::{signal, SignalKind};
+    // Registered now, not in the task: a signal right after this returns is caught.
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-            return;
-        };
         let code = tokio::select! {
             _ = int.recv() => exit::SIGINT,
             _ = term.recv() => exit::SIGTERM,

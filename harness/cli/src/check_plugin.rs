@@ -365,10 +365,12 @@ fn print_summary(doc: &PluginReport) {
 /// On SIGINT/SIGTERM: kill every server and marked process, drop the staging dir, exit.
 fn spawn_interrupt_handler(staging: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
+    // Registered now, not in the task: a signal right after this returns is caught.
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-            return;
-        };
         let code = tokio::select! {
             _ = int.recv() => exit::SIGINT,
             _ = term.recv() => exit::SIGTERM,

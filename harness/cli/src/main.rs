@@ -1,11 +1,14 @@
 //! `oc-conform`: the command line. Parses arguments, resolves versions and scenarios,
 //! hands them to the runner, and turns outcomes into an exit code a CI can trust.
 
+mod attach;
 mod bench;
 mod bisect_cmd;
+mod check_plugin;
 mod config;
 mod exit;
 mod install_cmds;
+mod new_scenario;
 mod results_cmds;
 mod run;
 mod terminal;
@@ -25,6 +28,14 @@ struct Cli {
 enum Command {
     /// Run scenarios against one or more opencode versions.
     Run(run::RunArgs),
+    /// Check a plugin (file, package directory or .tgz) against the core scenarios: does it
+    /// load, do they still pass with it, its hooks' calls and timings, what it leaves behind.
+    CheckPlugin(check_plugin::CheckPluginArgs),
+    /// Write a skeleton: `new scenario NAME [--dir DIR]`.
+    New {
+        #[command(subcommand)]
+        what: new_scenario::NewCommand,
+    },
     /// Find the release that broke a scenario (or, with --fixed, fixed it).
     Bisect(bisect_cmd::BisectArgs),
     /// Download opencode versions into the cache.
@@ -105,6 +116,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Bisect(args) => bisect_cmd::bisect(args).await,
+            Command::CheckPlugin(args) => check_plugin::check_plugin(args).await,
+            Command::New { what } => new_scenario::new(what),
             Command::Install { versions } => install_cmds::install(versions).await,
             Command::Versions => install_cmds::versions().await,
             Command::List { scenarios } => install_cmds::list(scenarios),

@@ -63,6 +63,20 @@ pub struct RunArgs {
     /// How long a server may take to print its listening line and answer health.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub start_timeout: u64,
+    /// Run against a server you started instead of one per scenario. Only scenarios that
+    /// need no process control run; the others are SKIPPED with the reason. The harness
+    /// never signals, stops or kills that server.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["opencode", "opencode_range", "partition"])]
+    pub server_url: Option<String>,
+    /// The attached server's OPENCODE_SERVER_PASSWORD (user `opencode`).
+    #[arg(long, value_name = "P", requires = "server_url")]
+    pub password: Option<String>,
+    /// The fake model's loopback port in attach mode.
+    #[arg(long, value_name = "PORT", default_value_t = crate::attach::DEFAULT_MODEL_PORT)]
+    pub model_port: u16,
+    /// Print the opencode.json a server needs to use the fake model on --model-port, and exit.
+    #[arg(long)]
+    pub print_attach_config: bool,
 }
 
 /// Every scenario known: the project's, then the extra directories'.
@@ -205,6 +219,9 @@ pub async fn run(args: RunArgs) -> u8 {
 async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
     let usage = |m: String| (exit::USAGE, m);
     let (root, cfg) = config::load().map_err(usage)?;
+    if args.server_url.is_some() || args.print_attach_config {
+        return crate::attach::run(&args, &cfg, &root).await;
+    }
     let fingerprint = crate::bisect_cmd::parse_run_fingerprint(args.exit_code, args.fingerprint.as_deref()).map_err(usage)?;
     let all = all_scenarios(&cfg, &args.scenarios).map_err(usage)?;
     let selected = select(all, &args.scenario).map_err(usage)?;

@@ -133,6 +133,8 @@ struct Known {
     ppid: u32,
     comm: String,
     zombie: bool,
+    /// Seen mid-`exec`, when `/proc/<pid>/cmdline` reads empty: read it again next time.
+    cmdline_pending: bool,
 }
 
 /// Samples the process table every `interval` until cancelled, recording changes.
@@ -194,6 +196,7 @@ impl ProcessSampler {
                     ppid: stat.ppid,
                     comm: stat.comm.clone(),
                     zombie: stat.state == 'Z',
+                    cmdline_pending: cmdline.is_empty(),
                 },
             );
             rec.record(Observation::Process(ProcessChange::Appeared(ProcessInfo {
@@ -208,15 +211,19 @@ impl ProcessSampler {
 
         for (&pid, known) in self.known.iter_mut() {
             let Some(stat) = read_stat(pid) else { continue };
-            if stat.comm != known.comm {
-                // A fork seen before its exec: record what it became.
-                known.comm = stat.comm.clone();
+            if (stat.comm != known.comm || known.cmdline_pending) && stat.state != 'Z' {
+                // A fork seen before its exec (or mid-exec, when the command line reads
+                // empty): record what it became once the command line is there.
                 let cmdline = read_cmdline(pid);
-                rec.record(Observation::Process(ProcessChange::Exec {
-                    pid,
-                    role: classify(pid, self.server_pid, &cmdline),
-                    cmdline,
-                }));
+                known.cmdline_pending = cmdline.is_empty();
+                if !cmdline.is_empty() {
+                    known.comm = stat.comm.clone();
+                    rec.record(Observation::Process(ProcessChange::Exec {
+                        pid,
+                        role: classify(pid, self.server_pid, &cmdline),
+                        cmdline,
+                    }));
+                }
             }
             if stat.ppid != known.ppid {
                 known.ppid = stat.ppid;
