@@ -67,7 +67,10 @@ pub fn blockers(s: &Scenario) -> Vec<String> {
         why.push("it declares needs_process_control = true".into());
     }
     for c in &s.checks {
-        if matches!(c, CheckSpec::IdleHasNoToolProcess { .. } | CheckSpec::ServerTreeGone { .. }) {
+        if matches!(
+            c,
+            CheckSpec::IdleHasNoToolProcess { .. } | CheckSpec::ServerTreeGone { .. }
+        ) {
             why.push(format!("check `{}` needs the server's process tree", c.name()));
         }
     }
@@ -83,7 +86,10 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
     let usage = |m: String| (exit::USAGE, m);
     let port = args.model_port;
     if args.print_attach_config {
-        println!("{}", serde_json::to_string_pretty(&attach_config(port)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&attach_config(port)).unwrap_or_default()
+        );
         eprintln!(
             "Each attached scenario gets its own project directory with this config, so most servers need nothing.\n\
              If your server's config outranks project configs, start it with this one, e.g.:\n  \
@@ -94,9 +100,12 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
         return Ok(exit::OK);
     }
     let Some(url) = args.server_url.clone() else {
-        return Err(usage("--print-attach-config and --server-url go together with `run` only".into()));
+        return Err(usage(
+            "--print-attach-config and --server-url go together with `run` only".into(),
+        ));
     };
     let password = args.password.clone().unwrap_or_default();
+    install_interrupt_handler();
 
     let all = run::all_scenarios(cfg, &args.scenarios).map_err(usage)?;
     let selected = run::select(all, &args.scenario).map_err(usage)?;
@@ -115,7 +124,8 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
     }
     if runnable.is_empty() {
         return Err(usage(
-            "none of the selected scenarios can run against a server the harness did not start (see SKIPPED above)".into(),
+            "none of the selected scenarios can run against a server the harness did not start (see SKIPPED above)"
+                .into(),
         ));
     }
 
@@ -124,15 +134,20 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
         .map_err(|e| (exit::INFRA, format!("--server-url {url}: {e}")))?;
     // The fake model listens on this port for every scenario in turn.
     std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-        (exit::INFRA, format!("the fake model's port 127.0.0.1:{port} cannot be bound ({e}); pass another --model-port"))
+        (
+            exit::INFRA,
+            format!("the fake model's port 127.0.0.1:{port} cannot be bound ({e}); pass another --model-port"),
+        )
     })?;
 
-    let expectations_path = args.expectations.clone().unwrap_or_else(|| cfg.scenarios_dir.join("expectations.toml"));
+    let expectations_path = args
+        .expectations
+        .clone()
+        .unwrap_or_else(|| cfg.scenarios_dir.join("expectations.toml"));
     let expectations = Expectations::load(&expectations_path).map_err(|e| usage(e.to_string()))?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| run::default_report_dir(root));
     std::fs::create_dir_all(&report_dir)
         .map_err(|e| usage(format!("cannot create the report dir {}: {e}", report_dir.display())))?;
-    spawn_interrupt_handler();
 
     let target = Installed {
         version: version.clone(),
@@ -184,10 +199,18 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
     };
     report::write_all(&doc, &report_dir)
         .and_then(|_| add_skipped(&report_dir, &url, &skipped))
-        .map_err(|e| (exit::INFRA, format!("cannot write the reports in {}: {e}", report_dir.display())))?;
+        .map_err(|e| {
+            (
+                exit::INFRA,
+                format!("cannot write the reports in {}: {e}", report_dir.display()),
+            )
+        })?;
     let _ = term.report(&RunEvent::RunFinished { doc: &doc });
     if !skipped.is_empty() {
-        eprintln!("{} scenario(s) SKIPPED: they need a server the harness starts itself", skipped.len());
+        eprintln!(
+            "{} scenario(s) SKIPPED: they need a server the harness starts itself",
+            skipped.len()
+        );
     }
     eprintln!("report: {}", report_dir.display());
     Ok(run::gate_code(&doc, args.strict))
@@ -210,7 +233,7 @@ fn add_skipped(dir: &Path, url: &str, skipped: &[(String, String)]) -> std::io::
 
 /// On SIGINT/SIGTERM: exit. There is nothing of ours to kill: the server is the user's,
 /// and the fake model dies with this process.
-fn spawn_interrupt_handler() {
+fn install_interrupt_handler() {
     use tokio::signal::unix::{signal, SignalKind};
     // Registered now, not in the task: a signal right after this returns is caught.
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {

@@ -89,9 +89,15 @@ fn pick(cfg: &config::Config, args: &CheckPluginArgs) -> Result<(Vec<Scenario>, 
     let core: Vec<Scenario> = CORE
         .iter()
         .map(|name| {
-            all.iter().find(|(_, s)| s.name == *name).map(|(_, s)| s.clone()).ok_or_else(|| {
-                format!("the core scenario `{name}` is missing from {}", cfg.scenarios_dir.display())
-            })
+            all.iter()
+                .find(|(_, s)| s.name == *name)
+                .map(|(_, s)| s.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "the core scenario `{name}` is missing from {}",
+                        cfg.scenarios_dir.display()
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     let mine: Vec<Scenario> = all
@@ -121,7 +127,11 @@ fn with_plugin(s: &Scenario, staged: &StagedPlugin, plugins_dir: &Path) -> Scena
     let mut s = s.clone();
     s.plugins.retain(|p| {
         let path = Path::new(p);
-        let path = if path.is_absolute() { path.to_path_buf() } else { plugins_dir.join(path) };
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            plugins_dir.join(path)
+        };
         !staged.is_same_file(&path)
     });
     s.plugins.push(staged.wrapper.display().to_string());
@@ -135,21 +145,28 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
     if core.is_empty() && mine.is_empty() {
         return Err(usage("no scenarios to run".into()));
     }
-    let expectations =
-        Expectations::load(&cfg.scenarios_dir.join("expectations.toml")).map_err(|e| usage(e.to_string()))?;
-    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
-        let stamp = run::default_report_dir(&root);
-        let name = stamp.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        root.join("reports").join(format!("check-plugin-{name}"))
-    });
-    std::fs::create_dir_all(&report_dir)
-        .map_err(|e| usage(format!("cannot create the report dir {}: {e}", report_dir.display())))?;
-
+    // Before anything slow (npm, installs, servers): a signal from here on is handled.
+    let staging_dir: Arc<Mutex<Option<PathBuf>>> = Arc::default();
+    install_interrupt_handler(staging_dir.clone());
     let installer = run::installer().map_err(|c| (c, "no cache directory".into()))?;
     let plugins_dir = cfg.fixtures_dir.join("plugins");
     let staged = plugin_wrap::stage(&args.path, Some(&plugins_dir.join("lib")), installer.cache_dir())
         .await
         .map_err(|e| (if e.is_usage() { exit::USAGE } else { exit::INFRA }, e.to_string()))?;
+    *staging_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged.root().to_path_buf());
+    let expectations =
+        Expectations::load(&cfg.scenarios_dir.join("expectations.toml")).map_err(|e| usage(e.to_string()))?;
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        let stamp = run::default_report_dir(&root);
+        let name = stamp
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        root.join("reports").join(format!("check-plugin-{name}"))
+    });
+    std::fs::create_dir_all(&report_dir)
+        .map_err(|e| usage(format!("cannot create the report dir {}: {e}", report_dir.display())))?;
+
     let specs = run::resolve_versions(&args.opencode, args.opencode_range.as_deref(), &cfg, &installer).await?;
     let texts: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
     let mut targets: Vec<Installed> = Vec::new();
@@ -157,7 +174,6 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
         targets.push(result.map_err(|e| (exit::INFRA, format!("cannot get opencode {spec}: {e}")))?);
     }
     let versions: Vec<String> = targets.iter().map(|t| t.version.clone()).collect();
-    spawn_interrupt_handler(staged.root().to_path_buf());
 
     eprintln!(
         "check-plugin {} ({:?}{}) on opencode {}",
@@ -184,7 +200,12 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
     let cells = |scenarios: &[Scenario]| -> Vec<Cell> {
         targets
             .iter()
-            .flat_map(|t| scenarios.iter().map(move |s| Cell { scenario: s.clone(), target: t.clone() }))
+            .flat_map(|t| {
+                scenarios.iter().map(move |s| Cell {
+                    scenario: s.clone(),
+                    target: t.clone(),
+                })
+            })
             .collect()
     };
     let started_at = json::now_rfc3339();
@@ -194,7 +215,14 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
     } else {
         let o = opts("baseline");
         let mut progress = Progress { label: "without" };
-        let r = suite::run_cells(cells(&core), &expectations, &o, &mut progress, Arc::new(Mutex::new(vec![]))).await;
+        let r = suite::run_cells(
+            cells(&core),
+            &expectations,
+            &o,
+            &mut progress,
+            Arc::new(Mutex::new(vec![])),
+        )
+        .await;
         write_results(&o.report_dir, &started_at, &versions, &core, r.clone())?;
         r
     };
@@ -205,7 +233,14 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
         .collect();
     let o = opts("with-plugin");
     let mut progress = Progress { label: "with" };
-    let with = suite::run_cells(cells(&wrapped), &expectations, &o, &mut progress, Arc::new(Mutex::new(vec![]))).await;
+    let with = suite::run_cells(
+        cells(&wrapped),
+        &expectations,
+        &o,
+        &mut progress,
+        Arc::new(Mutex::new(vec![])),
+    )
+    .await;
     write_results(&o.report_dir, &started_at, &versions, &wrapped, with.clone())?;
 
     let th = Thresholds {
@@ -249,7 +284,12 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
             source: staged.source.display().to_string(),
             kind: staged.kind,
             name: staged.name.clone(),
-            entry: staged.entry.strip_prefix(staged.root()).unwrap_or(&staged.entry).display().to_string(),
+            entry: staged
+                .entry
+                .strip_prefix(staged.root())
+                .unwrap_or(&staged.entry)
+                .display()
+                .to_string(),
             dependencies: staged.dependencies.clone(),
         },
         verdict: PluginReport::overall(&reports).to_string(),
@@ -262,10 +302,17 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
         versions: reports,
     };
     let write = |name: &str, bytes: Vec<u8>| {
-        std::fs::write(report_dir.join(name), bytes)
-            .map_err(|e| (exit::INFRA, format!("cannot write {}: {e}", report_dir.join(name).display())))
+        std::fs::write(report_dir.join(name), bytes).map_err(|e| {
+            (
+                exit::INFRA,
+                format!("cannot write {}: {e}", report_dir.join(name).display()),
+            )
+        })
     };
-    write("plugin-report.json", serde_json::to_vec_pretty(&doc).unwrap_or_default())?;
+    write(
+        "plugin-report.json",
+        serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+    )?;
     write("plugin-report.md", plugin_report::markdown(&doc).into_bytes())?;
     print_summary(&doc);
     eprintln!("report: {}", report_dir.join("plugin-report.md").display());
@@ -294,7 +341,12 @@ fn write_results(
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
         results,
     };
-    report::write_all(&doc, dir).map_err(|e| (exit::INFRA, format!("cannot write the reports in {}: {e}", dir.display())))
+    report::write_all(&doc, dir).map_err(|e| {
+        (
+            exit::INFRA,
+            format!("cannot write the reports in {}: {e}", dir.display()),
+        )
+    })
 }
 
 /// One line per finished scenario run, tagged with or without the plugin.
@@ -332,13 +384,23 @@ fn print_summary(doc: &PluginReport) {
             None => eprintln!(
                 "opencode {}: loaded; hooks registered: {}",
                 v.opencode_version,
-                if v.hooks_registered.is_empty() { "none".to_string() } else { v.hooks_registered.join(", ") }
+                if v.hooks_registered.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.hooks_registered.join(", ")
+                }
             ),
         }
         let passed = v.scenarios.iter().filter(|s| !s.plugin_fault).count();
-        eprintln!("  scenarios with the plugin: {passed} of {} as without it", v.scenarios.len());
+        eprintln!(
+            "  scenarios with the plugin: {passed} of {} as without it",
+            v.scenarios.len()
+        );
         if !v.hooks.is_empty() {
-            eprintln!("  {:<28} {:>6} {:>10} {:>10} {:>10} {:>6}", "hook", "calls", "max ms", "p95 ms", "sync max", "threw");
+            eprintln!(
+                "  {:<28} {:>6} {:>10} {:>10} {:>10} {:>6}",
+                "hook", "calls", "max ms", "p95 ms", "sync max", "threw"
+            );
             for h in &v.hooks {
                 eprintln!(
                     "  {:<28} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>6}",
@@ -363,7 +425,7 @@ fn print_summary(doc: &PluginReport) {
 }
 
 /// On SIGINT/SIGTERM: kill every server and marked process, drop the staging dir, exit.
-fn spawn_interrupt_handler(staging: PathBuf) {
+fn install_interrupt_handler(staging: Arc<Mutex<Option<PathBuf>>>) {
     use tokio::signal::unix::{signal, SignalKind};
     // Registered now, not in the task: a signal right after this returns is caught.
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
@@ -377,7 +439,9 @@ fn spawn_interrupt_handler(staging: PathBuf) {
         };
         eprintln!("\ninterrupted: stopping servers");
         server::cleanup_all();
-        let _ = std::fs::remove_dir_all(&staging);
+        if let Some(dir) = staging.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         std::process::exit(code as i32);
     });
 }

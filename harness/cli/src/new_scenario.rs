@@ -44,7 +44,9 @@ pub fn new(cmd: NewCommand) -> u8 {
 
 /// Why `name` cannot name a scenario, if it cannot.
 pub fn invalid_name(name: &str) -> Option<String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if name.is_empty() {
         Some("the name is empty".into())
     } else if !ok_chars {
@@ -74,7 +76,11 @@ fn new_scenario(args: &NewScenarioArgs) -> Result<PathBuf, String> {
     if let Some((_, cfg)) = &project {
         if let Ok(all) = oc_conform_scenario::load_dir(&cfg.scenarios_dir) {
             if let Some((path, _)) = all.iter().find(|(_, s)| s.name == args.name) {
-                return Err(format!("a scenario named `{}` already exists: {}", args.name, path.display()));
+                return Err(format!(
+                    "a scenario named `{}` already exists: {}",
+                    args.name,
+                    path.display()
+                ));
             }
         }
     }
@@ -90,7 +96,8 @@ fn new_scenario(args: &NewScenarioArgs) -> Result<PathBuf, String> {
             std::io::ErrorKind::AlreadyExists => format!("{} already exists; not overwriting it", path.display()),
             _ => format!("cannot write {}: {e}", path.display()),
         })?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
 

@@ -202,7 +202,10 @@ fn wrapper_records(t: &Timeline) -> impl Iterator<Item = &Value> {
 
 fn error_text(e: &Value) -> String {
     let name = e["name"].as_str().unwrap_or("");
-    let msg = e["message"].as_str().map(str::to_string).unwrap_or_else(|| e.to_string());
+    let msg = e["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string());
     if name.is_empty() {
         msg
     } else {
@@ -264,7 +267,9 @@ pub fn hook_stats<'a>(timelines: impl Iterator<Item = &'a Timeline>) -> Vec<Hook
 }
 
 /// What the wrapper said about loading: (hooks, values, load error), over every run.
-fn load_status<'a>(timelines: impl Iterator<Item = &'a Timeline> + Clone) -> (Vec<String>, Vec<String>, Option<String>, bool) {
+fn load_status<'a>(
+    timelines: impl Iterator<Item = &'a Timeline> + Clone,
+) -> (Vec<String>, Vec<String>, Option<String>, bool) {
     let mut hooks = BTreeSet::new();
     let mut values = BTreeSet::new();
     let mut error = None;
@@ -283,7 +288,10 @@ fn load_status<'a>(timelines: impl Iterator<Item = &'a Timeline> + Clone) -> (Ve
                 }
                 Some("load-failed") if error.is_none() => {
                     let stage = r["stage"].as_str().unwrap_or("load");
-                    let export = r["export"].as_str().map(|e| format!(" (export `{e}`)")).unwrap_or_default();
+                    let export = r["export"]
+                        .as_str()
+                        .map(|e| format!(" (export `{e}`)"))
+                        .unwrap_or_default();
                     let what = match stage {
                         "import" => "importing the module threw",
                         "init" => "the plugin function threw",
@@ -304,13 +312,21 @@ fn load_status<'a>(timelines: impl Iterator<Item = &'a Timeline> + Clone) -> (Ve
                 .events(EventStream::Global)
                 .find(|(_, ty, p)| *ty == "session.error" && p.to_string().contains(stem))
             {
-                let msg = p.pointer("/error/data/message").and_then(Value::as_str).unwrap_or_default();
+                let msg = p
+                    .pointer("/error/data/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 error = Some(format!("opencode published session.error: {msg}"));
                 break;
             }
         }
     }
-    (hooks.into_iter().collect(), values.into_iter().collect(), error, loaded_seen)
+    (
+        hooks.into_iter().collect(),
+        values.into_iter().collect(),
+        error,
+        loaded_seen,
+    )
 }
 
 /// From the first prompt or command step to the session's first idle event after it.
@@ -364,7 +380,10 @@ pub fn leftovers(t: &Timeline) -> Vec<(u32, String)> {
                 .collect::<Vec<_>>()
         })
         .map(|pid| {
-            let cmd = cmdlines.get(&pid).cloned().unwrap_or_else(|| "(command line not seen)".into());
+            let cmd = cmdlines
+                .get(&pid)
+                .cloned()
+                .unwrap_or_else(|| "(command line not seen)".into());
             (pid, cmd)
         })
         .collect()
@@ -414,9 +433,12 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
     // Loaded?
     let (hooks_registered, values_registered, load_error, loaded_seen) = load_status(with_timelines());
     let any_server = with_timelines().any(|t| {
-        t.entries
-            .iter()
-            .any(|e| matches!(e.obs, Observation::Server(oc_conform_checks::ServerChange::Healthy { .. })))
+        t.entries.iter().any(|e| {
+            matches!(
+                e.obs,
+                Observation::Server(oc_conform_checks::ServerChange::Healthy { .. })
+            )
+        })
     });
     let load_error = load_error.or_else(|| {
         (any_server && !loaded_seen).then(|| {
@@ -425,7 +447,11 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
     });
     let loaded = load_error.is_none() && loaded_seen;
     if let Some(e) = &load_error {
-        add(Severity::Problem, "load-error", format!("the plugin did not load on {version}: {e}"));
+        add(
+            Severity::Problem,
+            "load-error",
+            format!("the plugin did not load on {version}: {e}"),
+        );
     }
 
     // Scenarios.
@@ -475,15 +501,28 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
                 None if i.core && cell.verdict == Verdict::Error && cell.outcome != Outcome::Timeout => add(
                     Severity::Infra,
                     "no-verdict",
-                    format!("{} reached no verdict with the plugin installed (no baseline to compare): {}", i.scenario, why(cell)),
+                    format!(
+                        "{} reached no verdict with the plugin installed (no baseline to compare): {}",
+                        i.scenario,
+                        why(cell)
+                    ),
                 ),
                 None => {
                     plugin_fault = true;
-                    let whose = if i.core { "expected to pass on this version" } else { "your scenario" };
+                    let whose = if i.core {
+                        "expected to pass on this version"
+                    } else {
+                        "your scenario"
+                    };
                     add(
                         Severity::Problem,
                         "scenario-fails",
-                        format!("{} is {} with the plugin installed ({whose}): {}", i.scenario, cell.outcome.as_str(), why(cell)),
+                        format!(
+                            "{} is {} with the plugin installed ({whose}): {}",
+                            i.scenario,
+                            cell.outcome.as_str(),
+                            why(cell)
+                        ),
                     );
                 }
             }
@@ -547,7 +586,13 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
             add(
                 Severity::Warning,
                 "slow-hook",
-                format!("`{}` took up to {} (p95 {}, {} calls); opencode waits for it", h.hook, ms_text(h.max_ms), ms_text(h.p95_ms), h.calls),
+                format!(
+                    "`{}` took up to {} (p95 {}, {} calls); opencode waits for it",
+                    h.hook,
+                    ms_text(h.max_ms),
+                    ms_text(h.p95_ms),
+                    h.calls
+                ),
             );
         }
         if h.threw > 0 {
@@ -608,7 +653,10 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
     if !leaks.is_empty() {
         let mut by_cmd: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for l in &leaks {
-            by_cmd.entry(&l.cmdline).or_default().push(format!("{} (pid {})", l.scenario, l.pid));
+            by_cmd
+                .entry(&l.cmdline)
+                .or_default()
+                .push(format!("{} (pid {})", l.scenario, l.pid));
         }
         let list: Vec<String> = by_cmd
             .iter()
@@ -648,14 +696,23 @@ pub fn markdown(r: &PluginReport) -> String {
         "problems" => "**PROBLEMS FOUND**",
         _ => "**NO VERDICT** for some scenario (see below)",
     };
-    let _ = writeln!(s, "{verdict}. {} problem(s), {} warning(s).\n", r.count(Severity::Problem), r.count(Severity::Warning));
+    let _ = writeln!(
+        s,
+        "{verdict}. {} problem(s), {} warning(s).\n",
+        r.count(Severity::Problem),
+        r.count(Severity::Warning)
+    );
     let _ = writeln!(
         s,
         "- plugin: `{}` ({:?}), entry `{}`",
         r.plugin.source, r.plugin.kind, r.plugin.entry
     );
     if !r.plugin.dependencies.is_empty() {
-        let _ = writeln!(s, "- dependencies (installed with npm): {}", r.plugin.dependencies.join(", "));
+        let _ = writeln!(
+            s,
+            "- dependencies (installed with npm): {}",
+            r.plugin.dependencies.join(", ")
+        );
     }
     let _ = writeln!(s, "- {} .. {} ({})\n", r.started_at, r.finished_at, r.tool);
     for v in &r.versions {
@@ -679,7 +736,10 @@ pub fn markdown(r: &PluginReport) -> String {
             s.push('\n');
         }
         let _ = writeln!(s, "### Scenarios\n");
-        let _ = writeln!(s, "| scenario | with the plugin | without | turn (with / without) | artifacts |");
+        let _ = writeln!(
+            s,
+            "| scenario | with the plugin | without | turn (with / without) | artifacts |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|");
         for sc in &v.scenarios {
             let turn = match (sc.turn_ms, sc.baseline_turn_ms) {
@@ -755,7 +815,11 @@ mod tests {
             opencode_version: "1.18.34".into(),
             outcome,
             verdict,
-            failed_checks: if verdict == Verdict::Fail { vec!["status-reaches-idle".into()] } else { vec![] },
+            failed_checks: if verdict == Verdict::Fail {
+                vec!["status-reaches-idle".into()]
+            } else {
+                vec![]
+            },
             duration_ms: 1000,
             error: None,
             expectation: None,
@@ -769,7 +833,12 @@ mod tests {
     fn timeline(records: &[Value]) -> Timeline {
         let mut t = Timeline::new("s", "1.18.34");
         t.session_id = Some("ses_1".into());
-        t.push(0.0, Observation::Server(oc_conform_checks::ServerChange::Healthy { version: "1.18.34".into() }));
+        t.push(
+            0.0,
+            Observation::Server(oc_conform_checks::ServerChange::Healthy {
+                version: "1.18.34".into(),
+            }),
+        );
         for r in records {
             let mut r = r.clone();
             r["plugin"] = json!("check-plugin");
@@ -801,7 +870,11 @@ mod tests {
             json!({"event": "hook", "hook": "event", "ms": 0.2, "sync_ms": 0.1}),
             json!({"event": "hook", "hook": "event", "ms": 0.4, "sync_ms": 0.3}),
         ]);
-        let v = analyze_version("1.18.34", &[input("plugin-loads", PASS, t, Some(PASS))], &Thresholds::default());
+        let v = analyze_version(
+            "1.18.34",
+            &[input("plugin-loads", PASS, t, Some(PASS))],
+            &Thresholds::default(),
+        );
         assert!(v.loaded);
         assert_eq!(kinds(&v), [(Severity::Warning, "hook-never-called")]);
         assert!(v.findings[0].message.contains("#7006"), "{}", v.findings[0].message);
@@ -814,7 +887,11 @@ mod tests {
     fn a_load_error_names_the_stage_and_the_error() {
         let t = timeline(&[json!({"event": "load-failed", "stage": "init", "export": "Bad",
             "error": {"name": "Error", "message": "boom"}})]);
-        let v = analyze_version("1.18.34", &[input("plugin-loads", PASS, t, Some(PASS))], &Thresholds::default());
+        let v = analyze_version(
+            "1.18.34",
+            &[input("plugin-loads", PASS, t, Some(PASS))],
+            &Thresholds::default(),
+        );
         assert!(!v.loaded);
         assert_eq!(kinds(&v), [(Severity::Problem, "load-error")]);
         assert_eq!(
@@ -831,7 +908,12 @@ mod tests {
             &[
                 input("a", FAIL, loaded(), Some(PASS)),
                 input("b", FAIL, loaded(), Some(FAIL)),
-                input("c", (Outcome::Error, Verdict::Error), loaded(), Some((Outcome::Error, Verdict::Error))),
+                input(
+                    "c",
+                    (Outcome::Error, Verdict::Error),
+                    loaded(),
+                    Some((Outcome::Error, Verdict::Error)),
+                ),
             ],
             &Thresholds::default(),
         );
@@ -852,9 +934,17 @@ mod tests {
         for _ in 0..20 {
             recs.push(json!({"event": "hook", "hook": "event", "ms": 501.0, "sync_ms": 500.5}));
         }
-        let v = analyze_version("1.18.34", &[input("s", PASS, timeline(&recs), Some(PASS))], &Thresholds::default());
+        let v = analyze_version(
+            "1.18.34",
+            &[input("s", PASS, timeline(&recs), Some(PASS))],
+            &Thresholds::default(),
+        );
         assert_eq!(kinds(&v), [(Severity::Problem, "event-hook-blocks")]);
-        assert!(v.findings[0].message.contains("up to 500 ms"), "{}", v.findings[0].message);
+        assert!(
+            v.findings[0].message.contains("up to 500 ms"),
+            "{}",
+            v.findings[0].message
+        );
     }
 
     #[test]
@@ -871,11 +961,26 @@ mod tests {
                 role: ProcessRole::Tool,
             })),
         );
-        t.push(3.0, Observation::Harness { message: format!("{TEARDOWN_KILLED}[4242, 77]") });
-        assert_eq!(leftovers(&t), [(4242, "sleep 300".to_string()), (77, "(command line not seen)".to_string())]);
+        t.push(
+            3.0,
+            Observation::Harness {
+                message: format!("{TEARDOWN_KILLED}[4242, 77]"),
+            },
+        );
+        assert_eq!(
+            leftovers(&t),
+            [
+                (4242, "sleep 300".to_string()),
+                (77, "(command line not seen)".to_string())
+            ]
+        );
         let v = analyze_version("1.18.34", &[input("s", PASS, t, Some(PASS))], &Thresholds::default());
         assert_eq!(kinds(&v), [(Severity::Problem, "leaked-process")]);
-        assert!(v.findings[0].message.contains("`sleep 300` in s (pid 4242)"), "{}", v.findings[0].message);
+        assert!(
+            v.findings[0].message.contains("`sleep 300` in s (pid 4242)"),
+            "{}",
+            v.findings[0].message
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub enum StageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("npm not found on PATH: the plugin's dependencies ({deps}) need the machine's npm client; install Node.js/npm")]
+    #[error(
+        "npm not found on PATH: the plugin's dependencies ({deps}) need the machine's npm client; install Node.js/npm"
+    )]
     NpmMissing { deps: String },
     #[error("`{command}` failed in {} ({status}); the plugin's dependencies could not be installed: check them and npm's configuration (`npm config list`)\n{detail}", .dir.display())]
     Npm {
@@ -120,7 +122,9 @@ pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Res
     if !path.exists() {
         return Err(StageError::NotFound(path.to_path_buf()));
     }
-    let source = path.canonicalize().map_err(StageError::io(format!("resolve {}", path.display())))?;
+    let source = path
+        .canonicalize()
+        .map_err(StageError::io(format!("resolve {}", path.display())))?;
     let dir = tempfile::Builder::new()
         .prefix("oc-conform-plugin-")
         .tempdir()
@@ -130,7 +134,11 @@ pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Res
         copy_tree(lib, &root.join("oc-conform-lib"), &[]).map_err(StageError::io("copy the fixture plugin library"))?;
     }
 
-    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name_of = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
     let (kind, pkg_dir) = if source.is_dir() {
         let dest = root.join("pkg");
         copy_tree(&source, &dest, &["node_modules", ".git"])
@@ -199,8 +207,9 @@ pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Res
                     .map(|f| pkg.join(f))
                     .find(|p| p.is_file());
                 let cached = install_dependencies(&manifest, lock.as_deref(), &staged.dependencies, cache_dir).await?;
-                copy_tree(&cached, &pkg.join("node_modules"), &[])
-                    .map_err(StageError::io("copy the installed dependencies into the staged package"))?;
+                copy_tree(&cached, &pkg.join("node_modules"), &[]).map_err(StageError::io(
+                    "copy the installed dependencies into the staged package",
+                ))?;
                 staged.deps_cache = Some(cached);
             }
         }
@@ -219,7 +228,10 @@ fn is_plugin_file(p: &Path) -> bool {
 }
 
 fn is_tarball(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     p.is_file() && (name.ends_with(".tgz") || name.ends_with(".tar.gz"))
 }
 
@@ -341,8 +353,11 @@ pub async fn install_dependencies(
         // Omitted from the install anyway, but npm would still resolve them.
         m.remove("devDependencies");
     }
-    std::fs::write(scratch.path().join("package.json"), serde_json::to_vec_pretty(&json).unwrap_or_default())
-        .map_err(StageError::io("write the scratch package.json"))?;
+    std::fs::write(
+        scratch.path().join("package.json"),
+        serde_json::to_vec_pretty(&json).unwrap_or_default(),
+    )
+    .map_err(StageError::io("write the scratch package.json"))?;
     if let Some(l) = lock {
         let name = l.file_name().unwrap_or_default();
         std::fs::write(scratch.path().join(name), &lock_text).map_err(StageError::io("write the scratch lockfile"))?;
@@ -404,9 +419,10 @@ pub async fn install_dependencies(
     if modules.is_dir() {
         Ok(modules)
     } else {
-        Err(StageError::io(format!("move the installed dependencies to {}", final_dir.display()))(
-            std::io::Error::other("not there after the rename"),
-        ))
+        Err(StageError::io(format!(
+            "move the installed dependencies to {}",
+            final_dir.display()
+        ))(std::io::Error::other("not there after the rename")))
     }
 }
 
@@ -607,9 +623,18 @@ mod tests {
             touch(d.path(), f);
         }
         let e = |v: Value| package_entry(&v, d.path()).map(|p| p.strip_prefix(d.path()).unwrap().display().to_string());
-        assert_eq!(e(json!({"exports": "./dist/index.js", "main": "lib/main.js"})).unwrap(), "dist/index.js");
-        assert_eq!(e(json!({"exports": {".": {"types": "./x.d.ts", "import": "./dist/index.js"}}})).unwrap(), "dist/index.js");
-        assert_eq!(e(json!({"exports": {"import": "./src/plugin.ts"}})).unwrap(), "src/plugin.ts");
+        assert_eq!(
+            e(json!({"exports": "./dist/index.js", "main": "lib/main.js"})).unwrap(),
+            "dist/index.js"
+        );
+        assert_eq!(
+            e(json!({"exports": {".": {"types": "./x.d.ts", "import": "./dist/index.js"}}})).unwrap(),
+            "dist/index.js"
+        );
+        assert_eq!(
+            e(json!({"exports": {"import": "./src/plugin.ts"}})).unwrap(),
+            "src/plugin.ts"
+        );
         assert_eq!(e(json!({"main": "lib/main"})).unwrap(), "lib/main.js");
         assert_eq!(e(json!({})).unwrap(), "index.js");
         let missing = e(json!({"main": "nope.js"})).unwrap_err();
@@ -650,9 +675,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         touch(d.path(), "mine.ts");
         touch(d.path(), "lib/harness.js");
-        let s = stage(&d.path().join("mine.ts"), Some(&d.path().join("lib")), &d.path().join("cache"))
-            .await
-            .unwrap();
+        let s = stage(
+            &d.path().join("mine.ts"),
+            Some(&d.path().join("lib")),
+            &d.path().join("cache"),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.kind, PluginKind::File);
         assert!(s.entry.ends_with("plugin/mine.ts"));
         assert!(s.root().join("oc-conform-lib/harness.js").is_file());
@@ -684,7 +713,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let dep = d.path().join("tiny-dep");
         std::fs::create_dir_all(&dep).unwrap();
-        std::fs::write(dep.join("package.json"), r#"{"name":"tiny-dep","version":"1.0.0","main":"index.js"}"#).unwrap();
+        std::fs::write(
+            dep.join("package.json"),
+            r#"{"name":"tiny-dep","version":"1.0.0","main":"index.js"}"#,
+        )
+        .unwrap();
         std::fs::write(dep.join("index.js"), "module.exports = 42\n").unwrap();
         let pkg = d.path().join("plugin");
         touch(&pkg, "index.js");

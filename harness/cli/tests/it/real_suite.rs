@@ -55,6 +55,7 @@ const COMMON: &[(&str, &str)] = &[
     ("server-dispose-during-tool", "pass"),
     ("event-stream-complete", "pass"),
     ("server-requires-auth", "pass"),
+    ("plugin-loads", "pass"),
     ("model-http-400", "pass"),
     ("model-http-500-retried", "pass"),
     ("model-cut-mid-stream", "pass"),

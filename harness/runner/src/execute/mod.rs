@@ -366,7 +366,11 @@ async fn play(
         }
     }
 
-    // A server that died under the scenario is the cause, whatever step noticed it.
+    // A server that died under the scenario is the cause, whatever step noticed it. A
+    // refused connection can be seen before the exit is: give the exit a moment to show.
+    if problem.is_some() {
+        live.server.wait_exit(Duration::from_secs(1)).await;
+    }
     if let (Some(p), Some(status)) = (problem.as_mut(), live.server.exit_status()) {
         p.push_str(&format!(
             "\nthe server had exited ({status}); last log lines:\n{}",
