@@ -765,6 +765,10 @@ pub fn markdown(r: &PluginReport) -> String {
         s.push('\n');
         if !v.hooks.is_empty() {
             let _ = writeln!(s, "### Hook calls\n");
+            let _ = writeln!(
+                s,
+                "`max`/`p95`: from the call until its promise settled. `sync`: the part before its first `await`, during which the server does nothing else.\n"
+            );
             let _ = writeln!(s, "| hook | calls | max | p95 | max sync (blocking) | threw |");
             let _ = writeln!(s, "|---|---|---|---|---|---|");
             for h in &v.hooks {

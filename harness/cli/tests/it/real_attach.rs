@@ -101,36 +101,28 @@ fn attach_runs_what_it_can_skips_the_rest_and_leaves_the_server_alive() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
-    let out = oc_conform()
-        .args([
-            "run",
-            "--server-url",
-            &url,
-            "--password",
-            &sandbox.password,
-            "--model-port",
-            &port,
-        ])
-        .args([
-            "--scenario",
-            "server-requires-auth",
-            "--scenario",
-            "plugin-loads",
-            "--scenario",
-            "event-stream-complete",
-        ])
-        .args([
-            "--scenario",
-            "abort-http",
-            "--scenario",
-            "command-hook-passes",
-            "--scenario",
-            "server-sigterm-during-tool",
-        ])
-        .arg("--report-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let attach = [
+        "run",
+        "--server-url",
+        &url,
+        "--password",
+        &sandbox.password,
+        "--model-port",
+        &port,
+    ];
+    let runnable = ["server-requires-auth", "plugin-loads", "event-stream-complete"];
+    let not_attachable = ["abort-http", "command-hook-passes", "server-sigterm-during-tool"];
+    let mut cmd = oc_conform();
+    cmd.args(attach);
+    for s in runnable.iter().chain(&not_attachable) {
+        cmd.args(["--scenario", s]);
+    }
+    // --scenarios DIR is honoured: the tutorial's scenario loads a plugin, so it is skipped.
+    let tutorial = crate::support::repo_root().join("fixtures/tutorial");
+    cmd.arg("--scenarios")
+        .arg(&tutorial)
+        .args(["--scenario", "guard-env-blocks-dotenv"]);
+    let out = cmd.arg("--report-dir").arg(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 
@@ -176,7 +168,12 @@ fn attach_runs_what_it_can_skips_the_rest_and_leaves_the_server_alive() {
     let names: Vec<&str> = skipped.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["abort-http", "command-hook-passes", "server-sigterm-during-tool"]
+        [
+            "abort-http",
+            "command-hook-passes",
+            "server-sigterm-during-tool",
+            "guard-env-blocks-dotenv"
+        ]
     );
     assert!(
         skipped[0]
@@ -186,6 +183,7 @@ fn attach_runs_what_it_can_skips_the_rest_and_leaves_the_server_alive() {
     );
     assert!(skipped[1].1.contains("loads plugins (command-hook.js)"), "{skipped:?}");
     assert!(skipped[2].1.contains("signals the server process"), "{skipped:?}");
+    assert!(skipped[3].1.contains("guard-env.js"), "{skipped:?}");
     for (name, _) in &skipped {
         assert!(stderr.contains(&format!("SKIPPED {name}: ")), "{stderr}");
     }
@@ -196,15 +194,7 @@ fn attach_runs_what_it_can_skips_the_rest_and_leaves_the_server_alive() {
         "the attached server {pid} exited\n{stderr}"
     );
     let again = oc_conform()
-        .args([
-            "run",
-            "--server-url",
-            &url,
-            "--password",
-            &sandbox.password,
-            "--model-port",
-            &port,
-        ])
+        .args(attach)
         .args(["--scenario", "server-requires-auth", "--report-dir"])
         .arg(dir.path().join("again"))
         .output()
