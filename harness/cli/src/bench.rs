@@ -12,7 +12,7 @@ use crate::run::{all_scenarios, installer, select};
 use crate::{config, exit};
 use clap::Args;
 use oc_conform_checks::{EventStream, Observation, StepPhase, Timeline};
-use oc_conform_runner::bench::{percentile, peak_rss_kib, process_exit_latency, server_start_floor, wake_latency};
+use oc_conform_runner::bench::{cpu_seconds, percentile, peak_rss_kib, process_exit_latency, server_start_floor, wake_latency};
 use oc_conform_runner::execute::Settings;
 use oc_conform_runner::install::OpencodeSpec;
 use oc_conform_runner::report::{Reporter, RunEvent};
@@ -34,6 +34,15 @@ pub struct BenchArgs {
     /// Bare server starts to measure the floor over.
     #[arg(long, default_value_t = 5)]
     pub floor_runs: usize,
+    /// Status poll interval to measure with (default: the runner's).
+    #[arg(long, value_name = "MS")]
+    pub status_interval_ms: Option<u64>,
+    /// Process sampling interval to measure with (default: the runner's).
+    #[arg(long, value_name = "MS")]
+    pub process_interval_ms: Option<u64>,
+    /// Only the suite at these --jobs values (default: 1 and the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Vec<usize>,
     /// Where bench.json and the runs' reports go (default: reports/bench-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -144,7 +153,13 @@ pub async fn bench(args: BenchArgs) -> u8 {
     floor.sort_by(f64::total_cmp);
     let floor_ms = percentile(&floor, 50.0);
 
-    let settings = Settings::default();
+    let mut settings = Settings::default();
+    if let Some(ms) = args.status_interval_ms {
+        settings.status_interval = std::time::Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = args.process_interval_ms {
+        settings.process_interval = std::time::Duration::from_millis(ms.max(1));
+    }
     eprintln!("detection latency: process exits and waiter wake-ups");
     let exits = process_exit_latency(100, settings.process_interval).await;
     let wakes = wake_latency(200).await;
@@ -154,7 +169,8 @@ pub async fn bench(args: BenchArgs) -> u8 {
     let mut suites = Vec::new();
     let mut per_scenario = Vec::new();
     let mut status_lags = Vec::new();
-    for jobs in [1, suite::default_jobs()] {
+    let jobs_list = if args.jobs.is_empty() { vec![1, suite::default_jobs()] } else { args.jobs.clone() };
+    for jobs in jobs_list {
         eprintln!("suite: {} scenarios at --jobs {jobs}", cells.len());
         let opts = SuiteOptions {
             jobs,
@@ -165,15 +181,18 @@ pub async fn bench(args: BenchArgs) -> u8 {
             report_dir: dir.join(format!("jobs-{jobs}")),
         };
         let started = Instant::now();
+        let cpu_before = cpu_seconds();
         let results = suite::run_cells(cells.clone(), &expectations, &opts, &mut Quiet, Arc::default()).await;
         let wall = started.elapsed().as_secs_f64() * 1000.0;
+        let cpu_after = cpu_seconds();
+        let (harness_cpu, servers_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         let mut inherent_total = 0.0;
         for cell in &results {
             let Ok(bytes) = std::fs::read(opts.report_dir.join(&cell.artifacts.timeline)) else { continue };
             let Ok(t) = serde_json::from_slice::<Timeline>(&bytes) else { continue };
             let Some(inherent) = inherent_ms(&t, floor_ms) else { continue };
             inherent_total += inherent;
-            if jobs == 1 {
+            if per_scenario.len() < cells.len() {
                 status_lags.extend(status_lag_ms(&t));
                 per_scenario.push(json!({
                     "scenario": cell.scenario,
@@ -185,7 +204,18 @@ pub async fn bench(args: BenchArgs) -> u8 {
                 }));
             }
         }
-        suites.push(json!({"jobs": jobs, "wall_ms": wall.round(), "inherent_sum_ms": inherent_total.round(), "ratio_to_inherent_sum": wall / inherent_total}));
+        let mut outcomes: std::collections::BTreeMap<&str, usize> = Default::default();
+        for c in &results {
+            *outcomes.entry(c.outcome.as_str()).or_default() += 1;
+        }
+        suites.push(json!({
+            "jobs": jobs,
+            "outcomes": outcomes,
+            "wall_ms": wall.round(),
+            "inherent_sum_ms": inherent_total.round(),
+            "ratio_to_inherent_sum": wall / inherent_total,
+            "cpu_s": {"harness": (harness_cpu * 100.0).round() / 100.0, "servers": (servers_cpu * 100.0).round() / 100.0},
+        }));
     }
     status_lags.sort_by(f64::total_cmp);
     let overhead: Vec<f64> = per_scenario.iter().filter_map(|s| s["ratio"].as_f64()).collect();
@@ -223,7 +253,15 @@ pub async fn bench(args: BenchArgs) -> u8 {
         );
     }
     for s in &suites {
-        println!("suite --jobs {}: {} ms wall ({:.3} of the scenarios' inherent sum)", s["jobs"], s["wall_ms"], s["ratio_to_inherent_sum"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "suite --jobs {}: {} ms wall ({:.3} of the scenarios' inherent sum); CPU: harness {} s, servers {} s; outcomes {}",
+            s["jobs"],
+            s["wall_ms"],
+            s["ratio_to_inherent_sum"].as_f64().unwrap_or(f64::NAN),
+            s["cpu_s"]["harness"],
+            s["cpu_s"]["servers"],
+            s["outcomes"]
+        );
     }
     println!(
         "detection p50/p99: process exit {:.1}/{:.1} ms, waiter wake {:.2}/{:.2} ms, status after idle event {:.1}/{:.1} ms",

@@ -223,6 +223,9 @@ pub fn opencode_config(model_base_url: &str, extra: &Map<String, Value>) -> Valu
         "autoupdate": false,
         "formatter": false,
         "lsp": false,
+        // Filesystem snapshots run `git` in the project on every step: CPU and child
+        // processes that no scenario is about. A scenario can turn them back on.
+        "snapshot": false,
         "provider": {
             "fake": {
                 "name": "Fake",
