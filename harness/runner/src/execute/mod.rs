@@ -47,7 +47,8 @@ pub struct AttachTo {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            status_interval: Duration::from_millis(20),
+            // The poller also polls at once on every status or permission event.
+            status_interval: Duration::from_millis(25),
             process_interval: Duration::from_millis(10),
             plugin_log_interval: Duration::from_millis(20),
             start_timeout: Duration::from_secs(60),

@@ -188,8 +188,10 @@ pub fn pending_ids(body: &Value) -> Vec<String> {
     ids
 }
 
-/// Polls status (and pending permissions when asked) every `interval`, recording
-/// changes. `sessions` are always reported, as "idle" while absent from the map.
+/// Polls status (and pending permissions when asked) every `interval`, and at once when
+/// the event stream announces a change (a `session.*` or `permission.*` event), so the
+/// two observers are compared within milliseconds without polling the server hard.
+/// Records changes only. `sessions` are always reported, as "idle" while absent.
 pub struct Poller {
     pub api: Api,
     pub sessions: Vec<String>,
@@ -205,10 +207,23 @@ impl Poller {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let timeout = Duration::from_secs(5);
+        let mut changes = rec.subscribe();
+        let mut seen = 0usize;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
+                r = changes.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    let (announced, len) = rec.with(|t| (announces_change(&t.entries[seen.min(t.entries.len())..]), t.entries.len()));
+                    seen = len;
+                    if !announced {
+                        continue;
+                    }
+                    tick.reset();
+                }
             }
             let answer = tokio::select! {
                 a = self.api.call_quiet("GET", "/session/status", None, timeout) => a,
@@ -268,6 +283,19 @@ impl Poller {
             }
         }
     }
+}
+
+/// Whether new entries include an event that may come with a status or permission change.
+fn announces_change(entries: &[oc_conform_checks::Entry]) -> bool {
+    entries.iter().any(|e| match &e.obs {
+        Observation::Event { event_type, .. } => {
+            event_type.starts_with("session.status")
+                || event_type == "session.idle"
+                || event_type == "session.error"
+                || event_type.starts_with("permission.")
+        }
+        _ => false,
+    })
 }
 
 #[cfg(test)]
