@@ -302,3 +302,40 @@ fn a_server_that_never_listens_is_an_error_within_the_start_timeout() {
     let error = r["error"].as_str().unwrap();
     assert!(error.contains("no listening line") && error.contains("pretending to start"), "{error}");
 }
+
+#[test]
+fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
+    let _one = one_real_run_at_a_time();
+    let cache = real_cache();
+    let out = crate::support::oc_conform().env("OC_CONFORM_CACHE", &cache).args(["install", "1.18.34"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let real = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string();
+    // SIG_IGN survives exec, and opencode installs no SIGTERM handler of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("opencode");
+    std::fs::write(&wrapper, format!("#!/bin/sh\ntrap '' TERM\nexec {real} \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let report = tempfile::tempdir().unwrap();
+    let mut child = spawn_run(
+        &["--opencode", wrapper.to_str().unwrap(), "--scenario", "server-requires-auth"],
+        report.path(),
+        &[("OC_CONFORM_CACHE", cache.to_str().unwrap())],
+        None,
+    );
+    let harness = child.id();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), 0);
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty());
+    let timeline: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(report.path().join("1.18.34/server-requires-auth/timeline.json")).unwrap(),
+    )
+    .unwrap();
+    let signals: Vec<&str> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "server" && e["change"] == "signalled")
+        .filter_map(|e| e["signal"].as_str())
+        .collect();
+    assert_eq!(signals, ["TERM (group)", "KILL (group)"], "the supervisor must escalate");
+}
