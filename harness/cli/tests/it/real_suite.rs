@@ -3,39 +3,12 @@
 //! 1.15.13 they do not, and the witness shows the disagreement. Afterwards, no process
 //! carrying the run's marker may be alive.
 
-use crate::support::{processes_marked_by, Run};
-use serde_json::Value;
+use crate::support::{processes_marked_by, run_with_pid, Run};
 use std::collections::BTreeMap;
-use std::process::Command;
 
 /// Runs the whole suite on `version` through the CLI and returns its results and pid.
 fn run_suite(version: &str) -> (Run, u32) {
-    let _one = crate::support::one_real_run_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
-        .env("OC_CONFORM_ROOT", crate::support::repo_root())
-        .args(["run", "--opencode", version, "--report-dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let results = std::fs::read(dir.path().join("results.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    (
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stderr,
-            dir,
-            results,
-        },
-        pid,
-    )
+    run_with_pid(&["--opencode", version])
 }
 
 fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

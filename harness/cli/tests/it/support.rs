@@ -65,26 +65,37 @@ pub fn one_real_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// Runs `oc-conform run` with `args` and a fresh report dir; returns what it wrote.
 pub fn run(args: &[&str]) -> Run {
+    run_with_pid(args).0
+}
+
+/// `run`, also returning the harness's pid (the prefix of its processes' run markers).
+pub fn run_with_pid(args: &[&str]) -> (Run, u32) {
     let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let out = oc_conform()
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
+        .env("OC_CONFORM_ROOT", repo_root())
         .arg("run")
         .args(args)
         .arg("--report-dir")
         .arg(dir.path())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let results = std::fs::read(dir.path().join("results.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
-    Run {
+    let run = Run {
         code: out.status.code().unwrap_or(-1),
         stderr,
         dir,
         results,
-    }
+    };
+    (run, pid)
 }
 
 /// Processes whose environment carries a run marker of a harness that ran as `pid`.

@@ -54,16 +54,7 @@ impl PluginLog {
     }
 
     pub async fn run(mut self, rec: Recorder, interval: Duration, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            self.drain(&rec);
-        }
-        self.drain(&rec);
+        super::every(interval, cancel, || self.drain(&rec)).await
     }
 }
 

@@ -241,16 +241,7 @@ impl ProcessSampler {
 
     /// Samples until `cancel` fires; one last sample then.
     pub async fn run(mut self, rec: Recorder, interval: Duration, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            self.sample(&rec);
-        }
-        self.sample(&rec);
+        super::every(interval, cancel, || self.sample(&rec)).await
     }
 }
 
