@@ -234,20 +234,7 @@ fn add_skipped(dir: &Path, url: &str, skipped: &[(String, String)]) -> std::io::
 /// On SIGINT/SIGTERM: exit. There is nothing of ours to kill: the server is the user's,
 /// and the fake model dies with this process.
 fn install_interrupt_handler() {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered now, not in the task: a signal right after this returns is caught.
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
-        return;
-    };
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => exit::SIGINT,
-            _ = term.recv() => exit::SIGTERM,
-        };
-        eprintln!("\ninterrupted (the attached server is left as it was)");
-        std::process::exit(code as i32);
-    });
+    crate::interrupt::on_interrupt(|| eprintln!("the attached server is left as it was"));
 }
 
 #[cfg(test)]

@@ -286,18 +286,9 @@ fn print_event(e: &Event<'_>, repeat: u32, max_probes: usize) {
 }
 
 /// On SIGINT/SIGTERM: kill every server, write what was learned, print the command that
-/// resumes from it, exit 130/143.
+/// resumes from it.
 fn spawn_interrupt_handler(doc: Arc<Mutex<BisectDoc>>, report_dir: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-            return;
-        };
-        let code = tokio::select! {
-            _ = int.recv() => exit::SIGINT,
-            _ = term.recv() => exit::SIGTERM,
-        };
-        eprintln!("\ninterrupted: stopping servers");
+    crate::interrupt::on_interrupt(move || {
         server::cleanup_all();
         let mut d = doc.lock().unwrap_or_else(|p| p.into_inner()).clone();
         d.mark_interrupted();
@@ -307,6 +298,5 @@ fn spawn_interrupt_handler(doc: Arc<Mutex<BisectDoc>>, report_dir: PathBuf) {
             eprintln!("resume with: {resume}");
         }
         eprintln!("report: {}", report_dir.join("bisect.md").display());
-        std::process::exit(code as i32);
     });
 }

@@ -424,24 +424,12 @@ fn print_summary(doc: &PluginReport) {
     }
 }
 
-/// On SIGINT/SIGTERM: kill every server and marked process, drop the staging dir, exit.
+/// On SIGINT/SIGTERM: kill every server and marked process, drop the staging dir.
 fn install_interrupt_handler(staging: Arc<Mutex<Option<PathBuf>>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered now, not in the task: a signal right after this returns is caught.
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
-        return;
-    };
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => exit::SIGINT,
-            _ = term.recv() => exit::SIGTERM,
-        };
-        eprintln!("\ninterrupted: stopping servers");
+    crate::interrupt::on_interrupt(move || {
         server::cleanup_all();
         if let Some(dir) = staging.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        std::process::exit(code as i32);
     });
 }

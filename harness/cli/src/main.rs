@@ -8,6 +8,7 @@ mod check_plugin;
 mod config;
 mod exit;
 mod install_cmds;
+mod interrupt;
 mod new_scenario;
 mod results_cmds;
 mod run;

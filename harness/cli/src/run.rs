@@ -342,20 +342,9 @@ pub fn gate_code(doc: &ResultsDoc, strict: bool) -> u8 {
 }
 
 /// On SIGINT/SIGTERM: kill every server and marked process, write what finished as an
-/// interrupted report, exit 130/143. The handlers are registered before this returns,
-/// so a signal at any later moment (installing, starting servers) is caught.
+/// interrupted report.
 fn install_interrupt_handler(partial: Arc<Mutex<ResultsDoc>>, finished: Arc<Mutex<Vec<CellReport>>>, report_dir: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        eprintln!("warning: cannot install the SIGINT/SIGTERM handlers");
-        return;
-    };
-    tokio::spawn(async move {
-        let code = tokio::select! {
-            _ = int.recv() => exit::SIGINT,
-            _ = term.recv() => exit::SIGTERM,
-        };
-        eprintln!("\ninterrupted: stopping servers");
+    crate::interrupt::on_interrupt(move || {
         server::cleanup_all();
         let doc = ResultsDoc {
             finished_at: json::now_rfc3339(),
@@ -365,6 +354,5 @@ fn install_interrupt_handler(partial: Arc<Mutex<ResultsDoc>>, finished: Arc<Mute
         };
         let _ = report::write_all(&doc, &report_dir);
         eprintln!("partial report: {}", report_dir.display());
-        std::process::exit(code as i32);
     });
 }
