@@ -411,25 +411,28 @@ impl Installer {
         .await
     }
 
-    /// Every version the registry holds, ascending by semver (non-semver entries skipped).
-    pub async fn registry_versions(&self) -> Result<Vec<String>, InstallError> {
+    /// `npm view opencode-linux-x64 FIELD --json`: the command (for messages) and its output.
+    async fn npm_view_package(&self, field: &str) -> Result<(String, Vec<u8>), InstallError> {
         let args = [
             "view".to_string(),
             NPM_PACKAGE.to_string(),
-            "versions".to_string(),
+            field.to_string(),
             "--json".to_string(),
         ];
         let command = self.describe(&args);
-        let out = match self.npm(&args, self.deadlines.npm_view).await? {
-            NpmOutcome::Ok(out) => out,
-            NpmOutcome::NotFound { detail } => {
-                return Err(InstallError::NpmFailed {
-                    command,
-                    status: "E404".into(),
-                    detail,
-                })
-            }
-        };
+        match self.npm(&args, self.deadlines.npm_view).await? {
+            NpmOutcome::Ok(out) => Ok((command, out)),
+            NpmOutcome::NotFound { detail } => Err(InstallError::NpmFailed {
+                command,
+                status: "E404".into(),
+                detail,
+            }),
+        }
+    }
+
+    /// Every version the registry holds, ascending by semver (non-semver entries skipped).
+    pub async fn registry_versions(&self) -> Result<Vec<String>, InstallError> {
+        let (command, out) = self.npm_view_package("versions").await?;
         let value: serde_json::Value =
             serde_json::from_slice(&out).map_err(|e| InstallError::NpmOutput {
                 command: command.clone(),
@@ -453,23 +456,7 @@ impl Installer {
 
     /// The version the registry's `latest` tag points at.
     pub async fn latest_version(&self) -> Result<String, InstallError> {
-        let args = [
-            "view".to_string(),
-            NPM_PACKAGE.to_string(),
-            "version".to_string(),
-            "--json".to_string(),
-        ];
-        let command = self.describe(&args);
-        let out = match self.npm(&args, self.deadlines.npm_view).await? {
-            NpmOutcome::Ok(out) => out,
-            NpmOutcome::NotFound { detail } => {
-                return Err(InstallError::NpmFailed {
-                    command,
-                    status: "E404".into(),
-                    detail,
-                })
-            }
-        };
+        let (command, out) = self.npm_view_package("version").await?;
         let text = serde_json::from_slice::<String>(&out)
             .unwrap_or_else(|_| String::from_utf8_lossy(&out).trim().to_string());
         match semver::Version::parse(text.trim()) {
