@@ -251,6 +251,17 @@ check = "status-reaches-idle"
     assert!(r["error"].as_str().unwrap().contains("deadline of 6000 ms"), "{r}");
 }
 
+/// The path of opencode `version`'s binary, installed into the tests' cache if needed.
+fn installed_binary(version: &str) -> String {
+    let out = crate::support::oc_conform()
+        .env("OC_CONFORM_CACHE", real_cache())
+        .args(["install", version])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+}
+
 fn test_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
@@ -307,9 +318,7 @@ fn a_server_that_never_listens_is_an_error_within_the_start_timeout() {
 fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
     let _one = one_real_run_at_a_time();
     let cache = real_cache();
-    let out = crate::support::oc_conform().env("OC_CONFORM_CACHE", &cache).args(["install", "1.18.34"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let real = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string();
+    let real = installed_binary("1.18.34");
     // SIG_IGN survives exec, and opencode installs no SIGTERM handler of its own.
     let dir = tempfile::tempdir().unwrap();
     let wrapper = dir.path().join("opencode");
@@ -338,4 +347,155 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
         .filter_map(|e| e["signal"].as_str())
         .collect();
     assert_eq!(signals, ["TERM (group)", "KILL (group)"], "the supervisor must escalate");
+}
+
+#[test]
+fn an_event_stream_that_drops_is_an_error_with_the_cause_and_the_rest_goes_on() {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = spawn_run(
+        &["--scenario", "abort-http", "--scenario", "server-requires-auth"],
+        dir.path(),
+        &[("OC_CONFORM_FAULT_DROP_EVENTS_IN", "abort-http")],
+        None,
+    );
+    let harness = child.id();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), 2);
+    // Stopped when the stream dropped, not at abort-http's deadline (40 s).
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(processes_marked_by(&format!("{harness}-")).is_empty());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    let dropped = results.iter().find(|r| r["scenario"] == "abort-http").unwrap();
+    assert_eq!(dropped["outcome"], "ERROR", "{dropped}");
+    let error = dropped["error"].as_str().unwrap();
+    assert!(
+        error.contains("/global/event stream broke") && error.contains("while the server was alive"),
+        "{error}"
+    );
+    assert!(error.contains("last log lines:\n[out] opencode server listening"), "{error}");
+    let rest = results.iter().find(|r| r["scenario"] == "server-requires-auth").unwrap();
+    assert_eq!(rest["outcome"], "PASS", "the rest of the run goes on");
+}
+
+/// Fields of /proc/<pid>/stat after the command: (ppid, session id).
+fn parent_and_session(pid: u32) -> (u32, u32) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u32> = after.split(' ').skip(1).take(4).map(|x| x.parse().unwrap()).collect();
+    (f[0], f[2])
+}
+
+#[test]
+fn tool_children_that_setsid_or_double_fork_are_ended_by_the_run_marker() {
+    let _one = one_real_run_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let faults = test_data().join("faults");
+    let mut child = spawn_run(
+        &["--scenarios", faults.to_str().unwrap(), "--scenario", "tool-children-escape"],
+        dir.path(),
+        &[],
+        None,
+    );
+    let harness = child.id();
+    let setsid = wait_for_marked(harness, "sleep 300");
+    let forked = wait_for_marked(harness, "sleep 301");
+    // They really escaped: one leads its own session; the other's parent is no longer a
+    // process of the run (it was reparented to init or a subreaper).
+    let (_, session) = parent_and_session(setsid);
+    assert_eq!(session, setsid, "sleep 300 did not get its own session");
+    let (parent, _) = parent_and_session(forked);
+    assert!(
+        !processes_marked_by(&format!("{harness}-")).iter().any(|(p, _)| *p == parent),
+        "sleep 301 is still a child of the run's tree (parent {parent})"
+    );
+
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(60)), 0);
+    let left = processes_marked_by(&format!("{harness}-"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    for pid in [setsid, forked] {
+        // Gone, or dead and waiting for init to reap it.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+        assert!(matches!(state, None | Some('Z') | Some('X')), "{pid} is still alive: {stat}");
+    }
+    let timeline = std::fs::read_to_string(dir.path().join("1.18.34/tool-children-escape/timeline.json")).unwrap();
+    assert!(
+        timeline.contains("teardown killed processes of the run still alive"),
+        "the sweep is not in the timeline"
+    );
+}
+
+/// Waits (deadline 30 s) until `GET /global/health` on 127.0.0.1:`port` answers 200.
+fn wait_healthy(port: u16) {
+    use std::io::{Read, Write};
+    let answers_200 = || -> std::io::Result<bool> {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        c.set_read_timeout(Some(Duration::from_secs(2)))?;
+        c.write_all(b"GET /global/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head)?;
+        Ok(head.ends_with(b" 200"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !answers_200().unwrap_or(false) {
+        assert!(Instant::now() < deadline, "port {port} did not answer healthy within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_server_the_user_started_by_hand_is_untouched_by_runs_and_gc() {
+    let _one = one_real_run_at_a_time();
+    let binary = installed_binary("1.18.34");
+    let home = tempfile::tempdir().unwrap();
+    // A user's server on the default port, with a child of its own (the `sleep` becomes
+    // opencode's child when the shell execs), and no run marker: nothing of ours.
+    let mut user = Command::new("sh");
+    user.arg("-c")
+        .arg(format!("sleep 300 & exec {binary} serve --hostname 127.0.0.1 --port 4096"))
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_DATA_HOME", home.path().join(".local/share"))
+        .env("XDG_STATE_HOME", home.path().join(".local/state"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .env_remove("OC_CONFORM_RUN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut user, 0);
+    let mut user = user.spawn().unwrap();
+    let server = user.id();
+    // Ends the user's server and its child (this test started them) whatever happens.
+    struct Group(u32);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg("-9").arg(format!("-{}", self.0)).status();
+        }
+    }
+    let _group = Group(server);
+    wait_healthy(4096);
+    let children = || -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{server}/task/{server}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect()
+    };
+    let before = children();
+    assert!(!before.is_empty(), "the user's server has no child to protect");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = spawn_run(&["--scenario", "abort-http", "--scenario", "plugin-spawned-server"], dir.path(), &[], None);
+    wait_exit(&mut run, Duration::from_secs(120));
+    let gc = crate::support::oc_conform().arg("gc").output().unwrap();
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    assert!(!String::from_utf8_lossy(&gc.stdout).contains(&format!("killed {server} ")));
+
+    assert!(user.try_wait().unwrap().is_none(), "the user's server was ended");
+    for pid in &before {
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "the user's server's child {pid} was ended");
+    }
+    wait_healthy(4096);
 }

@@ -211,6 +211,16 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     }
 }
 
+/// Steps after which an event stream may end without anything being wrong: the server
+/// is being stopped, or its instances disposed.
+fn ends_streams(step: &Step) -> bool {
+    match step {
+        Step::Signal { .. } | Step::StopServer {} | Step::Dispose {} => true,
+        Step::Http { path, .. } => path.contains("dispose"),
+        _ => false,
+    }
+}
+
 /// Whether the scenario involves permissions, so `GET /permission` is worth polling.
 fn uses_permissions(s: &Scenario) -> bool {
     s.opencode_config.contains_key("permission")
@@ -292,13 +302,24 @@ async fn play(
 
     // Subscribe to both streams and see `server.connected` on each before acting, so no
     // event of the scenario can be missed (upstream #27959).
+    let watch = events::StreamWatch::new(
+        std::env::var("OC_CONFORM_FAULT_DROP_EVENTS_IN").is_ok_and(|s| s == scenario.name),
+    );
     let mut connected = Vec::new();
     for (stream, path) in [
         (EventStream::Global, "/global/event".to_string()),
         (EventStream::Directory, format!("/event?directory={}", directory)),
     ] {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(events::observe_path(api.clone(), stream, path, rec.clone(), tx, cancel.clone()));
+        tokio::spawn(events::observe_path(
+            api.clone(),
+            stream,
+            path,
+            rec.clone(),
+            tx,
+            cancel.clone(),
+            watch.clone(),
+        ));
         connected.push((stream, rx));
     }
     for (stream, rx) in connected {
@@ -355,7 +376,14 @@ async fn play(
         if !matches!(step, Step::Wait { .. }) {
             since = rec.with(|t| t.entries.len() as u64);
         }
-        match steps::play(&mut live, i, step, since).await {
+        if ends_streams(step) {
+            watch.expect_end();
+        }
+        let played = tokio::select! {
+            r = steps::play(&mut live, i, step, since) => r,
+            why = watch.lost() => Err(StepProblem::Error(why)),
+        };
+        match played {
             Ok(()) => {}
             Err(StepProblem::Fail(m)) => {
                 step_results.push(CheckResult::fail(&format!("step-{}", i + 1), m, vec![]));
@@ -372,11 +400,17 @@ async fn play(
     if problem.is_some() {
         live.server.wait_exit(Duration::from_secs(1)).await;
     }
-    if let (Some(p), Some(status)) = (problem.as_mut(), live.server.exit_status()) {
-        p.push_str(&format!(
-            "\nthe server had exited ({status}); last log lines:\n{}",
-            live.server.log_tail()
-        ));
+    if let Some(p) = problem.as_mut() {
+        match live.server.exit_status() {
+            Some(status) => p.push_str(&format!(
+                "\nthe server had exited ({status}); last log lines:\n{}",
+                live.server.log_tail()
+            )),
+            None if watch.is_lost() && !live.server.is_attached() => {
+                p.push_str(&format!("\nlast log lines:\n{}", live.server.log_tail()))
+            }
+            None => {}
+        }
     }
 
     // Teardown: the stored messages (the server's own account of the turn), then stop.

@@ -8,8 +8,54 @@ use crate::record::Recorder;
 use futures::StreamExt;
 use oc_conform_checks::{EventStream, Observation};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+
+/// What the scenario needs to know about its event streams beyond their events: whether
+/// one was lost. A stream that ends while the server still answers, and no step meant to
+/// end it, leaves the events after that moment unknown: every check over events would be
+/// judging a hole, so the scenario stops with ERROR instead of a verdict.
+#[derive(Clone, Default)]
+pub struct StreamWatch {
+    end_expected: Arc<AtomicBool>,
+    lost: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+    inject_drop: bool,
+}
+
+impl StreamWatch {
+    /// `inject_drop` is fault injection for the harness's own tests: close `/global/event`
+    /// from this side when the session first turns busy, as a dropped connection would.
+    pub fn new(inject_drop: bool) -> StreamWatch {
+        StreamWatch {
+            inject_drop,
+            ..Default::default()
+        }
+    }
+
+    /// From now on streams may end (the server is being signalled, stopped or disposed).
+    pub fn expect_end(&self) {
+        self.end_expected.store(true, Ordering::SeqCst);
+    }
+
+    /// Resolves, with the cause, once a stream is lost.
+    pub async fn lost(&self) -> String {
+        self.lost.cancelled().await;
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default()
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_cancelled()
+    }
+
+    fn mark_lost(&self, reason: String) {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        self.lost.cancel();
+    }
+}
 
 /// Splits an SSE byte stream into the `data` payloads of complete frames.
 #[derive(Default)]
@@ -77,6 +123,7 @@ pub async fn observe_path(
     rec: Recorder,
     connected: oneshot::Sender<()>,
     cancel: CancellationToken,
+    watch: StreamWatch,
 ) {
     let name = match stream {
         EventStream::Global => "/global/event",
@@ -104,26 +151,17 @@ pub async fn observe_path(
     let mut connected = Some(connected);
     let mut parser = SseParser::default();
     let mut body = resp.bytes_stream();
-    loop {
+    let how = loop {
         let chunk = tokio::select! {
             c = body.next() => c,
             _ = cancel.cancelled() => return,
         };
         let chunk = match chunk {
             Some(Ok(c)) => c,
-            Some(Err(e)) => {
-                rec.record(Observation::Harness {
-                    message: format!("{name} stream broke: {e}"),
-                });
-                return;
-            }
-            None => {
-                rec.record(Observation::Harness {
-                    message: format!("{name} stream ended"),
-                });
-                return;
-            }
+            Some(Err(e)) => break format!("{name} stream broke ({e})"),
+            None => break format!("{name} stream ended"),
         };
+        let mut inject = false;
         for data in parser.push(&chunk) {
             let Some((event_type, properties)) = decode(stream, &data) else {
                 continue;
@@ -133,6 +171,10 @@ pub async fn observe_path(
                     let _ = tx.send(());
                 }
             }
+            inject |= watch.inject_drop
+                && stream == EventStream::Global
+                && event_type == "session.status"
+                && properties.pointer("/status/type") == Some(&Value::from("busy"));
             rec.record(Observation::Event {
                 stream,
                 session_id: session_of(&properties),
@@ -140,6 +182,23 @@ pub async fn observe_path(
                 properties,
             });
         }
+        if inject {
+            // Dropping the body closes the connection: the server sees a real disconnect.
+            break format!("{name} stream broke (injected by OC_CONFORM_FAULT_DROP_EVENTS_IN)");
+        }
+    };
+    drop(body);
+    rec.record(Observation::Harness { message: how.clone() });
+    if cancel.is_cancelled() || watch.end_expected.load(Ordering::SeqCst) {
+        return;
+    }
+    // Ended by the server's death: the supervisor reports that, with the exit status.
+    let health = api.call_quiet("GET", "/global/health", None, Duration::from_secs(2)).await;
+    if health.ok() && !cancel.is_cancelled() && !watch.end_expected.load(Ordering::SeqCst) {
+        watch.mark_lost(format!(
+            "{how} while the server was alive (GET /global/health still answered {}): the events after that are unknown, so no verdict",
+            health.status
+        ));
     }
 }
 
