@@ -19,7 +19,7 @@ use oc_conform_runner::execute::{AttachTo, Settings};
 use oc_conform_runner::install::{Installed, Source};
 use oc_conform_runner::report::{self, json, Reporter, ResultsDoc, RunEvent};
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
-use oc_conform_scenario::{CheckSpec, Condition, Expectations, Scenario, Step};
+use oc_conform_scenario::Expectations;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,54 +28,7 @@ use std::time::Duration;
 /// The fake model's port in attach mode, unless `--model-port` says otherwise.
 pub const DEFAULT_MODEL_PORT: u16 = 4599;
 
-/// Why `s` cannot run against a server the harness did not start (empty: it can).
-pub fn blockers(s: &Scenario) -> Vec<String> {
-    let mut why = Vec::new();
-    if !s.plugins.is_empty() {
-        why.push(format!(
-            "it loads plugins ({}): a server already running cannot load them",
-            s.plugins.join(", ")
-        ));
-    }
-    if !s.env.is_empty() {
-        let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
-        why.push(format!("it sets the server's environment ({})", keys.join(", ")));
-    }
-    for (i, step) in s.steps.iter().enumerate() {
-        let n = i + 1;
-        match step {
-            Step::Signal { .. } => why.push(format!("step {n} signals the server process")),
-            Step::StopServer {} => why.push(format!("step {n} stops the server")),
-            Step::Dispose {} => why.push(format!(
-                "step {n} disposes every instance of the server (POST /global/dispose)"
-            )),
-            Step::Wait { until, .. } => {
-                let what = match until {
-                    Condition::Process(p) => Some(format!("process = {p:?}")),
-                    Condition::ProcessGone(p) => Some(format!("process_gone = {p:?}")),
-                    Condition::ServerExited(b) => Some(format!("server_exited = {b}")),
-                    _ => None,
-                };
-                if let Some(w) = what {
-                    why.push(format!("step {n} waits on the server's processes ({w})"));
-                }
-            }
-            _ => {}
-        }
-    }
-    if s.needs_process_control == Some(true) {
-        why.push("it declares needs_process_control = true".into());
-    }
-    for c in &s.checks {
-        if matches!(
-            c,
-            CheckSpec::IdleHasNoToolProcess { .. } | CheckSpec::ServerTreeGone { .. }
-        ) {
-            why.push(format!("check `{}` needs the server's process tree", c.name()));
-        }
-    }
-    why
-}
+pub use oc_conform_runner::shared_server::blockers;
 
 /// The opencode.json a server needs to use the fake model on `port`.
 pub fn attach_config(port: u16) -> Value {
@@ -179,11 +132,13 @@ pub async fn run(args: &RunArgs, cfg: &config::Config, root: &Path) -> Result<u8
                 url: url.clone(),
                 password,
                 model_port: port,
+                shared: None,
             }),
             ..Settings::default()
         },
         plugins_dir: cfg.fixtures_dir.join("plugins"),
         report_dir: report_dir.clone(),
+        share_servers: false,
     };
     let results = suite::run_cells(cells, &expectations, &opts, &mut term, Arc::new(Mutex::new(vec![]))).await;
     let doc = ResultsDoc {
@@ -240,6 +195,7 @@ fn install_interrupt_handler() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oc_conform_scenario::Scenario;
 
     fn scenario(text: &str) -> Scenario {
         oc_conform_scenario::parse_str(text, Path::new("x.toml")).unwrap()

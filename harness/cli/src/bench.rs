@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Only the suite at these --jobs values (default: 1 and the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Vec<usize>,
+    /// Every scenario on a server of its own (as `run --fresh-servers`).
+    #[arg(long)]
+    pub fresh_servers: bool,
     /// Where bench.json and the runs' reports go (default: reports/bench-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -60,6 +63,8 @@ fn stats(v: &[f64]) -> serde_json::Value {
 }
 
 /// Spawn -> healthy, plus first step started -> last step finished.
+/// The floor (a server start, for a scenario that started its own) plus the span of its
+/// steps.
 fn inherent_ms(t: &Timeline, floor_ms: f64) -> Option<f64> {
     let steps: Vec<(f64, &StepPhase)> = t
         .entries
@@ -71,7 +76,11 @@ fn inherent_ms(t: &Timeline, floor_ms: f64) -> Option<f64> {
         .collect();
     let first = steps.first()?.0;
     let last = steps.iter().rev().find(|(_, p)| **p != StepPhase::Started)?.0;
-    Some(floor_ms + (last - first))
+    // A scenario played on the run's shared server paid no server start.
+    let started_own = !t.entries.iter().any(|e| {
+        matches!(&e.obs, Observation::Harness { message } if message.starts_with("played on the run's shared"))
+    });
+    Some(if started_own { floor_ms } else { 0.0 } + (last - first))
 }
 
 /// For each idle event, how much later the status poll first said idle.
@@ -179,6 +188,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
             settings: settings.clone(),
             plugins_dir: cfg.fixtures_dir.join("plugins"),
             report_dir: dir.join(format!("jobs-{jobs}")),
+            share_servers: !args.fresh_servers,
         };
         let started = Instant::now();
         let cpu_before = cpu_seconds();

@@ -196,6 +196,8 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, (u8, String)> {
         },
         plugins_dir: plugins_dir.clone(),
         report_dir: report_dir.join(sub),
+        // With and without the plugin must be played alike: each on a server of its own.
+        share_servers: false,
     };
     let cells = |scenarios: &[Scenario]| -> Vec<Cell> {
         targets

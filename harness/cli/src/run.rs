@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// Keep each scenario's sandbox (HOME, project, config) on disk for debugging.
     #[arg(long)]
     pub keep_sandbox: bool,
+    /// Give every scenario a server of its own. By default the scenarios that need no
+    /// process control, plugins or environment share one server per version (each in its
+    /// own project directory), which saves a server start each.
+    #[arg(long)]
+    pub fresh_servers: bool,
     /// What the exit code reports: `gate` (the CI gate) or `bisect` (for `git bisect run`:
     /// 0 pass, 1 fails, 125 cannot decide; expectations ignored).
     #[arg(long, value_enum, value_name = "MODE", default_value = "gate")]
@@ -316,6 +321,7 @@ async fn run_inner(args: RunArgs) -> Result<u8, (u8, String)> {
         },
         plugins_dir: cfg.fixtures_dir.join("plugins"),
         report_dir: report_dir.clone(),
+        share_servers: !args.fresh_servers,
     };
     let results = suite::run_cells(cells, &expectations, &opts, &mut term, finished).await;
     let doc = ResultsDoc {

@@ -14,6 +14,7 @@ pub mod plugin_wrap;
 pub mod record;
 pub mod sandbox;
 pub mod server;
+pub mod shared_server;
 pub mod suite;
 pub mod bisect;
 pub mod bench;

@@ -197,6 +197,31 @@ impl ServerHandle {
         Ok(handle)
     }
 
+    /// Follows the life of a server this run started elsewhere (its shared server): exit
+    /// status and log tail become this handle's, and the exit is recorded in this
+    /// handle's timeline as the server's. Still never signalled nor stopped through here.
+    pub fn follow(&mut self, pid: u32, exited: watch::Receiver<Option<String>>, log_path: &Path) {
+        self.pid = pid;
+        self.log_path = log_path.to_path_buf();
+        self.exited = exited.clone();
+        let rec = self.recorder.clone();
+        let mut exited = exited;
+        tokio::spawn(async move {
+            if let Ok(status) = exited.wait_for(Option::is_some).await {
+                let text = status.clone().unwrap_or_default();
+                rec.record(Observation::Harness {
+                    message: format!("the shared server exited: {text}"),
+                });
+                rec.record(Observation::Server(ServerChange::Exited { code: None, signal: None }));
+            }
+        });
+    }
+
+    /// The server's exit status as it becomes known.
+    pub fn exit_watch(&self) -> watch::Receiver<Option<String>> {
+        self.exited.clone()
+    }
+
     /// True for a server the harness did not start.
     pub fn is_attached(&self) -> bool {
         self.attached.is_some()

@@ -6,6 +6,7 @@
 use crate::execute::{self, ScenarioOutcome, Settings, Target};
 use crate::install::Installed;
 use crate::report::{CellReport, Reporter, RunEvent};
+use crate::shared_server::{self, SharedServers};
 use oc_conform_scenario::{Expectations, Scenario};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,9 @@ pub struct SuiteOptions {
     pub settings: Settings,
     pub plugins_dir: PathBuf,
     pub report_dir: PathBuf,
+    /// Play the scenarios that need no server of their own on one shared server per
+    /// version (see `shared_server`). Retries always get a server of their own.
+    pub share_servers: bool,
 }
 
 /// What this machine can carry: one scenario per core (a starting server takes one).
@@ -63,16 +67,20 @@ pub async fn run_cells(
     let total = cells.len();
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
-    for (index, cell) in cells.into_iter().enumerate() {
+    let shared = (opts.share_servers && opts.settings.attach.is_none()).then(SharedServers::default);
+    let order = start_order(&cells, shared.is_some());
+    let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
+    for index in order {
+        let Some(cell) = cells[index].take() else { continue };
         let expectation = expectations
             .find(&cell.scenario.name, &cell.target.version)
             .cloned();
-        let (semaphore, tx, opts) = (semaphore.clone(), tx.clone(), opts.clone());
+        let (semaphore, tx, opts, shared) = (semaphore.clone(), tx.clone(), opts.clone(), shared.clone());
         tokio::spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else {
                 return;
             };
-            let report = run_cell(&cell, expectation.as_ref(), &opts, &tx).await;
+            let report = run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &tx).await;
             let _ = tx.send(Progress::Cell(index, Box::new(report)));
         });
     }
@@ -106,13 +114,41 @@ pub async fn run_cells(
             }
         }
     }
+    if let Some(shared) = shared {
+        shared.stop_all(opts.settings.stop_grace).await;
+    }
     done.into_iter().flatten().collect()
+}
+
+/// Whether `cell` may be played on a shared server.
+fn shares(cell: &Cell) -> bool {
+    shared_server::blockers(&cell.scenario).is_empty()
+}
+
+/// The order cells start in (reports keep the input order). With shared servers, cells
+/// that share alternate with cells that do not, so parallel jobs rarely queue for the
+/// same shared server.
+fn start_order(cells: &[Cell], sharing: bool) -> Vec<usize> {
+    if !sharing {
+        return (0..cells.len()).collect();
+    }
+    let (mut share, mut own): (Vec<usize>, Vec<usize>) = (0..cells.len()).partition(|&i| shares(&cells[i]));
+    let mut order = Vec::with_capacity(cells.len());
+    let (mut share, mut own) = (share.drain(..), own.drain(..));
+    loop {
+        match (own.next(), share.next()) {
+            (None, None) => break,
+            (a, b) => order.extend(a.into_iter().chain(b)),
+        }
+    }
+    order
 }
 
 async fn run_cell(
     cell: &Cell,
     expectation: Option<&oc_conform_scenario::Expectation>,
     opts: &SuiteOptions,
+    shared: Option<&SharedServers>,
     tx: &mpsc::UnboundedSender<Progress>,
 ) -> CellReport {
     let mut runs: Vec<ScenarioOutcome> = Vec::new();
@@ -126,7 +162,9 @@ async fn run_cell(
             cell.scenario.name.clone(),
             cell.target.version.clone(),
         ));
-        let outcome = run_once(cell, n, opts).await;
+        // A retry (an outcome nobody expected) gets a server of its own.
+        let shared = shared.filter(|_| n <= planned as usize && shares(cell));
+        let outcome = run_once(cell, n, opts, shared).await;
         let _ = tx.send(Progress::Run(Box::new(outcome.clone())));
         runs.push(outcome);
         if runs.len() < planned as usize {
@@ -156,11 +194,11 @@ pub fn run_dir(report_dir: &Path, version: &str, scenario: &str, n: usize) -> Pa
 /// One run in its own task, so a panic in it (the runner's bug) becomes an ERROR outcome
 /// for this cell instead of a cell silently missing from the report. The task's server
 /// handle is dropped while unwinding, which kills it.
-async fn run_once(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioOutcome {
+async fn run_once(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Option<&SharedServers>) -> ScenarioOutcome {
     let dir = run_dir(&opts.report_dir, &cell.target.version, &cell.scenario.name, n);
     let task = {
-        let (cell, opts) = (cell.clone(), opts.clone());
-        tokio::spawn(async move { run_once_inner(&cell, n, &opts).await })
+        let (cell, opts, shared) = (cell.clone(), opts.clone(), shared.cloned());
+        tokio::spawn(async move { run_once_inner(&cell, n, &opts, shared.as_ref()).await })
     };
     match task.await {
         Ok(outcome) => outcome,
@@ -181,8 +219,24 @@ async fn run_once(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioOutcome
     }
 }
 
-async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioOutcome {
+async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Option<&SharedServers>) -> ScenarioOutcome {
     let artifacts_dir = run_dir(&opts.report_dir, &cell.target.version, &cell.scenario.name, n);
+    let lease = match shared {
+        Some(s) => {
+            let log_dir = opts.report_dir.join(&cell.target.version).join("shared-server");
+            match s.lease(&cell.target, &log_dir, opts.settings.start_timeout).await {
+                Ok(lease) => Some(lease),
+                Err(e) => {
+                    return ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, artifacts_dir, e)
+                }
+            }
+        }
+        None => None,
+    };
+    let settings = Settings {
+        attach: lease.as_ref().and_then(|l| l.attach_to()).or_else(|| opts.settings.attach.clone()),
+        ..opts.settings.clone()
+    };
     let _ = std::fs::create_dir_all(&artifacts_dir);
     // Stored with the timeline so `oc-conform analyze` can re-judge it without the file.
     let _ = std::fs::write(
@@ -195,13 +249,46 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions) -> ScenarioO
         plugins_dir: &opts.plugins_dir,
         artifacts_dir,
     };
-    execute::run_scenario(&cell.scenario, &target, &opts.settings).await
+    let outcome = execute::run_scenario(&cell.scenario, &target, &settings).await;
+    if let Some(lease) = lease {
+        lease.release();
+    }
+    outcome
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn cell(name: &str, shareable: bool) -> Cell {
+        let plugins = if shareable { "" } else { "plugins = [\"p.js\"]\n" };
+        let text = format!(
+            "format_version = 1\nname = \"{name}\"\ndescription = \"d\"\ndeadline_ms = 1000\n{plugins}\
+             [[model.turns]]\ntext = \"hi\"\n[[steps]]\ndo = \"prompt\"\ntext = \"hi\"\n\
+             [[checks]]\ncheck = \"status-reaches-idle\"\n"
+        );
+        let scenario = oc_conform_scenario::parse_str(&text, Path::new(&format!("{name}.toml"))).unwrap();
+        Cell {
+            scenario,
+            target: Installed {
+                version: "1.0.0".into(),
+                binary: PathBuf::from("/bin/false"),
+                source: crate::install::Source::Local,
+            },
+        }
+    }
+
+    #[test]
+    fn cells_that_share_alternate_with_cells_that_do_not() {
+        let cells: Vec<Cell> = [("a", true), ("b", true), ("c", true), ("d", false), ("e", false)]
+            .into_iter()
+            .map(|(n, s)| cell(n, s))
+            .collect();
+        assert_eq!(start_order(&cells, true), [3, 0, 4, 1, 2]);
+        assert_eq!(start_order(&cells, false), [0, 1, 2, 3, 4]);
+        assert!(shares(&cells[0]) && !shares(&cells[3]));
+    }
 
     proptest! {
         /// The slices of a partition are disjoint and together are the whole, in order.

@@ -327,7 +327,7 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
 
     let report = tempfile::tempdir().unwrap();
     let mut child = spawn_run(
-        &["--opencode", wrapper.to_str().unwrap(), "--scenario", "server-requires-auth"],
+        &["--opencode", wrapper.to_str().unwrap(), "--scenario", "server-requires-auth", "--fresh-servers"],
         report.path(),
         &[("OC_CONFORM_CACHE", cache.to_str().unwrap())],
         None,
@@ -470,12 +470,18 @@ fn a_server_the_user_started_by_hand_is_untouched_by_runs_and_gc() {
     // Ends the user's server and its child (this test started them) whatever happens.
     struct Group(u32);
     impl Drop for Group {
+        #[allow(unsafe_code)]
         fn drop(&mut self) {
-            let _ = Command::new("kill").arg("-9").arg(format!("-{}", self.0)).status();
+            // SAFETY: kill(2) on the group this test created; no memory is involved.
+            unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
         }
     }
     let _group = Group(server);
     wait_healthy(4096);
+    assert!(
+        user.try_wait().unwrap().is_none(),
+        "the user's server did not start: is port 4096 taken by another process?"
+    );
     let children = || -> Vec<u32> {
         std::fs::read_to_string(format!("/proc/{server}/task/{server}/children"))
             .unwrap_or_default()

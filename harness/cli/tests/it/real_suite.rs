@@ -88,6 +88,60 @@ fn assert_nothing_left(pid: u32, run: &Run) {
     );
 }
 
+/// The scenarios that need no server of their own (see `shared_server::blockers`).
+const SHARED: &[&str] = &[
+    "event-stream-complete",
+    "model-cut-mid-stream",
+    "model-hang",
+    "model-http-400",
+    "model-http-500-retried",
+    "model-malformed-sse",
+    "permission-reply-http",
+    "plugin-loads",
+    "server-requires-auth",
+];
+
+fn played_on_shared_server(run: &Run, scenario: &str, version: &str) -> bool {
+    let path = run.dir.path().join(version).join(scenario).join("timeline.json");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .contains("played on the run's shared opencode server")
+}
+
+fn check_verdicts(run: &Run, scenario: &str, version: &str) -> Vec<(String, String)> {
+    run.result(scenario, version)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap().to_string(), c["verdict"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Sharing a server is an optimisation, not a change of judgement: exactly the shareable
+/// scenarios shared one, and each check reaches the same verdict on a server of its own.
+fn assert_sharing_is_faithful(run: &Run, version: &str) {
+    for s in run.verdicts(version).keys() {
+        assert_eq!(
+            played_on_shared_server(run, s, version),
+            SHARED.contains(&s.as_str()),
+            "{s}: shared or not, against the rule"
+        );
+    }
+    let mut args = vec!["--opencode", version, "--fresh-servers"];
+    for s in SHARED {
+        args.extend(["--scenario", s]);
+    }
+    let fresh = crate::support::run(&args);
+    for s in SHARED {
+        assert!(!played_on_shared_server(&fresh, s, version));
+        assert_eq!(
+            check_verdicts(&fresh, s, version),
+            check_verdicts(run, s, version),
+            "{s}: a server of its own judged it differently"
+        );
+    }
+}
+
 #[test]
 fn seed_suite_on_1_18_34() {
     let v = "1.18.34";
@@ -102,6 +156,7 @@ fn seed_suite_on_1_18_34() {
     // The shipped expectations name every known failure: the gate is green.
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_analyze_agrees(&run);
+    assert_sharing_is_faithful(&run, v);
 
     // Each known failure fails for its reason.
     assert_eq!(failed_checks(&run, "abort-idle-once", v), ["one-idle-per-busy"]);

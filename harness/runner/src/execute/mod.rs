@@ -40,15 +40,27 @@ pub struct Settings {
 pub struct AttachTo {
     pub url: String,
     pub password: String,
-    /// The fake model's fixed loopback port (`--model-port`).
+    /// The fake model's fixed loopback port (`--model-port`); 0 for any.
     pub model_port: u16,
+    /// Set when the server is the run's own shared server (see `shared_server`).
+    pub shared: Option<SharedServerInfo>,
+}
+
+/// The run's shared server, as a scenario played on it sees it.
+#[derive(Debug, Clone)]
+pub struct SharedServerInfo {
+    /// Said in the timeline, so a reader knows the scenario did not have a server to itself.
+    pub note: String,
+    pub pid: u32,
+    pub exited: tokio::sync::watch::Receiver<Option<String>>,
+    pub log_path: PathBuf,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             // The poller also polls at once on every status or permission event.
-            status_interval: Duration::from_millis(25),
+            status_interval: Duration::from_millis(250),
             process_interval: Duration::from_millis(10),
             plugin_log_interval: Duration::from_millis(20),
             start_timeout: Duration::from_secs(60),
@@ -284,6 +296,11 @@ async fn play(
         }
     }
     .map_err(|e| e.to_string())?;
+    let mut server = server;
+    if let Some(shared) = settings.attach.as_ref().and_then(|a| a.shared.clone()) {
+        rec.record(Observation::Harness { message: shared.note });
+        server.follow(shared.pid, shared.exited, &shared.log_path);
+    }
 
     let cancel = CancellationToken::new();
     let _stop_observers = cancel.clone().drop_guard();
@@ -406,7 +423,7 @@ async fn play(
                 "\nthe server had exited ({status}); last log lines:\n{}",
                 live.server.log_tail()
             )),
-            None if watch.is_lost() && !live.server.is_attached() => {
+            None if watch.is_lost() && !live.server.log_path().as_os_str().is_empty() => {
                 p.push_str(&format!("\nlast log lines:\n{}", live.server.log_tail()))
             }
             None => {}

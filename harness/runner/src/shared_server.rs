@@ -1,0 +1,203 @@
+//! One opencode server per version, shared by the scenarios that need no server of their
+//! own. Starting `opencode serve` costs about 2.5 CPU seconds here, and a warm server
+//! plays a scenario with half the CPU of a fresh one; on a 2-core machine that CPU is
+//! the suite's wall time.
+//!
+//! A scenario shares only if nothing it does or judges depends on owning the process:
+//! no plugins or environment (loaded once per process), no signals, stops or global
+//! disposes, no waits or checks on the process table. Each gets its own project
+//! directory (its own opencode instance, config and fake model) sent as
+//! `x-opencode-directory`, exactly as `run --server-url` plays against a user's server;
+//! its session is deleted afterwards. One scenario at a time per shared server, so no
+//! scenario's timing depends on another's turn. A shared server that dies is started
+//! again for the next scenario; the scenario it died under is ERROR.
+
+use crate::execute::{AttachTo, SharedServerInfo};
+use crate::install::Installed;
+use crate::record::Recorder;
+use crate::sandbox::{Sandbox, SandboxSpec};
+use crate::server::{ServerConfig, ServerHandle};
+use oc_conform_scenario::{CheckSpec, Condition, Scenario, Step};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// Why `s` cannot be played against a server it does not own (empty: it can).
+pub fn blockers(s: &Scenario) -> Vec<String> {
+    let mut why = Vec::new();
+    if !s.plugins.is_empty() {
+        why.push(format!(
+            "it loads plugins ({}): a server already running cannot load them",
+            s.plugins.join(", ")
+        ));
+    }
+    if !s.env.is_empty() {
+        let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
+        why.push(format!("it sets the server's environment ({})", keys.join(", ")));
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        let n = i + 1;
+        match step {
+            Step::Signal { .. } => why.push(format!("step {n} signals the server process")),
+            Step::StopServer {} => why.push(format!("step {n} stops the server")),
+            Step::Dispose {} => why.push(format!(
+                "step {n} disposes every instance of the server (POST /global/dispose)"
+            )),
+            Step::Wait { until, .. } => {
+                let what = match until {
+                    Condition::Process(p) => Some(format!("process = {p:?}")),
+                    Condition::ProcessGone(p) => Some(format!("process_gone = {p:?}")),
+                    Condition::ServerExited(b) => Some(format!("server_exited = {b}")),
+                    _ => None,
+                };
+                if let Some(w) = what {
+                    why.push(format!("step {n} waits on the server's processes ({w})"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if s.needs_process_control == Some(true) {
+        why.push("it declares needs_process_control = true".into());
+    }
+    for c in &s.checks {
+        if matches!(
+            c,
+            CheckSpec::IdleHasNoToolProcess { .. } | CheckSpec::ServerTreeGone { .. }
+        ) {
+            why.push(format!("check `{}` needs the server's process tree", c.name()));
+        }
+    }
+    why
+}
+
+/// A running shared server and what it needs to stay alive.
+struct Running {
+    server: ServerHandle,
+    _sandbox: Sandbox,
+    scenarios: usize,
+}
+
+/// The shared servers of one run, by opencode binary, started on first use.
+#[derive(Clone, Default)]
+pub struct SharedServers {
+    slots: Arc<std::sync::Mutex<BTreeMap<PathBuf, Arc<Mutex<Option<Running>>>>>>,
+}
+
+/// The right to play one scenario on a shared server; the next waits until it is dropped.
+pub struct Lease {
+    slot: OwnedMutexGuard<Option<Running>>,
+}
+
+impl Lease {
+    /// How a scenario reaches the server: as an attached server, fake model on any port.
+    pub fn attach_to(&self) -> Option<AttachTo> {
+        let r = self.slot.as_ref()?;
+        Some(AttachTo {
+            url: r.server.url.clone(),
+            password: r.server.password().to_string(),
+            model_port: 0,
+            shared: Some(SharedServerInfo {
+                note: self.describe(),
+                pid: r.server.pid,
+                exited: r.server.exit_watch(),
+                log_path: r.server.log_path().to_path_buf(),
+            }),
+        })
+    }
+
+    /// A line for the scenario's timeline: which server, and how warm.
+    pub fn describe(&self) -> String {
+        match self.slot.as_ref() {
+            Some(r) => format!(
+                "played on the run's shared opencode server (pid {}, scenario {} on it; log {})",
+                r.server.pid,
+                r.scenarios,
+                r.server.log_path().display()
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// After the scenario: a server that died is dropped (the next lease starts another).
+    pub fn release(mut self) {
+        if self.slot.as_ref().is_some_and(|r| r.server.has_exited()) {
+            *self.slot = None;
+        }
+    }
+}
+
+impl SharedServers {
+    /// Waits for `target`'s shared server to be free, starting it if there is none (or it
+    /// died). `log_dir` gets its `server.log`.
+    pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, String> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(target.binary.clone()).or_default().clone()
+        };
+        let mut slot = slot.lock_owned().await;
+        if slot.as_ref().is_some_and(|r| r.server.has_exited()) {
+            *slot = None;
+        }
+        if slot.is_none() {
+            *slot = Some(start(target, log_dir, start_timeout).await?);
+        }
+        if let Some(r) = slot.as_mut() {
+            r.scenarios += 1;
+        }
+        Ok(Lease { slot })
+    }
+
+    /// Stops every shared server (SIGTERM, grace, SIGKILL to its group).
+    pub async fn stop_all(&self, grace: Duration) {
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            if let Some(mut r) = slot.lock().await.take() {
+                r.server.stop(grace).await;
+            }
+        }
+    }
+}
+
+async fn start(target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Running, String> {
+    let _ = std::fs::create_dir_all(log_dir);
+    // Each scenario's project config names its own fake model; the server's own project
+    // points nowhere, so nothing reaches a model through it.
+    let sandbox = Sandbox::create(&SandboxSpec {
+        model_base_url: "http://127.0.0.1:9/v1".into(),
+        plugins: vec![],
+        plugin_lib: None,
+        opencode_config: Default::default(),
+        env: Default::default(),
+        label: "shared-server".into(),
+    })
+    .map_err(|e| format!("cannot create the shared server's sandbox: {e}"))?;
+    let recorder = Recorder::new("shared-server", &target.version);
+    let server = ServerHandle::start(
+        ServerConfig {
+            binary: &target.binary,
+            cwd: &sandbox.project,
+            env: sandbox.env(),
+            password: &sandbox.password,
+            run_marker: &sandbox.run_marker,
+            log_path: log_dir.join("server.log"),
+            start_timeout,
+        },
+        &recorder,
+    )
+    .await
+    .map_err(|e| format!("cannot start the shared server: {e}"))?;
+    Ok(Running {
+        server,
+        _sandbox: sandbox,
+        scenarios: 0,
+    })
+}
