@@ -19,7 +19,7 @@ use oc_conform_runner::execute::{AttachTo, Settings};
 use oc_conform_runner::install::{Installed, Source};
 use oc_conform_runner::report::{self, json, Reporter, ResultsDoc, RunEvent};
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
-use oc_conform_scenario::Expectations;
+use oc_conform_scenario::{Expectations, Scenario};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,20 @@ use std::time::Duration;
 /// The fake model's port in attach mode, unless `--model-port` says otherwise.
 pub const DEFAULT_MODEL_PORT: u16 = 4599;
 
-pub use oc_conform_runner::shared_server::blockers;
+/// Why `s` cannot run against a server the harness did not start (empty: it can): what
+/// keeps it off a shared server, and plugins (the user's server has no plugin log to
+/// report to).
+pub fn blockers(s: &Scenario) -> Vec<String> {
+    let mut why = Vec::new();
+    if !s.plugins.is_empty() {
+        why.push(format!(
+            "it loads plugins ({}): they could not report to the harness from a server it did not start",
+            s.plugins.join(", ")
+        ));
+    }
+    why.extend(oc_conform_runner::shared_server::blockers(s));
+    why
+}
 
 /// The opencode.json a server needs to use the fake model on `port`.
 pub fn attach_config(port: u16) -> Value {
@@ -195,7 +208,6 @@ fn install_interrupt_handler() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oc_conform_scenario::Scenario;
 
     fn scenario(text: &str) -> Scenario {
         oc_conform_scenario::parse_str(text, Path::new("x.toml")).unwrap()

@@ -179,16 +179,24 @@ pub async fn bench(args: BenchArgs) -> u8 {
     let mut per_scenario = Vec::new();
     let mut status_lags = Vec::new();
     let jobs_list = if args.jobs.is_empty() { vec![1, suite::default_jobs()] } else { args.jobs.clone() };
-    for jobs in jobs_list {
-        eprintln!("suite: {} scenarios at --jobs {jobs}", cells.len());
+    // Per-scenario overhead is measured against the floor, which includes a server start:
+    // on servers of their own, one at a time. The suites then run as `run` would.
+    let mut plan: Vec<(usize, bool)> = Vec::new();
+    if !args.fresh_servers {
+        plan.push((1, false));
+    }
+    plan.extend(jobs_list.iter().map(|&j| (j, !args.fresh_servers)));
+    for (jobs, share) in plan {
+        let servers = if share { "shared" } else { "fresh" };
+        eprintln!("suite: {} scenarios at --jobs {jobs}, {servers} servers", cells.len());
         let opts = SuiteOptions {
             jobs,
             repeat: 1,
             retry_unexpected: 0,
             settings: settings.clone(),
             plugins_dir: cfg.fixtures_dir.join("plugins"),
-            report_dir: dir.join(format!("jobs-{jobs}")),
-            share_servers: !args.fresh_servers,
+            report_dir: dir.join(format!("jobs-{jobs}-{servers}")),
+            share_servers: share,
         };
         let started = Instant::now();
         let cpu_before = cpu_seconds();
@@ -220,6 +228,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
         }
         suites.push(json!({
             "jobs": jobs,
+            "servers": servers,
             "outcomes": outcomes,
             "wall_ms": wall.round(),
             "inherent_sum_ms": inherent_total.round(),
@@ -264,8 +273,9 @@ pub async fn bench(args: BenchArgs) -> u8 {
     }
     for s in &suites {
         println!(
-            "suite --jobs {}: {} ms wall ({:.3} of the scenarios' inherent sum); CPU: harness {} s, servers {} s; outcomes {}",
+            "suite --jobs {}, {} servers: {} ms wall ({:.3} of the scenarios' inherent sum); CPU: harness {} s, servers {} s; outcomes {}",
             s["jobs"],
+            s["servers"].as_str().unwrap_or(""),
             s["wall_ms"],
             s["ratio_to_inherent_sum"].as_f64().unwrap_or(f64::NAN),
             s["cpu_s"]["harness"],

@@ -48,6 +48,8 @@ pub struct SandboxSpec {
     pub opencode_config: Map<String, Value>,
     /// Extra environment for the server.
     pub env: BTreeMap<String, String>,
+    /// Written to `.opencode/oc-conform-params.json` for the fixture library's `param()`.
+    pub plugin_params: BTreeMap<String, String>,
     /// A label for the marker (the scenario name), to make `ps` output readable.
     pub label: String,
 }
@@ -114,6 +116,11 @@ impl Sandbox {
                 r#"{"dependencies":{"@opencode-ai/plugin":"0.0.0"}}"#,
             )?;
         }
+
+        write(
+            &project.join(".opencode").join("oc-conform-params.json"),
+            &serde_json::to_string_pretty(&spec.plugin_params).unwrap_or_default(),
+        )?;
 
         let plugin_dir = project.join(".opencode").join("plugin");
         create(&plugin_dir)?;

@@ -1,16 +1,17 @@
-//! One opencode server per version, shared by the scenarios that need no server of their
-//! own. Starting `opencode serve` costs about 2.5 CPU seconds here, and a warm server
-//! plays a scenario with half the CPU of a fresh one; on a 2-core machine that CPU is
-//! the suite's wall time.
+//! Servers shared by the scenarios that need no server of their own: per version, as
+//! many as scenarios run at once, started on first use. Starting `opencode serve` costs
+//! about 2.5 CPU seconds here, and a warm server plays a scenario with half the CPU of a
+//! fresh one; on a 2-core machine that CPU is the suite's wall time.
 //!
 //! A scenario shares only if nothing it does or judges depends on owning the process:
-//! no plugins or environment (loaded once per process), no signals, stops or global
-//! disposes, no waits or checks on the process table. Each gets its own project
-//! directory (its own opencode instance, config and fake model) sent as
-//! `x-opencode-directory`, exactly as `run --server-url` plays against a user's server;
-//! its session is deleted afterwards. One scenario at a time per shared server, so no
-//! scenario's timing depends on another's turn. A shared server that dies is started
-//! again for the next scenario; the scenario it died under is ERROR.
+//! no environment (read once per process), no signals, stops or global disposes, no
+//! waits or checks on the process table. Each gets its own project directory (its own
+//! opencode instance, config, plugins and fake model) sent as `x-opencode-directory`,
+//! exactly as `run --server-url` plays against a user's server; its session is deleted
+//! and its instance disposed afterwards. One scenario at a time per shared server, so no
+//! scenario's timing depends on another's turn, and the server's plugin log holds only
+//! the current scenario's records. A shared server that dies is started again for the
+//! next scenario; the scenario it died under is ERROR.
 
 use crate::execute::{AttachTo, SharedServerInfo};
 use crate::install::Installed;
@@ -27,12 +28,6 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 /// Why `s` cannot be played against a server it does not own (empty: it can).
 pub fn blockers(s: &Scenario) -> Vec<String> {
     let mut why = Vec::new();
-    if !s.plugins.is_empty() {
-        why.push(format!(
-            "it loads plugins ({}): a server already running cannot load them",
-            s.plugins.join(", ")
-        ));
-    }
     if !s.env.is_empty() {
         let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
         why.push(format!("it sets the server's environment ({})", keys.join(", ")));
@@ -76,14 +71,18 @@ pub fn blockers(s: &Scenario) -> Vec<String> {
 /// A running shared server and what it needs to stay alive.
 struct Running {
     server: ServerHandle,
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     scenarios: usize,
 }
 
-/// The shared servers of one run, by opencode binary, started on first use.
-#[derive(Clone, Default)]
+type Slot = Arc<Mutex<Option<Running>>>;
+
+/// The shared servers of one run, by opencode binary, started on first use: as many per
+/// binary as scenarios run at once (`jobs`), so a scenario never waits for one.
+#[derive(Clone)]
 pub struct SharedServers {
-    slots: Arc<std::sync::Mutex<BTreeMap<PathBuf, Arc<Mutex<Option<Running>>>>>>,
+    slots: Arc<std::sync::Mutex<BTreeMap<PathBuf, Vec<Slot>>>>,
+    per_binary: usize,
 }
 
 /// The right to play one scenario on a shared server; the next waits until it is dropped.
@@ -104,6 +103,7 @@ impl Lease {
                 pid: r.server.pid,
                 exited: r.server.exit_watch(),
                 log_path: r.server.log_path().to_path_buf(),
+                plugin_log: r.sandbox.plugin_log.clone(),
             }),
         })
     }
@@ -130,19 +130,46 @@ impl Lease {
 }
 
 impl SharedServers {
-    /// Waits for `target`'s shared server to be free, starting it if there is none (or it
-    /// died). `log_dir` gets its `server.log`.
+    /// Up to `jobs` servers per binary (the run's parallelism).
+    pub fn new(jobs: usize) -> Self {
+        SharedServers {
+            slots: Arc::default(),
+            per_binary: jobs.max(1),
+        }
+    }
+
+    /// A free shared server for `target`, started if there is none (or it died). With
+    /// at most `jobs` scenarios at once there is always a free one or room for one; the
+    /// wait below is only a fallback. `log_dir` gets `server.log` (`server-2.log`, ...).
     pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, String> {
-        let slot = {
+        let (free, slot, index) = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(target.binary.clone()).or_default().clone()
+            let list = slots.entry(target.binary.clone()).or_default();
+            let free = list.iter().enumerate().find_map(|(i, s)| s.clone().try_lock_owned().ok().map(|g| (g, i)));
+            match free {
+                Some((guard, i)) => (Some(guard), None, i),
+                None if list.len() < self.per_binary => {
+                    list.push(Slot::default());
+                    (None, list.last().cloned(), list.len() - 1)
+                }
+                None => (None, list.first().cloned(), 0),
+            }
         };
-        let mut slot = slot.lock_owned().await;
+        let mut slot = match (free, slot) {
+            (Some(guard), _) => guard,
+            (None, Some(slot)) => slot.lock_owned().await,
+            (None, None) => return Err("no shared server slot".into()),
+        };
+        let log_name = if index == 0 {
+            "server.log".to_string()
+        } else {
+            format!("server-{}.log", index + 1)
+        };
         if slot.as_ref().is_some_and(|r| r.server.has_exited()) {
             *slot = None;
         }
         if slot.is_none() {
-            *slot = Some(start(target, log_dir, start_timeout).await?);
+            *slot = Some(start(target, &log_dir.join(log_name), start_timeout).await?);
         }
         if let Some(r) = slot.as_mut() {
             r.scenarios += 1;
@@ -152,11 +179,12 @@ impl SharedServers {
 
     /// Stops every shared server (SIGTERM, grace, SIGKILL to its group).
     pub async fn stop_all(&self, grace: Duration) {
-        let slots: Vec<_> = self
+        let slots: Vec<Slot> = self
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .flatten()
             .cloned()
             .collect();
         for slot in slots {
@@ -167,8 +195,10 @@ impl SharedServers {
     }
 }
 
-async fn start(target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Running, String> {
-    let _ = std::fs::create_dir_all(log_dir);
+async fn start(target: &Installed, log_path: &Path, start_timeout: Duration) -> Result<Running, String> {
+    if let Some(dir) = log_path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     // Each scenario's project config names its own fake model; the server's own project
     // points nowhere, so nothing reaches a model through it.
     let sandbox = Sandbox::create(&SandboxSpec {
@@ -177,6 +207,7 @@ async fn start(target: &Installed, log_dir: &Path, start_timeout: Duration) -> R
         plugin_lib: None,
         opencode_config: Default::default(),
         env: Default::default(),
+        plugin_params: Default::default(),
         label: "shared-server".into(),
     })
     .map_err(|e| format!("cannot create the shared server's sandbox: {e}"))?;
@@ -188,7 +219,7 @@ async fn start(target: &Installed, log_dir: &Path, start_timeout: Duration) -> R
             env: sandbox.env(),
             password: &sandbox.password,
             run_marker: &sandbox.run_marker,
-            log_path: log_dir.join("server.log"),
+            log_path: log_path.to_path_buf(),
             start_timeout,
         },
         &recorder,
@@ -197,7 +228,7 @@ async fn start(target: &Installed, log_dir: &Path, start_timeout: Duration) -> R
     .map_err(|e| format!("cannot start the shared server: {e}"))?;
     Ok(Running {
         server,
-        _sandbox: sandbox,
+        sandbox,
         scenarios: 0,
     })
 }

@@ -67,7 +67,7 @@ pub async fn run_cells(
     let total = cells.len();
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
-    let shared = (opts.share_servers && opts.settings.attach.is_none()).then(SharedServers::default);
+    let shared = (opts.share_servers && opts.settings.attach.is_none()).then(|| SharedServers::new(opts.jobs));
     let order = start_order(&cells, shared.is_some());
     let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
     for index in order {
@@ -262,9 +262,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn cell(name: &str, shareable: bool) -> Cell {
-        let plugins = if shareable { "" } else { "plugins = [\"p.js\"]\n" };
+        let env = if shareable { "" } else { "env = { A = \"1\" }\n" };
         let text = format!(
-            "format_version = 1\nname = \"{name}\"\ndescription = \"d\"\ndeadline_ms = 1000\n{plugins}\
+            "format_version = 1\nname = \"{name}\"\ndescription = \"d\"\ndeadline_ms = 1000\n{env}\
              [[model.turns]]\ntext = \"hi\"\n[[steps]]\ndo = \"prompt\"\ntext = \"hi\"\n\
              [[checks]]\ncheck = \"status-reaches-idle\"\n"
         );

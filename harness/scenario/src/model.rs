@@ -23,9 +23,15 @@ pub struct Scenario {
     /// Merged into the sandbox's `opencode.json` (permission rules, commands, ...).
     #[serde(default)]
     pub opencode_config: serde_json::Map<String, serde_json::Value>,
-    /// Extra environment variables for the server (and so for plugins and tools).
+    /// Extra environment variables for the server (and so for plugins and tools). A
+    /// scenario with environment gets a server of its own.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Parameters for fixture plugins, read with `param(name)` from the fixture library
+    /// (`fixtures/plugins/lib/harness.js`). Unlike `env` they belong to the scenario's
+    /// project directory, so the scenario can share a server.
+    #[serde(default)]
+    pub plugin_params: BTreeMap<String, String>,
     /// What the fake model answers.
     #[serde(default)]
     pub model: ModelScript,

@@ -90,6 +90,9 @@ fn assert_nothing_left(pid: u32, run: &Run) {
 
 /// The scenarios that need no server of their own (see `shared_server::blockers`).
 const SHARED: &[&str] = &[
+    "command-display-only",
+    "command-hook-passes",
+    "command-hook-throws",
     "event-stream-complete",
     "model-cut-mid-stream",
     "model-hang",
@@ -97,6 +100,8 @@ const SHARED: &[&str] = &[
     "model-http-500-retried",
     "model-malformed-sse",
     "permission-reply-http",
+    "permission-reply-plugin-client",
+    "permission-reply-plugin-serverurl",
     "plugin-loads",
     "server-requires-auth",
 ];

@@ -54,6 +54,9 @@ pub struct SharedServerInfo {
     pub pid: u32,
     pub exited: tokio::sync::watch::Receiver<Option<String>>,
     pub log_path: PathBuf,
+    /// The server's `OC_CONFORM_PLUGIN_LOG`: the scenario's plugins report there, and
+    /// the scenario reads what is appended while it plays (one scenario at a time).
+    pub plugin_log: PathBuf,
 }
 
 impl Default for Settings {
@@ -271,6 +274,7 @@ async fn play(
         plugin_lib: Some(target.plugins_dir.join("lib")),
         opencode_config: scenario.opencode_config.clone(),
         env: scenario.env.clone(),
+        plugin_params: scenario.plugin_params.clone(),
         label: scenario.name.clone(),
     })
     .map_err(|e| e.to_string())?;
@@ -311,7 +315,12 @@ async fn play(
         let sampler = ProcessSampler::new(server.pid, server.run_marker());
         tokio::spawn(sampler.run(rec.clone(), settings.process_interval, cancel.clone()))
     });
-    tokio::spawn(PluginLog::new(sandbox.plugin_log.clone()).run(
+    let shared = settings.attach.as_ref().and_then(|a| a.shared.as_ref());
+    let plugin_log = match shared {
+        Some(s) => PluginLog::from_end(s.plugin_log.clone()),
+        None => PluginLog::new(sandbox.plugin_log.clone()),
+    };
+    tokio::spawn(plugin_log.run(
         rec.clone(),
         settings.plugin_log_interval,
         cancel.clone(),
@@ -440,6 +449,15 @@ async fn play(
     if !live.server.has_exited() {
         let path = format!("/session/{session_id}/message");
         api.call(rec, None, "GET", &path, None, Duration::from_secs(10)).await;
+        if shared.is_some() {
+            // The instance's plugins stop with it, before the next scenario's start.
+            let dispose = api.call(rec, None, "POST", "/instance/dispose", None, Duration::from_secs(10)).await;
+            if !dispose.ok() {
+                rec.record(Observation::Harness {
+                    message: format!("POST /instance/dispose on the shared server answered {}", dispose.status),
+                });
+            }
+        }
         if live.server.is_attached() {
             // Leave the user's server as it was found: no test session in its list.
             let path = format!("/session/{session_id}");

@@ -17,6 +17,16 @@ pub struct PluginLog {
 }
 
 impl PluginLog {
+    /// Follows only what is appended from now on (a log a shared server's earlier
+    /// scenarios wrote to).
+    pub fn from_end(path: PathBuf) -> Self {
+        let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+        PluginLog {
+            offset,
+            ..PluginLog::new(path)
+        }
+    }
+
     pub fn new(path: PathBuf) -> Self {
         PluginLog {
             path,
