@@ -24,6 +24,16 @@ fn spawn_run(args: &[&str], report_dir: &Path, env: &[(&str, &str)], home: Optio
     cmd.spawn().unwrap()
 }
 
+/// `run` on scenarios of `tests/data/faults/` (and of `scenarios/`).
+fn spawn_fault_run(scenarios: &[&str], report_dir: &Path) -> Child {
+    let faults = test_data().join("faults");
+    let mut args = vec!["--scenarios", faults.to_str().unwrap()];
+    for s in scenarios {
+        args.extend(["--scenario", s]);
+    }
+    spawn_run(&args, report_dir, &[], None)
+}
+
 fn real_cache() -> PathBuf {
     if let Ok(c) = std::env::var("OC_CONFORM_CACHE") {
         return c.into();
@@ -85,13 +95,7 @@ fn interrupted_mid_tool(sig: i32, code: i32) {
     let dir = tempfile::tempdir().unwrap();
     // Tool processes that live until someone ends them (abort-http's own abort could end
     // its sleep before the signal arrives).
-    let faults = test_data().join("faults");
-    let mut child = spawn_run(
-        &["--scenarios", faults.to_str().unwrap(), "--scenario", "tool-children-escape", "--scenario", "abort-http"],
-        dir.path(),
-        &[],
-        None,
-    );
+    let mut child = spawn_fault_run(&["tool-children-escape", "abort-http"], dir.path());
     let harness = child.id();
     wait_for_marked(&mut child, "sleep 301");
     signal(harness, sig);
@@ -122,13 +126,7 @@ fn gc_ends_what_a_killed_harness_left_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     // Tool processes nothing of the scenario ends (abort-http's own abort could end its
     // sleep before the harness is killed).
-    let faults = test_data().join("faults");
-    let mut child = spawn_run(
-        &["--scenarios", faults.to_str().unwrap(), "--scenario", "tool-children-escape"],
-        dir.path(),
-        &[],
-        None,
-    );
+    let mut child = spawn_fault_run(&["tool-children-escape"], dir.path());
     let harness = child.id();
     let tools = [wait_for_marked(&mut child, "sleep 300"), wait_for_marked(&mut child, "sleep 301")];
     let server = wait_for_marked(&mut child, "opencode serve");
@@ -293,13 +291,7 @@ fn test_data() -> PathBuf {
 fn a_server_that_crashes_mid_scenario_is_an_error_with_the_cause_and_log() {
     let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let faults = test_data().join("faults");
-    let mut child = spawn_run(
-        &["--scenarios", faults.to_str().unwrap(), "--scenario", "server-crashes", "--scenario", "server-requires-auth"],
-        dir.path(),
-        &[],
-        None,
-    );
+    let mut child = spawn_fault_run(&["server-crashes", "server-requires-auth"], dir.path());
     let harness = child.id();
     assert_eq!(wait_exit(&mut child, Duration::from_secs(120)), 2);
     assert!(processes_marked_by(&format!("{harness}-")).is_empty());
@@ -414,13 +406,7 @@ fn parent_and_session(pid: u32) -> (u32, u32) {
 fn tool_children_that_setsid_or_double_fork_are_ended_by_the_run_marker() {
     let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let faults = test_data().join("faults");
-    let mut child = spawn_run(
-        &["--scenarios", faults.to_str().unwrap(), "--scenario", "tool-children-escape"],
-        dir.path(),
-        &[],
-        None,
-    );
+    let mut child = spawn_fault_run(&["tool-children-escape"], dir.path());
     let harness = child.id();
     let setsid = wait_for_marked(&mut child, "sleep 300");
     let forked = wait_for_marked(&mut child, "sleep 301");
