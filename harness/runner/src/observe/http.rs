@@ -189,10 +189,11 @@ pub fn pending_ids(body: &Value) -> Vec<String> {
 }
 
 /// After an event announces a change, the poller polls at once, then again after each of
-/// these delays while the answer still disagrees with what the events announced (the
-/// server may update its status map a moment after emitting the event; a stuck status is
-/// followed for 2.5 s, past the checks' agreement grace).
-const FOLLOW_UP_MS: [u64; 9] = [5, 10, 20, 40, 80, 160, 320, 640, 1280];
+/// these delays while the answer still disagrees with what the events announced: every
+/// 5 ms for the first 60 ms (1.18.34's status map lags its idle event by up to ~40 ms in
+/// one case of ten), then spaced out; a stuck status is followed for 2.5 s, past the
+/// checks' agreement grace.
+const FOLLOW_UP_MS: [u64; 17] = [5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 100, 200, 400, 800, 940];
 
 /// Polls status (and pending permissions when asked) when the event stream announces a
 /// change (a `session.*` or `permission.*` event), following up until the answer agrees,
