@@ -40,6 +40,7 @@ pub fn blockers(s: &Scenario) -> Vec<String> {
         ));
     }
     why.extend(oc_conform_runner::shared_server::blockers(s));
+    why.extend(oc_conform_runner::shared_server::process_blockers(s));
     why
 }
 

@@ -5,13 +5,15 @@
 //!
 //! A scenario shares only if nothing it does or judges depends on owning the process:
 //! no environment (read once per process), no signals, stops or global disposes, no
-//! waits or checks on the process table. Each gets its own project directory (its own
-//! opencode instance, config, plugins and fake model) sent as `x-opencode-directory`,
-//! exactly as `run --server-url` plays against a user's server; its session is deleted
-//! and its instance disposed afterwards. One scenario at a time per shared server, so no
-//! scenario's timing depends on another's turn, and the server's plugin log holds only
-//! the current scenario's records. A shared server that dies is started again for the
-//! next scenario; the scenario it died under is ERROR.
+//! waits on the server's exit or checks on its whole tree. Each gets its own project
+//! directory (its own opencode instance, config, plugins and fake model) sent as
+//! `x-opencode-directory`, exactly as `run --server-url` plays against a user's server;
+//! its tool processes are told from other scenarios' by their working directory (that
+//! project), and at teardown its session is deleted, its instance disposed and its
+//! leftover processes killed. One scenario at a time per shared server, so no scenario's
+//! timing depends on another's turn, and the server's plugin log holds only the current
+//! scenario's records. A shared server that dies is started again for the next
+//! scenario; the scenario it died under is ERROR.
 
 use crate::execute::{AttachTo, SharedServerInfo};
 use crate::install::Installed;
@@ -40,17 +42,10 @@ pub fn blockers(s: &Scenario) -> Vec<String> {
             Step::Dispose {} => why.push(format!(
                 "step {n} disposes every instance of the server (POST /global/dispose)"
             )),
-            Step::Wait { until, .. } => {
-                let what = match until {
-                    Condition::Process(p) => Some(format!("process = {p:?}")),
-                    Condition::ProcessGone(p) => Some(format!("process_gone = {p:?}")),
-                    Condition::ServerExited(b) => Some(format!("server_exited = {b}")),
-                    _ => None,
-                };
-                if let Some(w) = what {
-                    why.push(format!("step {n} waits on the server's processes ({w})"));
-                }
-            }
+            Step::Wait {
+                until: Condition::ServerExited(b),
+                ..
+            } => why.push(format!("step {n} waits on the server's processes (server_exited = {b})")),
             _ => {}
         }
     }
@@ -58,10 +53,33 @@ pub fn blockers(s: &Scenario) -> Vec<String> {
         why.push("it declares needs_process_control = true".into());
     }
     for c in &s.checks {
-        if matches!(
-            c,
-            CheckSpec::IdleHasNoToolProcess { .. } | CheckSpec::ServerTreeGone { .. }
-        ) {
+        if matches!(c, CheckSpec::ServerTreeGone { .. }) {
+            why.push(format!("check `{}` needs the server's process tree", c.name()));
+        }
+    }
+    why
+}
+
+/// What keeps `s` off a server the harness did not start at all (attach mode), beyond
+/// [`blockers`]: there it cannot watch any process, the scenario's tools included.
+pub fn process_blockers(s: &Scenario) -> Vec<String> {
+    let mut why = Vec::new();
+    for (i, step) in s.steps.iter().enumerate() {
+        let what = match step {
+            Step::Wait {
+                until: Condition::Process(p),
+                ..
+            } => format!("process = {p:?}"),
+            Step::Wait {
+                until: Condition::ProcessGone(p),
+                ..
+            } => format!("process_gone = {p:?}"),
+            _ => continue,
+        };
+        why.push(format!("step {} waits on the server's processes ({what})", i + 1));
+    }
+    for c in &s.checks {
+        if matches!(c, CheckSpec::IdleHasNoToolProcess { .. }) {
             why.push(format!("check `{}` needs the server's process tree", c.name()));
         }
     }
@@ -104,6 +122,7 @@ impl Lease {
                 exited: r.server.exit_watch(),
                 log_path: r.server.log_path().to_path_buf(),
                 plugin_log: r.sandbox.plugin_log.clone(),
+                run_marker: r.sandbox.run_marker.clone(),
             }),
         })
     }

@@ -90,6 +90,10 @@ fn assert_nothing_left(pid: u32, run: &Run) {
 
 /// The scenarios that need no server of their own (see `shared_server::blockers`).
 const SHARED: &[&str] = &[
+    "abort-http",
+    "abort-idle-once",
+    "abort-plugin-client",
+    "abort-plugin-serverurl",
     "command-display-only",
     "command-hook-passes",
     "command-hook-throws",

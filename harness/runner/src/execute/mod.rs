@@ -57,6 +57,9 @@ pub struct SharedServerInfo {
     /// The server's `OC_CONFORM_PLUGIN_LOG`: the scenario's plugins report there, and
     /// the scenario reads what is appended while it plays (one scenario at a time).
     pub plugin_log: PathBuf,
+    /// The server's run marker: its tools carry it; the scenario's are those working in
+    /// its project directory.
+    pub run_marker: String,
 }
 
 impl Default for Settings {
@@ -226,6 +229,27 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     }
 }
 
+/// A scenario's processes on a shared server: marked with the server's run marker and
+/// working in the scenario's project. Killed at teardown, or on drop if play() ended
+/// another way.
+struct SharedSweep {
+    marker: String,
+    project: PathBuf,
+    spare: u32,
+}
+
+impl SharedSweep {
+    fn kill(&self) -> Vec<u32> {
+        crate::observe::procs::kill_marked_in(&self.marker, &self.project, self.spare, Duration::from_secs(2))
+    }
+}
+
+impl Drop for SharedSweep {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Steps after which an event stream may end without anything being wrong: the server
 /// is being stopped, or its instances disposed.
 fn ends_streams(step: &Step) -> bool {
@@ -280,6 +304,18 @@ async fn play(
     .map_err(|e| e.to_string())?;
     let directory = sandbox.project.display().to_string();
     rec.update(|t| t.directory = Some(directory.clone()));
+    // Declared after the sandbox, so dropped before it: on a shared server, whatever way
+    // play() ends (a deadline drops it mid-step), the scenario's processes are ended
+    // while its project directory still exists to tell them by.
+    let mut sweep = settings
+        .attach
+        .as_ref()
+        .and_then(|a| a.shared.as_ref())
+        .map(|s| SharedSweep {
+            marker: s.run_marker.clone(),
+            project: sandbox.project.clone(),
+            spare: s.pid,
+        });
 
     let server = match &settings.attach {
         Some(a) => ServerHandle::attach(&a.url, &a.password, rec, settings.start_timeout).await,
@@ -310,14 +346,16 @@ async fn play(
     let _stop_observers = cancel.clone().drop_guard();
     let api = Api::new(&server.url, server.password(), &directory);
 
-    // An attached server's processes are not the harness's to watch (nor to kill).
-    let procs_task = (!server.is_attached()).then(|| {
-        let sampler = ProcessSampler::new(server.pid, server.run_marker());
-        tokio::spawn(sampler.run(rec.clone(), settings.process_interval, cancel.clone()))
-    });
+    // An attached server's processes are not the harness's to watch (nor to kill); on
+    // the run's shared server, the scenario's are those working in its project.
     let shared = settings.attach.as_ref().and_then(|a| a.shared.as_ref());
+    let sampler = match shared {
+        Some(s) => Some(ProcessSampler::in_directory(s.pid, &s.run_marker, &sandbox.project)),
+        None => (!server.is_attached()).then(|| ProcessSampler::new(server.pid, server.run_marker())),
+    };
+    let procs_task = sampler.map(|s| tokio::spawn(s.run(rec.clone(), settings.process_interval, cancel.clone())));
     let plugin_log = match shared {
-        Some(s) => PluginLog::from_end(s.plugin_log.clone()),
+        Some(s) => PluginLog::shared(s.plugin_log.clone(), &sandbox.project),
         None => PluginLog::new(sandbox.plugin_log.clone()),
     };
     tokio::spawn(plugin_log.run(
@@ -449,23 +487,31 @@ async fn play(
     if !live.server.has_exited() {
         let path = format!("/session/{session_id}/message");
         api.call(rec, None, "GET", &path, None, Duration::from_secs(10)).await;
+    }
+    // The observation ends here, as a server of the scenario's own would be stopped here:
+    // what the clean-up below does to a server it does not own (the session deleted,
+    // the instance disposed: status turns idle) is not the scenario's to be judged on.
+    cancel.cancel();
+    let mut left = live.server.stop(settings.stop_grace).await;
+    if let Some(s) = sweep.take() {
+        left = tokio::task::spawn_blocking(move || s.kill()).await.unwrap_or_default();
+    }
+    if live.server.is_attached() && !live.server.has_exited() {
+        // Leave the server as it was found: no test session in its list, and on the
+        // run's shared server no instance (its plugins stop with it).
+        let mut calls = vec![("DELETE", format!("/session/{session_id}"))];
         if shared.is_some() {
-            // The instance's plugins stop with it, before the next scenario's start.
-            let dispose = api.call(rec, None, "POST", "/instance/dispose", None, Duration::from_secs(10)).await;
-            if !dispose.ok() {
+            calls.push(("POST", "/instance/dispose".to_string()));
+        }
+        for (method, path) in calls {
+            let a = api.call_quiet(method, &path, None, Duration::from_secs(10)).await;
+            if !a.ok() {
                 rec.record(Observation::Harness {
-                    message: format!("POST /instance/dispose on the shared server answered {}", dispose.status),
+                    message: format!("clean-up {method} {path} answered {} {}", a.status, a.error.unwrap_or_default()),
                 });
             }
         }
-        if live.server.is_attached() {
-            // Leave the user's server as it was found: no test session in its list.
-            let path = format!("/session/{session_id}");
-            api.call(rec, None, "DELETE", &path, None, Duration::from_secs(10)).await;
-        }
     }
-    cancel.cancel();
-    let left = live.server.stop(settings.stop_grace).await;
     if !left.is_empty() {
         rec.record(Observation::Harness {
             message: format!("teardown killed processes of the run still alive: {left:?}"),

@@ -6,7 +6,7 @@ use crate::record::Recorder;
 use oc_conform_checks::Observation;
 use serde_json::Value;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -14,15 +14,20 @@ pub struct PluginLog {
     path: PathBuf,
     offset: u64,
     partial: String,
+    /// On a shared server: records the fixture library marks with another project
+    /// (`"project"`, the plugin's directory) are another scenario's (a late hook of the
+    /// one before) and are skipped.
+    project: Option<PathBuf>,
 }
 
 impl PluginLog {
-    /// Follows only what is appended from now on (a log a shared server's earlier
-    /// scenarios wrote to).
-    pub fn from_end(path: PathBuf) -> Self {
+    /// A shared server's log: follows only what is appended from now on, and only this
+    /// `project`'s records.
+    pub fn shared(path: PathBuf, project: &Path) -> Self {
         let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
         PluginLog {
             offset,
+            project: Some(project.canonicalize().unwrap_or_else(|_| project.to_path_buf())),
             ..PluginLog::new(path)
         }
     }
@@ -32,6 +37,14 @@ impl PluginLog {
             path,
             offset: 0,
             partial: String::new(),
+            project: None,
+        }
+    }
+
+    fn is_foreign(&self, record: &Value) -> bool {
+        match (&self.project, record.get("project").and_then(Value::as_str)) {
+            (Some(mine), Some(theirs)) => Path::new(theirs.trim_end_matches('/')) != mine.as_path(),
+            _ => false,
         }
     }
 
@@ -57,6 +70,9 @@ impl PluginLog {
             let record = serde_json::from_str(line).unwrap_or_else(|_| {
                 serde_json::json!({"event": "unparsed", "line": line})
             });
+            if self.is_foreign(&record) {
+                continue;
+            }
             rec.record(Observation::Plugin {
                 record: normalize(record),
             });

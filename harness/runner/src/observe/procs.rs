@@ -5,6 +5,7 @@
 use crate::record::Recorder;
 use oc_conform_checks::{Observation, ProcessChange, ProcessInfo, ProcessRole};
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -106,6 +107,32 @@ pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
     }
 }
 
+/// Like [`kill_marked`], for the processes carrying the marker that work in `dir` (a
+/// scenario's project on a shared server): the server and other scenarios' are spared.
+pub fn kill_marked_in(marker: &str, dir: &Path, spare: u32, timeout: Duration) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let deadline = Instant::now() + timeout;
+    let mut killed = Vec::new();
+    loop {
+        let pids: Vec<u32> = find_marked(marker)
+            .into_iter()
+            .filter(|&p| p != spare)
+            .filter(|p| std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|c| c.starts_with(&dir)))
+            .collect();
+        if pids.is_empty() || Instant::now() >= deadline {
+            return killed;
+        }
+        for pid in pids {
+            // Marked by this run, and working in this scenario's project.
+            send_signal(pid as i32, libc::SIGKILL);
+            if !killed.contains(&pid) {
+                killed.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Sends `signal` to `pid` (a negative pid names a process group). Errors (the process
 /// is already gone) are ignored: every caller re-checks what is left.
 pub fn send_signal(pid: i32, signal: i32) {
@@ -144,6 +171,9 @@ pub struct ProcessSampler {
     known: HashMap<u32, Known>,
     /// Pids seen that are not ours, so their environment is read only once.
     foreign: HashSet<u32>,
+    /// On a shared server: only processes working in this directory (the scenario's
+    /// project; tools run there), their descendants, and the server itself.
+    only_in: Option<PathBuf>,
 }
 
 impl ProcessSampler {
@@ -153,7 +183,39 @@ impl ProcessSampler {
             marker: marker.to_string(),
             known: HashMap::new(),
             foreign: HashSet::new(),
+            only_in: None,
         }
+    }
+
+    /// For a scenario played on a shared server: its processes are told from other
+    /// scenarios' by their working directory, `project`.
+    pub fn in_directory(server_pid: u32, marker: &str, project: &Path) -> Self {
+        ProcessSampler {
+            only_in: Some(project.canonicalize().unwrap_or_else(|_| project.to_path_buf())),
+            ..ProcessSampler::new(server_pid, marker)
+        }
+    }
+
+    /// Whether a process of the server's tree (or carrying its marker) is this
+    /// scenario's: `Some(false)` not, `None` not yet known (a fork of the server before
+    /// its `exec` still works where the server does; look again next pass).
+    fn in_scope(&self, pid: u32, stat: &ProcStat) -> Option<bool> {
+        let Some(dir) = &self.only_in else { return Some(true) };
+        if pid == self.server_pid {
+            return Some(true);
+        }
+        if stat.ppid != self.server_pid && self.known.contains_key(&stat.ppid) {
+            return Some(true);
+        }
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        if cwd.starts_with(dir) {
+            return Some(true);
+        }
+        let server_comm = read_stat(self.server_pid).map(|s| s.comm);
+        if stat.ppid == self.server_pid && server_comm.as_deref() == Some(stat.comm.as_str()) {
+            return None;
+        }
+        Some(false)
     }
 
     /// One pass over `/proc`; records what changed since the previous pass.
@@ -183,10 +245,15 @@ impl ProcessSampler {
             let Some(stat) = read_stat(pid) else { continue };
             let ours = pid == self.server_pid
                 || self.known.contains_key(&stat.ppid)
+                || stat.ppid == self.server_pid
                 || has_marker(pid, crate::sandbox::RUN_MARKER_VAR, &self.marker);
-            if !ours {
-                self.foreign.insert(pid);
-                continue;
+            match (ours, self.in_scope(pid, &stat)) {
+                (true, Some(true)) => {}
+                (true, None) => continue,
+                _ => {
+                    self.foreign.insert(pid);
+                    continue;
+                }
             }
             let cmdline = read_cmdline(pid);
             let role = classify(pid, self.server_pid, &cmdline);
@@ -290,5 +357,44 @@ mod tests {
         });
         assert_eq!(killed.len(), 1);
         assert!(find_marked(&marker).is_empty());
+    }
+
+    /// On a shared server, two scenarios' tools are children of the same process, with
+    /// the same marker; each scenario sees and kills only the one working in its project.
+    #[test]
+    fn a_shared_servers_scenarios_are_told_apart_by_working_directory() {
+        let marker = format!("test-{}", crate::sandbox::random_token(8));
+        let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let spawn = |dir: &Path, secs: &str| {
+            std::process::Command::new("sleep")
+                .arg(secs)
+                .current_dir(dir)
+                .env(crate::sandbox::RUN_MARKER_VAR, &marker)
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (spawn(mine.path(), "31"), spawn(theirs.path(), "32"));
+        // This test process plays the shared server: both sleeps are its children.
+        let me = std::process::id();
+        let rec = Recorder::new("t", "0");
+        let mut sampler = ProcessSampler::in_directory(me, &marker, mine.path());
+        sampler.sample(&rec);
+        let seen: Vec<u32> = rec
+            .snapshot()
+            .entries
+            .iter()
+            .filter_map(|e| match &e.obs {
+                Observation::Process(ProcessChange::Appeared(p)) if p.role == ProcessRole::Tool => Some(p.pid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seen, [a.id()]);
+
+        let killed = kill_marked_in(&marker, mine.path(), me, Duration::from_secs(5));
+        assert_eq!(killed, [a.id()]);
+        a.wait().unwrap();
+        assert!(b.try_wait().unwrap().is_none(), "the other scenario's process was killed");
+        b.kill().unwrap();
+        b.wait().unwrap();
     }
 }
