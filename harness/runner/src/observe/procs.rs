@@ -88,10 +88,23 @@ pub fn find_marked(marker: &str) -> Vec<u32> {
 /// Kills, by pid, every process carrying the run marker until none is left or `timeout`
 /// passes (a process may fork while we kill). Returns the pids it killed.
 pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
+    kill_marked_where(marker, timeout, |_| true)
+}
+
+/// Like [`kill_marked`], for the processes carrying the marker that work in `dir` (a
+/// scenario's project on a shared server): the server and other scenarios' are spared.
+pub fn kill_marked_in(marker: &str, dir: &Path, spare: u32, timeout: Duration) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    kill_marked_where(marker, timeout, |p| {
+        p != spare && std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|c| c.starts_with(&dir))
+    })
+}
+
+fn kill_marked_where(marker: &str, timeout: Duration, which: impl Fn(u32) -> bool) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
     let mut killed = Vec::new();
     loop {
-        let pids = find_marked(marker);
+        let pids: Vec<u32> = find_marked(marker).into_iter().filter(|&p| which(p)).collect();
         if pids.is_empty() || Instant::now() >= deadline {
             return killed;
         }
@@ -103,32 +116,6 @@ pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
             }
         }
         // Give the kernel a moment to deliver; bounded by the deadline above.
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Like [`kill_marked`], for the processes carrying the marker that work in `dir` (a
-/// scenario's project on a shared server): the server and other scenarios' are spared.
-pub fn kill_marked_in(marker: &str, dir: &Path, spare: u32, timeout: Duration) -> Vec<u32> {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let deadline = Instant::now() + timeout;
-    let mut killed = Vec::new();
-    loop {
-        let pids: Vec<u32> = find_marked(marker)
-            .into_iter()
-            .filter(|&p| p != spare)
-            .filter(|p| std::fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|c| c.starts_with(&dir)))
-            .collect();
-        if pids.is_empty() || Instant::now() >= deadline {
-            return killed;
-        }
-        for pid in pids {
-            // Marked by this run, and working in this scenario's project.
-            send_signal(pid as i32, libc::SIGKILL);
-            if !killed.contains(&pid) {
-                killed.push(pid);
-            }
-        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
