@@ -197,18 +197,28 @@ impl ServerHandle {
         Ok(handle)
     }
 
-    /// Follows the life of a server this run started elsewhere (its shared server): exit
-    /// status and log tail become this handle's, and the exit is recorded in this
-    /// handle's timeline as the server's. Still never signalled nor stopped through here.
-    pub fn follow(&mut self, pid: u32, exited: watch::Receiver<Option<String>>, log_path: &Path) {
+    /// Follows the life of a server this run started elsewhere (its shared server) until
+    /// `until` fires: exit status and log tail become this handle's, and an exit is
+    /// recorded in this handle's timeline as the server's. Still never signalled nor
+    /// stopped through here.
+    pub fn follow(
+        &mut self,
+        pid: u32,
+        exited: watch::Receiver<Option<String>>,
+        log_path: &Path,
+        until: tokio_util::sync::CancellationToken,
+    ) {
         self.pid = pid;
         self.log_path = log_path.to_path_buf();
         self.exited = exited.clone();
         let rec = self.recorder.clone();
         let mut exited = exited;
         tokio::spawn(async move {
-            if let Ok(status) = exited.wait_for(Option::is_some).await {
-                let text = status.clone().unwrap_or_default();
+            let status = tokio::select! {
+                s = exited.wait_for(Option::is_some) => s.ok().map(|s| s.clone().unwrap_or_default()),
+                _ = until.cancelled() => None,
+            };
+            if let Some(text) = status {
                 rec.record(Observation::Harness {
                     message: format!("the shared server exited: {text}"),
                 });

@@ -336,13 +336,13 @@ async fn play(
         }
     }
     .map_err(|e| e.to_string())?;
+    let cancel = CancellationToken::new();
     let mut server = server;
     if let Some(shared) = settings.attach.as_ref().and_then(|a| a.shared.clone()) {
         rec.record(Observation::Harness { message: shared.note });
-        server.follow(shared.pid, shared.exited, &shared.log_path);
+        server.follow(shared.pid, shared.exited, &shared.log_path, cancel.clone());
     }
 
-    let cancel = CancellationToken::new();
     let _stop_observers = cancel.clone().drop_guard();
     let api = Api::new(&server.url, server.password(), &directory);
 
