@@ -236,17 +236,26 @@ struct SharedSweep {
     marker: String,
     project: PathBuf,
     spare: u32,
+    done: bool,
 }
 
 impl SharedSweep {
-    fn kill(&self) -> Vec<u32> {
+    fn sweep(&self) -> Vec<u32> {
         crate::observe::procs::kill_marked_in(&self.marker, &self.project, self.spare, Duration::from_secs(2))
+    }
+
+    /// Kills the scenario's processes now (teardown); the drop then has nothing to do.
+    fn kill(mut self) -> Vec<u32> {
+        self.done = true;
+        self.sweep()
     }
 }
 
 impl Drop for SharedSweep {
     fn drop(&mut self) {
-        self.kill();
+        if !self.done {
+            self.sweep();
+        }
     }
 }
 
@@ -315,6 +324,7 @@ async fn play(
             marker: s.run_marker.clone(),
             project: sandbox.project.clone(),
             spare: s.pid,
+            done: false,
         });
 
     let server = match &settings.attach {
