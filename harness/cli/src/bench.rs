@@ -8,19 +8,17 @@
 //! sampler's record, a record to a waiting step waking, an idle event to the status poll
 //! agreeing; (4) the harness's peak memory. Ratios go to the terminal and `bench.json`.
 
-use crate::run::{all_scenarios, installer, select};
-use crate::{config, exit};
 use clap::Args;
+use oc_conform_app::{exit, workspace, Workspace};
 use oc_conform_checks::{EventStream, Observation, StepPhase, Timeline};
 use oc_conform_runner::bench::{cpu_seconds, percentile, peak_rss_kib, process_exit_latency, server_start_floor, wake_latency};
 use oc_conform_runner::execute::Settings;
 use oc_conform_runner::install::OpencodeSpec;
-use oc_conform_runner::report::{Reporter, RunEvent};
+use oc_conform_runner::report::Bus;
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
 use oc_conform_scenario::Expectations;
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -49,13 +47,6 @@ pub struct BenchArgs {
     /// Where bench.json and the runs' reports go (default: reports/bench-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-}
-
-struct Quiet;
-impl Reporter for Quiet {
-    fn report(&mut self, _: &RunEvent<'_>) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn stats(v: &[f64]) -> serde_json::Value {
@@ -110,23 +101,27 @@ fn status_lag_ms(t: &Timeline) -> Vec<f64> {
 }
 
 pub async fn bench(args: BenchArgs) -> u8 {
-    let (root, cfg) = match config::load() {
-        Ok(c) => c,
+    let ws = match Workspace::load() {
+        Ok(ws) => ws,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return e.exit_code();
         }
     };
-    let selected = match all_scenarios(&cfg, &[]).and_then(|all| select(all, &args.scenario)) {
+    let cfg = &ws.config;
+    let selected = match ws.catalogue(&[]).and_then(|c| c.select(&args.scenario)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return e.exit_code();
         }
     };
-    let installer = match installer() {
+    let installer = match workspace::installer() {
         Ok(i) => i,
-        Err(c) => return c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
     };
     let spec: OpencodeSpec = match args.opencode.clone().unwrap_or(cfg.default_opencode.clone()).parse() {
         Ok(s) => s,
@@ -142,11 +137,13 @@ pub async fn bench(args: BenchArgs) -> u8 {
             return exit::INFRA;
         }
     };
-    let dir = args.report_dir.clone().unwrap_or_else(|| root.join("reports").join(format!(
-        "bench-{}",
-        crate::run::default_report_dir(&root).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
-    )));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = match ws.report_dir(args.report_dir.as_deref(), "bench-") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
 
     eprintln!("floor: {} bare starts of opencode {}", args.floor_runs, target.version);
     let mut floor = Vec::new();
@@ -200,7 +197,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
         };
         let started = Instant::now();
         let cpu_before = cpu_seconds();
-        let results = suite::run_cells(cells.clone(), &expectations, &opts, &mut Quiet, Arc::default()).await;
+        let results = suite::run_cells(cells.clone(), &expectations, &opts, &Bus::default()).await;
         let wall = started.elapsed().as_secs_f64() * 1000.0;
         let cpu_after = cpu_seconds();
         let (harness_cpu, servers_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);

@@ -1,14 +1,16 @@
 //! `install`, `versions`, `list` and `gc`.
 
-use crate::run::{all_scenarios, installer};
-use crate::{config, exit};
+use oc_conform_app::{exit, workspace, Workspace};
 use oc_conform_runner::install::OpencodeSpec;
 use std::path::PathBuf;
 
 pub async fn install(versions: Vec<String>) -> u8 {
-    let installer = match installer() {
+    let installer = match workspace::installer() {
         Ok(i) => i,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
     };
     for v in &versions {
         if let Err(e) = v.parse::<OpencodeSpec>() {
@@ -30,9 +32,12 @@ pub async fn install(versions: Vec<String>) -> u8 {
 }
 
 pub async fn versions() -> u8 {
-    let installer = match installer() {
+    let installer = match workspace::installer() {
         Ok(i) => i,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
     };
     let cached = installer.cached_versions();
     match installer.registry_versions().await {
@@ -57,10 +62,10 @@ pub async fn versions() -> u8 {
 }
 
 pub fn list(dir: Option<PathBuf>) -> u8 {
-    let result = config::load().and_then(|(_, cfg)| all_scenarios(&cfg, &dir.into_iter().collect::<Vec<_>>()));
+    let result = Workspace::load().and_then(|ws| ws.catalogue(&dir.into_iter().collect::<Vec<_>>()));
     match result {
         Ok(all) => {
-            for (_, s) in all {
+            for (_, s) in &all.entries {
                 let first = s.description.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
                 println!("{:36} {first}", s.name);
             }
@@ -68,7 +73,7 @@ pub fn list(dir: Option<PathBuf>) -> u8 {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            exit::USAGE
+            e.exit_code()
         }
     }
 }

@@ -1,20 +1,16 @@
-//! `oc-conform`: the command line. Parses arguments, resolves versions and scenarios,
-//! hands them to the runner, and turns outcomes into an exit code a CI can trust.
+//! `oc-conform`: the command line. Parses arguments, builds a driver's plan, calls the
+//! driver (`oc-conform-app`) and maps its one typed error to an exit code.
 
-mod attach;
 mod bench;
-mod bisect_cmd;
+mod bisect;
 mod check_plugin;
-mod config;
-mod exit;
 mod install_cmds;
-mod interrupt;
 mod new_scenario;
-mod results_cmds;
 mod run;
-mod terminal;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use oc_conform_app::drivers::stored;
+use oc_conform_app::{exit, reporters::MessageFormat, Workspace};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +19,25 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How live events are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormatArg {
+    /// Progress and results for people, on stderr.
+    Human,
+    /// One JSON object per line on stdout (schema in reports/README.md); people's text
+    /// stays on stderr.
+    Json,
+}
+
+impl From<MessageFormatArg> for MessageFormat {
+    fn from(m: MessageFormatArg) -> Self {
+        match m {
+            MessageFormatArg::Human => MessageFormat::Human,
+            MessageFormatArg::Json => MessageFormat::Json,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -38,7 +53,7 @@ enum Command {
         what: new_scenario::NewCommand,
     },
     /// Find the release that broke a scenario (or, with --fixed, fixed it).
-    Bisect(bisect_cmd::BisectArgs),
+    Bisect(bisect::BisectArgs),
     /// Download opencode versions into the cache.
     Install {
         /// Versions (`1.18.34`, `latest`).
@@ -53,18 +68,23 @@ enum Command {
         #[arg(long)]
         scenarios: Option<PathBuf>,
     },
-    /// Re-run the checks on a stored run's timelines, without a server.
+    /// Re-run the checks on a stored run's timelines, without a server; print each run's
+    /// verdict and the checks that did not pass. Exit 1 when a verdict differs from the
+    /// recorded one.
     Analyze {
-        /// A report directory written by `oc-conform run`.
+        /// A report directory written by `oc-conform run` (it holds results.json).
         run_dir: PathBuf,
     },
     /// Combine report dirs (e.g. `--partition` slices) into one report and one exit code.
     Merge {
-        #[arg(required = true)]
+        /// The report directories to combine (each holds results.json); their cells must
+        /// not overlap.
+        #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
         /// Where the merged report goes.
         #[arg(long, value_name = "DIR")]
         report_dir: PathBuf,
+        /// Unexpected passes and undeclared flakes fail the gate too.
         #[arg(long)]
         strict: bool,
     },
@@ -73,8 +93,15 @@ enum Command {
     Gc,
     /// Measure the harness's overhead over opencode's own costs (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
-    /// What regressed and what got fixed between two runs.
-    Diff { run_a: PathBuf, run_b: PathBuf },
+    /// What regressed and what got fixed between two runs. Exit 1 when something regressed.
+    Diff {
+        /// The earlier run's report directory (the baseline).
+        #[arg(value_name = "RUN_A")]
+        run_a: PathBuf,
+        /// The later run's report directory, compared with RUN_A.
+        #[arg(value_name = "RUN_B")]
+        run_b: PathBuf,
+    },
     /// Work on the expectations file.
     Expectations {
         #[command(subcommand)]
@@ -84,25 +111,48 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ExpectationsCommand {
-    /// Rewrite the expectations from a run's outcomes.
+    /// Rewrite the expectations from a run's outcomes: failures become expected failures
+    /// of that version, unexpected passes drop it.
     Update {
+        /// The report directory of the run to take the outcomes from.
+        #[arg(value_name = "RUN_DIR")]
         run_dir: PathBuf,
-        /// Default: scenarios/expectations.toml.
+        /// The expectations file to rewrite. Default: scenarios/expectations.toml.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
 }
 
+/// A job's exit code: its own, or its error's (said on stderr).
+pub fn exit_code(result: Result<u8, oc_conform_app::AppError>) -> u8 {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        e.exit_code()
+    })
+}
+
+/// `run --exit-code bisect` was asked for: a usage error must then stop `git bisect run`
+/// (128), not mark the commit bad, even when the arguments did not parse.
+fn bisect_mode_requested(args: &[String]) -> bool {
+    args.get(1).is_some_and(|c| c == "run")
+        && args.iter().enumerate().any(|(i, a)| {
+            a == "--exit-code=bisect" || (a == "--exit-code" && args.get(i + 1).is_some_and(|m| m == "bisect"))
+        })
+}
+
 fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let usage = e.use_stderr();
             let _ = e.print();
-            return if usage {
-                exit::USAGE.into()
-            } else {
+            return if !usage {
                 ExitCode::SUCCESS
+            } else if bisect_mode_requested(&raw) {
+                exit::BISECT_ABORT.into()
+            } else {
+                exit::USAGE.into()
             };
         }
     };
@@ -116,33 +166,51 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
-            Command::Bisect(args) => bisect_cmd::bisect(args).await,
+            Command::Bisect(args) => bisect::bisect(args).await,
             Command::CheckPlugin(args) => check_plugin::check_plugin(args).await,
             Command::New { what } => new_scenario::new(what),
             Command::Install { versions } => install_cmds::install(versions).await,
             Command::Versions => install_cmds::versions().await,
             Command::List { scenarios } => install_cmds::list(scenarios),
-            Command::Analyze { run_dir } => results_cmds::analyze(&run_dir),
-            Command::Merge { dirs, report_dir, strict } => results_cmds::merge(&dirs, &report_dir, strict),
+            Command::Analyze { run_dir } => stored::analyze(&run_dir),
+            Command::Merge { dirs, report_dir, strict } => stored::merge(&dirs, &report_dir, strict),
             Command::Gc => install_cmds::gc(),
             Command::Bench(args) => bench::bench(args).await,
-            Command::Diff { run_a, run_b } => results_cmds::diff(&run_a, &run_b),
+            Command::Diff { run_a, run_b } => stored::diff(&run_a, &run_b),
             Command::Expectations {
                 command: ExpectationsCommand::Update { run_dir, file },
             } => {
                 let file = match file {
                     Some(f) => f,
-                    None => match config::load() {
-                        Ok((_, cfg)) => cfg.scenarios_dir.join("expectations.toml"),
+                    None => match Workspace::load() {
+                        Ok(ws) => ws.expectations_path(None),
                         Err(e) => {
                             eprintln!("error: {e}");
-                            return exit::USAGE;
+                            return e.exit_code();
                         }
                     },
                 };
-                results_cmds::update_expectations(&run_dir, &file)
+                stored::update_expectations(&run_dir, &file)
             }
         }
     });
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bisect_mode_requested;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn bisect_mode_is_seen_before_the_arguments_parse() {
+        assert!(bisect_mode_requested(&args("oc-conform run --exit-code bisect --bogus")));
+        assert!(bisect_mode_requested(&args("oc-conform run --bogus --exit-code=bisect")));
+        assert!(!bisect_mode_requested(&args("oc-conform run --bogus")));
+        assert!(!bisect_mode_requested(&args("oc-conform run --exit-code gate --bogus")));
+        assert!(!bisect_mode_requested(&args("oc-conform bisect --exit-code bisect")));
+    }
 }

@@ -1,7 +1,7 @@
 //! `oc-conform new scenario NAME [--dir DIR]`: writes a commented scenario skeleton that
 //! runs as it is (one short turn, judged by three checks), for the author to change.
 
-use crate::{config, exit};
+use oc_conform_app::{exit, Workspace};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -66,15 +66,15 @@ fn new_scenario(args: &NewScenarioArgs) -> Result<PathBuf, String> {
     if let Some(why) = invalid_name(&args.name) {
         return Err(why);
     }
-    let project = config::load().ok();
+    let project = Workspace::load().ok();
     let dir = match (&args.dir, &project) {
         (Some(d), _) => d.clone(),
-        (None, Some((_, cfg))) => cfg.scenarios_dir.clone(),
+        (None, Some(ws)) => ws.config.scenarios_dir.clone(),
         (None, None) => return Err("no --dir and no oc-conform project found: pass --dir DIR".into()),
     };
     // A second scenario of the same name would make `run` refuse both.
-    if let Some((_, cfg)) = &project {
-        if let Ok(all) = oc_conform_scenario::load_dir(&cfg.scenarios_dir) {
+    if let Some(ws) = &project {
+        if let Ok(all) = oc_conform_scenario::load_dir(&ws.config.scenarios_dir) {
             if let Some((path, _)) = all.iter().find(|(_, s)| s.name == args.name) {
                 return Err(format!(
                     "a scenario named `{}` already exists: {}",

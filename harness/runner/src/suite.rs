@@ -5,11 +5,11 @@
 
 use crate::execute::{self, ScenarioOutcome, Settings, Target};
 use crate::install::Installed;
-use crate::report::{CellReport, Reporter, RunEvent};
+use crate::report::{Bus, CellReport, Event};
 use crate::shared_server::{self, SharedServers};
 use oc_conform_scenario::{Expectations, Scenario};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
 /// One scenario on one opencode binary.
@@ -49,24 +49,27 @@ pub fn partition<T>(items: Vec<T>, k: usize, n: usize) -> Vec<T> {
         .collect()
 }
 
-enum Progress {
-    Started(String, String),
-    Run(Box<ScenarioOutcome>),
-    Cell(usize, Box<CellReport>),
+/// Runs every cell; returns the cells' reports in input order. Emits on `bus` as it
+/// goes: each run's start and end, and each cell once classified (the partial report of
+/// an interrupted run is built from those).
+pub async fn run_cells(cells: Vec<Cell>, expectations: &Expectations, opts: &SuiteOptions, bus: &Bus) -> Vec<CellReport> {
+    let total = cells.len();
+    run_cells_counted(cells, expectations, opts, bus, 0, total).await
 }
 
-/// Runs every cell; returns the cells' reports in input order. Each finished cell is
-/// also pushed to `finished` as it completes (for an interrupted run's partial report).
-pub async fn run_cells(
+/// [`run_cells`] as part of a bigger matrix: `done_before` of its `total` cells were
+/// reported already (their progress counts go on from there).
+pub async fn run_cells_counted(
     cells: Vec<Cell>,
     expectations: &Expectations,
     opts: &SuiteOptions,
-    reporter: &mut dyn Reporter,
-    finished: Arc<Mutex<Vec<CellReport>>>,
+    bus: &Bus,
+    done_before: usize,
+    total: usize,
 ) -> Vec<CellReport> {
-    let total = cells.len();
+    let count_here = cells.len();
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, CellReport)>();
     let shared = (opts.share_servers && opts.settings.attach.is_none()).then(|| SharedServers::new(opts.jobs));
     let order = start_order(&cells, shared.is_some());
     let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
@@ -75,44 +78,27 @@ pub async fn run_cells(
         let expectation = expectations
             .find(&cell.scenario.name, &cell.target.version)
             .cloned();
-        let (semaphore, tx, opts, shared) = (semaphore.clone(), tx.clone(), opts.clone(), shared.clone());
+        let (semaphore, tx, opts, shared, bus) = (semaphore.clone(), tx.clone(), opts.clone(), shared.clone(), bus.clone());
         tokio::spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else {
                 return;
             };
-            let report = run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &tx).await;
-            let _ = tx.send(Progress::Cell(index, Box::new(report)));
+            let report = run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &bus).await;
+            let _ = tx.send((index, report));
         });
     }
     drop(tx);
 
-    let mut done: Vec<Option<CellReport>> = (0..total).map(|_| None).collect();
-    let mut count = 0;
-    while let Some(p) = rx.recv().await {
-        match p {
-            Progress::Started(scenario, version) => {
-                let _ = reporter.report(&RunEvent::ScenarioStarted {
-                    scenario: &scenario,
-                    version: &version,
-                });
-            }
-            Progress::Run(outcome) => {
-                let _ = reporter.report(&RunEvent::ScenarioFinished { outcome: &outcome });
-            }
-            Progress::Cell(index, cell) => {
-                count += 1;
-                let _ = reporter.report(&RunEvent::CellFinished {
-                    cell: &cell,
-                    done: count,
-                    total,
-                });
-                finished
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((*cell).clone());
-                done[index] = Some(*cell);
-            }
-        }
+    let mut done: Vec<Option<CellReport>> = (0..count_here).map(|_| None).collect();
+    let mut count = done_before;
+    while let Some((index, cell)) = rx.recv().await {
+        count += 1;
+        bus.emit(Event::CellFinished {
+            cell: Box::new(cell.clone()),
+            done: count,
+            total,
+        });
+        done[index] = Some(cell);
     }
     if let Some(shared) = shared {
         shared.stop_all(opts.settings.stop_grace).await;
@@ -149,7 +135,7 @@ async fn run_cell(
     expectation: Option<&oc_conform_scenario::Expectation>,
     opts: &SuiteOptions,
     shared: Option<&SharedServers>,
-    tx: &mpsc::UnboundedSender<Progress>,
+    bus: &Bus,
 ) -> CellReport {
     let mut runs: Vec<ScenarioOutcome> = Vec::new();
     let planned = opts.repeat.max(1);
@@ -158,14 +144,23 @@ async fn run_cell(
     while budget > 0 {
         budget -= 1;
         let n = runs.len() + 1;
-        let _ = tx.send(Progress::Started(
-            cell.scenario.name.clone(),
-            cell.target.version.clone(),
-        ));
+        bus.emit(Event::ScenarioStarted {
+            scenario: cell.scenario.name.clone(),
+            version: cell.target.version.clone(),
+            run: n,
+        });
         // A retry (an outcome nobody expected) gets a server of its own.
         let shared = shared.filter(|_| n <= planned as usize && shares(cell));
         let outcome = run_once(cell, n, opts, shared).await;
-        let _ = tx.send(Progress::Run(Box::new(outcome.clone())));
+        bus.emit(Event::ScenarioFinished {
+            scenario: outcome.scenario.clone(),
+            version: outcome.opencode_version.clone(),
+            run: n,
+            verdict: outcome.verdict,
+            failed_checks: outcome.failed_checks(),
+            duration_ms: outcome.duration_ms,
+            error: outcome.error.clone(),
+        });
         runs.push(outcome);
         if runs.len() < planned as usize {
             continue;
@@ -191,6 +186,33 @@ pub fn run_dir(report_dir: &Path, version: &str, scenario: &str, n: usize) -> Pa
     report_dir.join(version).join(name)
 }
 
+/// A run that never played (its version could not be installed, no server could be had,
+/// the harness failed): ERROR with the reason. Its artifact dir says so in the files every
+/// report links (`timeline.json`, `server.log`, `model-requests.jsonl`), so each link
+/// resolves and tells the truth.
+pub fn unplayed(scenario: &Scenario, version: &str, dir: PathBuf, reason: String) -> ScenarioOutcome {
+    let mut outcome = ScenarioOutcome::harness_failure(&scenario.name, version, dir.clone(), reason.clone());
+    let written = prepare_run_dir(&dir, scenario).and_then(|_| {
+        let timeline = serde_json::to_vec_pretty(&outcome.timeline).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("timeline.json"), timeline)?;
+        std::fs::write(dir.join("server.log"), format!("no server was started for this run: {reason}\n"))?;
+        std::fs::write(dir.join("model-requests.jsonl"), b"")
+    });
+    if let Err(e) = written {
+        outcome.error = Some(format!("{reason}\n(and its artifacts could not be written in {}: {e})", dir.display()));
+    }
+    outcome
+}
+
+/// Creates a run's artifact dir with `scenario.json`: the scenario as run, stored with the
+/// timeline so `oc-conform analyze` can re-judge it without the file.
+pub fn prepare_run_dir(dir: &Path, scenario: &Scenario) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_vec_pretty(scenario).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("scenario.json"), json)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", dir.join("scenario.json").display())))
+}
+
 /// One run in its own task, so a panic in it (the runner's bug) becomes an ERROR outcome
 /// for this cell instead of a cell silently missing from the report. The task's server
 /// handle is dropped while unwinding, which kills it.
@@ -214,7 +236,7 @@ async fn run_once(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Option<&Sh
             } else {
                 "the harness task running this scenario was cancelled".to_string()
             };
-            ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, dir, what)
+            unplayed(&cell.scenario, &cell.target.version, dir, what)
         }
     }
 }
@@ -226,9 +248,7 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Opti
             let log_dir = opts.report_dir.join(&cell.target.version).join("shared-server");
             match s.lease(&cell.target, &log_dir, opts.settings.start_timeout).await {
                 Ok(lease) => Some(lease),
-                Err(e) => {
-                    return ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, artifacts_dir, e)
-                }
+                Err(e) => return unplayed(&cell.scenario, &cell.target.version, artifacts_dir, e),
             }
         }
         None => None,
@@ -237,12 +257,12 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Opti
         attach: lease.as_ref().and_then(|l| l.attach_to()).or_else(|| opts.settings.attach.clone()),
         ..opts.settings.clone()
     };
-    let _ = std::fs::create_dir_all(&artifacts_dir);
-    // Stored with the timeline so `oc-conform analyze` can re-judge it without the file.
-    let _ = std::fs::write(
-        artifacts_dir.join("scenario.json"),
-        serde_json::to_vec_pretty(&cell.scenario).unwrap_or_default(),
-    );
+    if let Err(e) = prepare_run_dir(&artifacts_dir, &cell.scenario) {
+        if let Some(lease) = lease {
+            lease.release();
+        }
+        return ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, artifacts_dir, e.to_string());
+    }
     let target = Target {
         binary: &cell.target.binary,
         version: &cell.target.version,

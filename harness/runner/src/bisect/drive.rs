@@ -1,7 +1,8 @@
 //! The I/O of a bisect: asks the [`Bisector`] what to probe, installs it (the likely next
 //! candidates are installed in the background while a probe runs), runs the scenario,
-//! judges the runs, and keeps `bisect.json` / `bisect.md` and a standard run report of
-//! the probes (`probes/results.json`) up to date after every probe.
+//! judges the runs, and emits each step on the event bus. The bisect reporter
+//! ([`crate::report::BisectFiles`]) keeps `bisect.json` / `bisect.md` and a standard run
+//! report of the probes (`probes/results.json`) up to date after every probe.
 //!
 //! ```text
 //! <report>/bisect.json, bisect.md
@@ -13,12 +14,12 @@ use super::report::{BisectDoc, ProbeRecord, Role};
 use super::{judge, run_fingerprint, Bisector, Fingerprint, ProbeResult};
 use crate::execute::{self, Settings, Target};
 use crate::install::{CacheState, Installer, OpencodeSpec};
-use crate::report::{self, json, CellReport, ResultsDoc};
+use crate::report::{json, BisectFiles, Bus, CellReport, Event};
 use crate::suite;
 use oc_conform_scenario::Scenario;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinHandle;
 
@@ -34,47 +35,17 @@ pub struct Plan {
     pub repeat: u32,
 }
 
-/// What happens during a bisect, for a live reporter.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A probe starts; `fetching` are versions being installed ahead meanwhile.
-    Probing {
-        number: usize,
-        version: &'a str,
-        role: Role,
-        fetching: &'a [String],
-    },
-    /// One run of a probe finished (with `--repeat` there may be more).
-    Ran { version: &'a str, run: usize, verdict: &'a str },
-    /// A probe concluded.
-    Probed { number: usize, probe: &'a ProbeRecord },
-}
-
-/// The probes' own report dir: a standard run report (`oc-conform analyze` reads it).
-pub fn probes_dir(report_dir: &Path) -> PathBuf {
-    report_dir.join("probes")
-}
-
-/// Runs the bisect to its end. `doc` (shared with an interrupt handler) holds the
-/// candidates and ends; it is updated and written to the report dir after every probe.
-pub async fn run(
-    plan: &Plan,
-    installer: Arc<Installer>,
-    doc: Arc<Mutex<BisectDoc>>,
-    on_event: &mut (dyn FnMut(Event<'_>) + Send),
-) -> BisectDoc {
-    let (candidates, direction, mut target) = {
-        let d = lock(&doc);
-        (d.candidates.clone(), d.direction, d.fingerprint.clone())
-    };
+/// Runs the bisect to its end. `doc` holds the candidates and ends; it is updated after
+/// every probe and emitted with it.
+pub async fn run(plan: &Plan, installer: Arc<Installer>, mut doc: BisectDoc, bus: &Bus) -> BisectDoc {
+    bus.emit(Event::BisectStarted { doc: Box::new(doc.clone()) });
+    let (candidates, direction, mut target) = (doc.candidates.clone(), doc.direction, doc.fingerprint.clone());
     let Ok(mut bisector) = Bisector::new(candidates.len(), direction) else {
-        let mut d = lock(&doc).clone();
-        d.status = "end_not_confirmed".into();
-        d.error = Some(format!("a bisect needs two ends; the candidates are {:?}", candidates));
-        return d;
+        doc.status = "end_not_confirmed".into();
+        doc.error = Some(format!("a bisect needs two ends; the candidates are {:?}", candidates));
+        bus.emit(Event::BisectFinished { doc: Box::new(doc.clone()) });
+        return doc;
     };
-    let probes_dir = probes_dir(&plan.report_dir);
-    let mut cells: Vec<CellReport> = Vec::new();
     let mut fetches: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut number = 0;
 
@@ -103,45 +74,38 @@ pub async fn run(
             }));
             fetching.push(v);
         }
-        on_event(Event::Probing {
+        bus.emit(Event::ProbeStarted {
             number,
-            version: &version,
+            version: version.clone(),
             role,
-            fetching: &fetching,
+            fetching,
         });
 
-        let (probe, cell) = probe(plan, &installer, &version, role, target.as_ref(), on_event).await;
+        let (probe, cell) = probe(plan, &installer, &version, role, target.as_ref(), bus).await;
         // The bad end's failure is what every other probe is compared with.
         if role == Role::BadEnd && target.is_none() && probe.result == ProbeResult::Bad {
             target = probe.fingerprint.clone();
         }
         let _ = bisector.record(index, probe.result);
-        on_event(Event::Probed { number, probe: &probe });
-
-        if let Some(cell) = cell {
-            cells.push(cell);
-            write_probes_report(&probes_dir, &lock(&doc), &cells);
-        }
-        let mut d = lock(&doc);
-        d.fingerprint = target.clone();
-        d.probes.push(probe);
-        d.update(&bisector);
-        let _ = d.write(&plan.report_dir);
+        doc.fingerprint = target.clone();
+        doc.probes.push(probe.clone());
+        doc.update(&bisector);
+        bus.emit(Event::ProbeFinished {
+            number,
+            probe: Box::new(probe),
+            cell: cell.map(Box::new),
+            doc: Box::new(doc.clone()),
+        });
     }
 
     // Whatever is still being fetched ahead is no longer needed.
     for (_, h) in fetches {
         h.abort();
     }
-    let mut d = lock(&doc);
-    d.finished_at = json::now_rfc3339();
-    d.update(&bisector);
-    let _ = d.write(&plan.report_dir);
-    d.clone()
-}
-
-fn lock(doc: &Mutex<BisectDoc>) -> std::sync::MutexGuard<'_, BisectDoc> {
-    doc.lock().unwrap_or_else(|p| p.into_inner())
+    doc.finished_at = json::now_rfc3339();
+    doc.update(&bisector);
+    bus.emit(Event::BisectFinished { doc: Box::new(doc.clone()) });
+    doc
 }
 
 /// Installs `version` (waiting for a fetch ahead of it, if one is running) and runs the
@@ -152,10 +116,10 @@ async fn probe(
     version: &str,
     role: Role,
     target: Option<&Fingerprint>,
-    on_event: &mut (dyn FnMut(Event<'_>) + Send),
+    bus: &Bus,
 ) -> (ProbeRecord, Option<CellReport>) {
     let started = Instant::now();
-    let probes_dir = probes_dir(&plan.report_dir);
+    let probes_dir = BisectFiles::probes_dir(&plan.report_dir);
     let installed = installer.resolve(&OpencodeSpec::Version(version.to_string())).await;
     let install_ms = started.elapsed().as_millis() as u64;
     let installed = match installed {
@@ -181,12 +145,10 @@ async fn probe(
     let cell = loop {
         let n = outcomes.len() + 1;
         let artifacts_dir = suite::run_dir(&probes_dir, version, &plan.scenario.name, n);
-        let _ = std::fs::create_dir_all(&artifacts_dir);
-        // Stored with the timeline so `oc-conform analyze` can re-judge it.
-        let _ = std::fs::write(
-            artifacts_dir.join("scenario.json"),
-            serde_json::to_vec_pretty(&plan.scenario).unwrap_or_default(),
-        );
+        if let Err(e) = suite::prepare_run_dir(&artifacts_dir, &plan.scenario) {
+            outcomes.push(suite::unplayed(&plan.scenario, version, artifacts_dir, e.to_string()));
+            break CellReport::from_runs(&outcomes, None, &probes_dir);
+        }
         let t = Target {
             binary: &installed.binary,
             version: &installed.version,
@@ -194,10 +156,10 @@ async fn probe(
             artifacts_dir,
         };
         let outcome = execute::run_scenario(&plan.scenario, &t, &plan.settings).await;
-        on_event(Event::Ran {
-            version,
+        bus.emit(Event::ProbeRan {
+            version: version.to_string(),
             run: n,
-            verdict: outcome.verdict.as_str(),
+            verdict: outcome.verdict,
         });
         outcomes.push(outcome);
         let c = CellReport::from_runs(&outcomes, None, &probes_dir);
@@ -227,20 +189,4 @@ async fn probe(
         runs,
     };
     (probe, Some(cell))
-}
-
-/// `probes/results.json`: the probes as a standard run report.
-fn write_probes_report(dir: &Path, doc: &BisectDoc, cells: &[CellReport]) {
-    let results = ResultsDoc {
-        format_version: report::model::RESULTS_FORMAT_VERSION,
-        tool: json::tool_name(),
-        started_at: doc.started_at.clone(),
-        finished_at: json::now_rfc3339(),
-        interrupted: false,
-        partition: None,
-        versions: cells.iter().map(|c| c.opencode_version.clone()).collect(),
-        scenarios: vec![doc.scenario.clone()],
-        results: cells.to_vec(),
-    };
-    let _ = report::write_all(&results, dir);
 }

@@ -12,7 +12,8 @@
 use super::common::{self, witness_line};
 use super::model::{CellReport, ResultsDoc};
 use super::svg::{self, esc, WitnessMark};
-use oc_conform_checks::outcome::{Gate, Outcome};
+use super::gate::Decision;
+use oc_conform_checks::outcome::Outcome;
 use oc_conform_checks::Timeline;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
@@ -42,10 +43,12 @@ fn outcome_class(o: Outcome) -> &'static str {
 
 /// The page for `doc`, reading artifacts relative to `dir`.
 pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
-    let (gate, gate_class) = match doc.gate(false) {
-        Gate::Ok => ("all as expected", "g-ok"),
-        Gate::Regression => ("REGRESSION", "g-bad"),
-        Gate::NoVerdict => ("NO VERDICT", "g-nov"),
+    let decision = doc.gate_decision();
+    let gate = decision.headline.as_str();
+    let gate_class = match decision.decision {
+        Decision::Ok => "g-ok",
+        Decision::Regression => "g-bad",
+        Decision::NoVerdict => "g-nov",
     };
     // Cell ids by position in results: stable, and free of any text from the run.
     let id = |c: &CellReport| {

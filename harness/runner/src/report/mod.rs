@@ -1,49 +1,29 @@
-//! Reporters. The runner never prints: it emits [`RunEvent`]s for live reporters (the
-//! terminal), and the finished run is a [`ResultsDoc`] that every file reporter renders
-//! (`results.json`, JUnit, the markdown summary, the HTML page). `merge` and `analyze`
-//! rebuild a `ResultsDoc` and render it the same way.
+//! Reporters. The runner never prints: every driver emits [`Event`]s on a [`Bus`] to a
+//! set of [`Reporter`]s: the terminal, `--message-format json` ([`events::JsonLines`]),
+//! and the file reporters ([`ResultsFiles`]: `results.json`, JUnit, the markdown
+//! summary, the HTML page, all rendered from one [`ResultsDoc`]; [`BisectFiles`];
+//! [`PluginFiles`]). `merge` and `analyze` rebuild a `ResultsDoc` and render it the same
+//! way. To add a report format: a renderer of `ResultsDoc` called from [`write_all`], or
+//! a [`Reporter`] added to the drivers' set in `oc-conform-app`.
 
 mod common;
+pub mod events;
+mod files;
+pub mod gate;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod model;
 pub mod summary;
 pub mod svg;
+pub mod terminal;
 
-use crate::execute::ScenarioOutcome;
-pub use model::{CellReport, ResultsDoc};
+pub use events::{Bus, Event, Reporter, RunHeader};
+pub use files::{BisectFiles, PluginFiles, ResultsFiles};
+pub use gate::{exit, ExitMode, GateDecision};
+pub use model::{CellReport, ResultsBuilder, ResultsDoc};
+pub use terminal::Terminal;
 use std::path::Path;
-
-/// What happens during a run, in order.
-#[derive(Debug, Clone)]
-pub enum RunEvent<'a> {
-    RunStarted {
-        cells: usize,
-        versions: &'a [String],
-    },
-    ScenarioStarted {
-        scenario: &'a str,
-        version: &'a str,
-    },
-    /// One run of a scenario finished (there may be more: repeats, retries).
-    ScenarioFinished {
-        outcome: &'a ScenarioOutcome,
-    },
-    /// A scenario's cell (all its runs on one version) is classified.
-    CellFinished {
-        cell: &'a CellReport,
-        done: usize,
-        total: usize,
-    },
-    RunFinished {
-        doc: &'a ResultsDoc,
-    },
-}
-
-pub trait Reporter: Send {
-    fn report(&mut self, event: &RunEvent<'_>) -> std::io::Result<()>;
-}
 
 /// Writes every file report of a finished run into `dir`: `results.json` first, then
 /// `junit.xml`, `summary.md` and `index.html`. Each is tried even when one before it
@@ -51,7 +31,6 @@ pub trait Reporter: Send {
 pub fn write_all(doc: &ResultsDoc, dir: &Path) -> std::io::Result<()> {
     doc.write(dir)?;
     let results = [
-        json::write_extra(doc, dir),
         junit::write(doc, dir),
         summary::write(doc, dir),
         html::write(doc, dir),

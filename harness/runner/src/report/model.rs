@@ -2,6 +2,8 @@
 //! renders from. `merge` and `analyze` read it back, so a report can be rebuilt from
 //! report directories without re-running anything.
 
+use super::events::{Event, RunHeader};
+use super::gate::{self, GateDecision};
 use crate::execute::ScenarioOutcome;
 use oc_conform_checks::outcome::{Outcome, RunVerdict};
 use oc_conform_checks::{Timeline, Verdict};
@@ -9,7 +11,9 @@ use oc_conform_scenario::Expectation;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub const RESULTS_FORMAT_VERSION: u32 = 1;
+/// 2: the gate decision, `attached_to` and `skipped` are fields of the document (1 had
+/// none of them; a version-1 document still loads, its gate decided without `--strict`).
+pub const RESULTS_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ResultsDoc {
@@ -27,6 +31,24 @@ pub struct ResultsDoc {
     /// The scenarios of the run, in order.
     pub scenarios: Vec<String>,
     pub results: Vec<CellReport>,
+    /// The run's one gate decision (none while it runs, or when it was interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateDecision>,
+    /// The URL of a server the harness did not start (`run --server-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<String>,
+    /// Selected scenarios this run did not play, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedCell>,
+}
+
+/// A scenario a run did not play, and why (it needs what the server cannot offer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedCell {
+    pub scenario: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencode_version: Option<String>,
+    pub reason: String,
 }
 
 /// One scenario on one version: its outcome over all its runs.
@@ -200,13 +222,48 @@ impl CellReport {
 }
 
 impl ResultsDoc {
-    pub fn gate(&self, strict: bool) -> oc_conform_checks::outcome::Gate {
-        let outcomes: Vec<(Outcome, bool)> = self
-            .results
-            .iter()
-            .map(|c| (c.outcome, c.flaky_declared()))
-            .collect();
-        oc_conform_checks::outcome::gate(&outcomes, strict)
+    /// An empty document for the run `header` describes.
+    pub fn new(header: &RunHeader) -> ResultsDoc {
+        ResultsDoc {
+            format_version: RESULTS_FORMAT_VERSION,
+            tool: header.tool.clone(),
+            started_at: header.started_at.clone(),
+            finished_at: String::new(),
+            interrupted: false,
+            partition: header.partition.clone(),
+            versions: header.versions.clone(),
+            scenarios: header.scenarios.clone(),
+            results: vec![],
+            gate: None,
+            attached_to: header.attached_to.clone(),
+            skipped: vec![],
+        }
+    }
+
+    /// The gate decision every report renders: the one the run recorded, or (an
+    /// interrupted run, a version-1 document) the gate without `--strict`.
+    pub fn gate_decision(&self) -> GateDecision {
+        self.gate.clone().unwrap_or_else(|| gate::decide(&self.results, false))
+    }
+
+    /// Puts the cells in matrix order: by version as given, then by scenario.
+    pub fn sort_results(&mut self) {
+        let vpos = |v: &str| self.versions.iter().position(|x| x == v).unwrap_or(usize::MAX);
+        let spos = |s: &str| self.scenarios.iter().position(|x| x == s).unwrap_or(usize::MAX);
+        let mut results = std::mem::take(&mut self.results);
+        results.sort_by_key(|c| (vpos(&c.opencode_version), spos(&c.scenario)));
+        self.results = results;
+    }
+
+    /// The run an event stream describes (its last run, when it holds several), as the
+    /// results reporter builds it: `results.json` can be rebuilt from a
+    /// `--message-format json` stream.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Option<ResultsDoc> {
+        let mut b = ResultsBuilder::default();
+        for e in events {
+            b.on_event(e);
+        }
+        b.doc()
     }
 
     pub fn count(&self, outcome: Outcome) -> usize {
@@ -214,6 +271,18 @@ impl ResultsDoc {
     }
 
     pub fn load(dir: &Path) -> Result<ResultsDoc, String> {
+        let doc = Self::load_any(dir)?;
+        if doc.format_version > RESULTS_FORMAT_VERSION {
+            return Err(format!(
+                "{}: results format {} is newer than this oc-conform reads ({RESULTS_FORMAT_VERSION}); use a newer oc-conform",
+                dir.join("results.json").display(),
+                doc.format_version
+            ));
+        }
+        Ok(doc)
+    }
+
+    fn load_any(dir: &Path) -> Result<ResultsDoc, String> {
         let path = dir.join("results.json");
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
@@ -224,5 +293,50 @@ impl ResultsDoc {
         let tmp = dir.join(".results.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
         std::fs::rename(tmp, dir.join("results.json"))
+    }
+}
+
+/// Builds a [`ResultsDoc`] from a run's events: the one way a results document is made,
+/// whether by the reporter that writes `results.json`, by `merge`, or from a stored
+/// `--message-format json` stream.
+#[derive(Default)]
+pub struct ResultsBuilder {
+    doc: Option<ResultsDoc>,
+}
+
+impl ResultsBuilder {
+    pub fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { run } => self.doc = Some(ResultsDoc::new(run)),
+            Event::CellFinished { cell, .. } => {
+                if let Some(d) = &mut self.doc {
+                    d.results.push((**cell).clone());
+                    d.sort_results();
+                }
+            }
+            Event::Skipped { skipped } => {
+                if let Some(d) = &mut self.doc {
+                    d.skipped.push(skipped.clone());
+                }
+            }
+            Event::Interrupted { .. } => {
+                if let Some(d) = &mut self.doc {
+                    d.interrupted = true;
+                    d.finished_at = super::json::now_rfc3339();
+                }
+            }
+            Event::RunFinished { finished_at, gate } => {
+                if let Some(d) = &mut self.doc {
+                    d.finished_at = finished_at.clone();
+                    d.gate = Some(gate.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The document so far (none before a run started).
+    pub fn doc(&self) -> Option<ResultsDoc> {
+        self.doc.clone()
     }
 }

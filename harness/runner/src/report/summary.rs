@@ -6,7 +6,7 @@
 
 use super::common::{self, witness_line};
 use super::model::{CellReport, ResultsDoc};
-use oc_conform_checks::outcome::{Gate, Outcome};
+use oc_conform_checks::outcome::Outcome;
 use oc_conform_checks::Verdict;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -43,12 +43,8 @@ pub fn render(doc: &ResultsDoc) -> String {
 }
 
 fn headline(doc: &ResultsDoc, md: &mut String) {
-    let gate = match doc.gate(false) {
-        Gate::Ok => "all as expected",
-        Gate::Regression => "REGRESSION",
-        Gate::NoVerdict => "NO VERDICT",
-    };
-    let _ = writeln!(md, "## oc-conform: {gate}\n");
+    let gate = doc.gate_decision();
+    let _ = writeln!(md, "## oc-conform: {}\n", gate.headline);
     let counts: Vec<String> = common::counts(doc)
         .iter()
         .map(|(o, n)| format!("{n} {}", o.as_str()))

@@ -329,6 +329,9 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
             "server-sigterm-during-tool".into(),
         ],
         results: cells,
+        gate: None,
+        attached_to: None,
+        skipped: vec![],
     };
     (doc, timelines)
 }

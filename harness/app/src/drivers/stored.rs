@@ -1,12 +1,12 @@
-//! Subcommands that work on stored runs, without a server: `analyze` (re-judge stored
-//! timelines), `merge` (combine partitioned runs), `diff` (what changed between two runs)
-//! and `expectations update` (rewrite expectations from a run).
+//! The jobs on stored runs, without a server: `analyze` (re-judge stored timelines),
+//! `merge` (combine partitioned runs), `diff` (what changed between two runs) and
+//! `expectations update` (rewrite expectations from a run). Each prints its answer on
+//! stdout and returns its exit code.
 
 use crate::exit;
-use crate::run::gate_code;
 use oc_conform_checks::outcome::{classify, Outcome};
 use oc_conform_checks::{checks, CheckResult, Timeline, Verdict};
-use oc_conform_runner::report::{self, json, CellReport, ResultsDoc};
+use oc_conform_runner::report::{self, gate, json, CellReport, ResultsDoc};
 use oc_conform_scenario::{Expectation, ExpectedOutcome, Expectations, Scenario};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,11 +22,13 @@ pub fn analyze(run_dir: &Path) -> u8 {
         }
     };
     let mut differ = 0;
+    let mut runs = 0;
     let mut code = exit::OK;
     for cell in &doc.results {
         for run in &cell.runs {
+            runs += 1;
             let dir = run_dir.join(&run.dir);
-            let now = match rejudge(&dir, run.error.is_some()) {
+            let now = match rejudge(&dir, run.error.as_deref()) {
                 Ok(v) => v,
                 Err(e) => {
                     eprintln!("error: {}: {e}", dir.display());
@@ -34,36 +36,62 @@ pub fn analyze(run_dir: &Path) -> u8 {
                     continue;
                 }
             };
-            let same = now == run.verdict;
+            let same = now.verdict == run.verdict;
             differ += usize::from(!same);
             println!(
                 "{:6} {} ({}) {}{}",
-                now.as_str().to_uppercase(),
+                now.verdict.as_str().to_uppercase(),
                 cell.scenario,
                 cell.opencode_version,
                 run.dir,
                 if same { String::new() } else { format!("  [recorded: {}]", run.verdict.as_str()) }
             );
+            for c in now.not_passed {
+                println!("         {} {}: {}", c.verdict.as_str(), c.check, c.message);
+            }
+            if let Some(e) = now.error {
+                println!("         no verdict: {}", e.lines().next().unwrap_or_default());
+            }
         }
     }
     if differ > 0 {
-        eprintln!("{differ} verdict(s) differ from the recorded run");
+        eprintln!("{differ} of {runs} verdict(s) differ from the recorded run");
         return exit::REGRESSION;
+    }
+    if code == exit::OK {
+        eprintln!("{runs} verdict(s), all as recorded");
     }
     code
 }
 
-fn rejudge(dir: &Path, had_error: bool) -> Result<Verdict, String> {
-    if had_error {
+/// A stored run judged again.
+struct Rejudged {
+    verdict: Verdict,
+    /// The checks that did not pass, with their messages.
+    not_passed: Vec<CheckResult>,
+    /// Why the run reached no verdict, when it never got to its checks.
+    error: Option<String>,
+}
+
+fn rejudge(dir: &Path, error: Option<&str>) -> Result<Rejudged, String> {
+    if let Some(e) = error {
         // The run never reached its checks; its timeline cannot change that.
-        return Ok(Verdict::Error);
+        return Ok(Rejudged {
+            verdict: Verdict::Error,
+            not_passed: vec![],
+            error: Some(e.to_string()),
+        });
     }
     let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"));
     let scenario: Scenario = serde_json::from_slice(&read("scenario.json")?).map_err(|e| format!("scenario.json: {e}"))?;
     let timeline: Timeline = serde_json::from_slice(&read("timeline.json")?).map_err(|e| format!("timeline.json: {e}"))?;
     let mut results = checks::run_all(&scenario.checks, &timeline);
     results.extend(step_results(dir));
-    Ok(oc_conform_checks::combine(&results))
+    Ok(Rejudged {
+        verdict: oc_conform_checks::combine(&results),
+        not_passed: results.into_iter().filter(|c| c.verdict != Verdict::Pass).collect(),
+        error: None,
+    })
 }
 
 /// Step expectations (`expect_status`) are not re-playable: carry over recorded ones.
@@ -97,7 +125,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, strict: bool) -> u8 {
         interrupted: docs.iter().any(|(_, d)| d.interrupted),
         partition: None,
         tool: json::tool_name(),
+        format_version: report::model::RESULTS_FORMAT_VERSION,
         results: vec![],
+        gate: None,
         ..first.clone()
     };
     for (dir, doc) in &docs {
@@ -129,18 +159,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, strict: bool) -> u8 {
         }
     }
     // The order one unpartitioned run would have: by version as given, then scenario.
-    let vpos = |v: &str| merged.versions.iter().position(|x| x == v).unwrap_or(usize::MAX);
-    let spos = |s: &str| merged.scenarios.iter().position(|x| x == s).unwrap_or(usize::MAX);
-    merged
-        .results
-        .sort_by_key(|c| (vpos(&c.opencode_version), spos(&c.scenario)));
+    merged.sort_results();
+    let decision = gate::decide(&merged.results, strict);
+    let code = decision.exit_code;
+    merged.gate = (!merged.interrupted).then_some(decision);
     if let Err(e) = report::write_all(&merged, out) {
         eprintln!("error: cannot write {}: {e}", out.display());
         return exit::INFRA;
     }
     print_matrix(&merged);
     eprintln!("merged {} report dir(s) into {}", docs.len(), out.display());
-    gate_code(&merged, strict)
+    eprintln!("oc-conform: {}", merged.gate_decision().headline);
+    code
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -185,9 +215,11 @@ pub fn diff(a: &Path, b: &Path) -> u8 {
     let ma: BTreeMap<String, &CellReport> = da.results.iter().map(|c| (key(c), c)).collect();
     let mb: BTreeMap<String, &CellReport> = db.results.iter().map(|c| (key(c), c)).collect();
     let mut regressed = 0;
+    let mut lines = 0;
     for (k, cb) in &mb {
         let Some(ca) = ma.get(k) else {
             println!("new        {k}: {}", cb.verdict.as_str());
+            lines += 1;
             continue;
         };
         let line = match (ca.verdict, cb.verdict) {
@@ -205,9 +237,19 @@ pub fn diff(a: &Path, b: &Path) -> u8 {
             _ => continue,
         };
         println!("{line}");
+        lines += 1;
     }
     for k in ma.keys().filter(|k| !mb.contains_key(*k)) {
         println!("gone       {k}");
+        lines += 1;
+    }
+    if lines == 0 {
+        println!(
+            "no difference: the {} cell(s) of {} have the same verdicts and failing checks in {}",
+            mb.len(),
+            a.display(),
+            b.display()
+        );
     }
     if regressed > 0 {
         exit::REGRESSION

@@ -1,0 +1,373 @@
+//! `run`: a matrix of scenarios x opencode versions, played on servers the harness
+//! starts (each scenario on its own, or on a shared server per version) or on a server
+//! someone else started (attach), classified against the expectations and decided by
+//! the gate. A version that cannot be installed makes its cells ERROR, with the reason;
+//! the other versions run.
+
+use crate::interrupt;
+use crate::AppError;
+use oc_conform_runner::bisect::Fingerprint;
+use oc_conform_runner::execute::{AttachTo, Settings};
+use oc_conform_runner::install::{Installed, Installer, OpencodeSpec, Source};
+use oc_conform_runner::report::gate::{self, ExitMode};
+use oc_conform_runner::report::model::SkippedCell;
+use oc_conform_runner::report::{json, Bus, CellReport, Event, ResultsDoc, RunHeader};
+use oc_conform_runner::server;
+use oc_conform_runner::suite::{self, Cell, SuiteOptions};
+use oc_conform_scenario::{Expectations, Scenario};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the scenarios are played.
+#[derive(Debug, Clone)]
+pub enum ServerSource {
+    /// Servers the harness starts: one per scenario, or (`share`) one per version and job
+    /// for the scenarios that need no server of their own.
+    Start { share: bool },
+    /// A server someone else started: only the scenarios that need nothing of the server
+    /// beyond HTTP run; the others are skipped with the reason.
+    Attach(AttachTarget),
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachTarget {
+    pub url: String,
+    pub password: String,
+    /// The fake model's loopback port.
+    pub model_port: u16,
+}
+
+/// Everything a run needs, resolved from the command line.
+pub struct RunPlan {
+    pub scenarios: Vec<Scenario>,
+    /// The versions to test (ignored when attached: the server says its version).
+    pub versions: Vec<OpencodeSpec>,
+    pub source: ServerSource,
+    pub expectations: Expectations,
+    pub report_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    pub jobs: usize,
+    pub repeat: u32,
+    pub retry_unexpected: u32,
+    pub keep_sandbox: bool,
+    pub start_timeout: Duration,
+    /// `(k, n)`: only slice k of n of the matrix.
+    pub partition: Option<(usize, usize)>,
+    pub strict: bool,
+    pub exit_mode: ExitMode,
+    /// With `ExitMode::Bisect`: only this failure is bad.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// One cell of the matrix before it runs.
+enum Planned {
+    Play(Cell),
+    /// Its version could not be installed.
+    Unavailable { scenario: Scenario, version: String, reason: String },
+}
+
+/// Plays the plan; returns the run's document (its gate decision says the exit code).
+pub async fn run(plan: RunPlan, installer: &Installer, bus: &Bus) -> Result<ResultsDoc, AppError> {
+    if plan.repeat == 0 {
+        return Err(AppError::usage("--repeat must be at least 1"));
+    }
+    let left = oc_conform_runner::leftovers::find();
+    if !left.is_empty() {
+        let pids: Vec<String> = left.iter().map(|l| l.pid.to_string()).collect();
+        bus.emit(Event::Note {
+            text: format!(
+                "warning: {} process(es) left by earlier oc-conform runs are still alive (pids {}); `oc-conform gc` ends them",
+                left.len(),
+                pids.join(", ")
+            ),
+        });
+    }
+    interrupt::on_interrupt(bus.clone(), server::cleanup_all);
+    match plan.source.clone() {
+        ServerSource::Start { share } => run_started(plan, share, installer, bus).await,
+        ServerSource::Attach(target) => run_attached(plan, target, bus).await,
+    }
+}
+
+fn header(plan: &RunPlan, versions: Vec<String>, scenarios: &[Scenario], cells: usize) -> RunHeader {
+    RunHeader {
+        tool: json::tool_name(),
+        started_at: json::now_rfc3339(),
+        partition: plan.partition.map(|(k, n)| format!("{k}/{n}")),
+        versions,
+        scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+        attached_to: None,
+        report_dir: plan.report_dir.display().to_string(),
+        round: None,
+        cells,
+    }
+}
+
+fn suite_options(plan: &RunPlan, share: bool, attach: Option<AttachTo>) -> SuiteOptions {
+    SuiteOptions {
+        jobs: plan.jobs.max(1),
+        repeat: plan.repeat,
+        retry_unexpected: plan.retry_unexpected,
+        settings: Settings {
+            keep_sandbox: plan.keep_sandbox,
+            start_timeout: plan.start_timeout,
+            attach,
+            ..Settings::default()
+        },
+        plugins_dir: plan.plugins_dir.clone(),
+        report_dir: plan.report_dir.clone(),
+        share_servers: share,
+    }
+}
+
+async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bus) -> Result<ResultsDoc, AppError> {
+    let texts: Vec<String> = plan.versions.iter().map(|s| s.to_string()).collect();
+    let mut installed: Vec<Result<Installed, String>> = Vec::new();
+    for (spec, result) in plan.versions.iter().zip(installer.install_many(&texts).await) {
+        installed.push(result.map_err(|e| {
+            let reason = e.to_string();
+            bus.emit(Event::VersionUnavailable {
+                version: spec.to_string(),
+                reason: reason.clone(),
+            });
+            reason
+        }));
+    }
+    let versions: Vec<String> = plan
+        .versions
+        .iter()
+        .zip(&installed)
+        .map(|(spec, i)| i.as_ref().map_or_else(|_| spec.to_string(), |i| i.version.clone()))
+        .collect();
+    let mut cells: Vec<Planned> = Vec::new();
+    for (version, target) in versions.iter().zip(&installed) {
+        for s in &plan.scenarios {
+            cells.push(match target {
+                Ok(t) => Planned::Play(Cell {
+                    scenario: s.clone(),
+                    target: t.clone(),
+                }),
+                Err(reason) => Planned::Unavailable {
+                    scenario: s.clone(),
+                    version: version.clone(),
+                    reason: format!("opencode {version} could not be installed: {reason}"),
+                },
+            });
+        }
+    }
+    if let Some((k, n)) = plan.partition {
+        cells = suite::partition(cells, k, n);
+    }
+    let total = cells.len();
+    let head = header(&plan, versions, &plan.scenarios, total);
+    bus.emit(Event::RunStarted { run: head.clone() });
+
+    let (play, unavailable): (Vec<Planned>, Vec<Planned>) = cells.into_iter().partition(|c| matches!(c, Planned::Play(_)));
+    let mut results = Vec::new();
+    // Cells that cannot play are reported first: they are known at once.
+    for (done, c) in unavailable.into_iter().enumerate() {
+        let Planned::Unavailable { scenario, version, reason } = c else { continue };
+        let dir = suite::run_dir(&plan.report_dir, &version, &scenario.name, 1);
+        let outcome = suite::unplayed(&scenario, &version, dir, reason);
+        let cell = CellReport::from_runs(&[outcome], plan.expectations.find(&scenario.name, &version), &plan.report_dir);
+        bus.emit(Event::CellFinished {
+            cell: Box::new(cell.clone()),
+            done: done + 1,
+            total,
+        });
+        results.push(cell);
+    }
+    let play: Vec<Cell> = play
+        .into_iter()
+        .filter_map(|c| match c {
+            Planned::Play(cell) => Some(cell),
+            Planned::Unavailable { .. } => None,
+        })
+        .collect();
+    let opts = suite_options(&plan, share, None);
+    results.extend(suite::run_cells_counted(play, &plan.expectations, &opts, bus, results.len(), total).await);
+    finish(&plan, head, results, vec![], bus)
+}
+
+/// The gate decision and the run's end: what the results reporter wrote.
+fn finish(
+    plan: &RunPlan,
+    head: RunHeader,
+    results: Vec<CellReport>,
+    skipped: Vec<SkippedCell>,
+    bus: &Bus,
+) -> Result<ResultsDoc, AppError> {
+    let decision = match plan.exit_mode {
+        ExitMode::Gate => gate::decide(&results, plan.strict),
+        ExitMode::Bisect => gate::decide_bisect(&results, plan.fingerprint.as_ref()),
+    };
+    let finished_at = json::now_rfc3339();
+    bus.emit(Event::RunFinished {
+        finished_at: finished_at.clone(),
+        gate: decision.clone(),
+    });
+    crate::error::reports_written(bus)?;
+    let mut doc = ResultsDoc::new(&head);
+    doc.results = results;
+    doc.sort_results();
+    doc.skipped = skipped;
+    doc.gate = Some(decision);
+    doc.finished_at = finished_at;
+    Ok(doc)
+}
+
+/// Why `s` cannot run against a server the harness did not start (empty: it can).
+pub fn attach_blockers(s: &Scenario) -> Vec<String> {
+    let mut why = Vec::new();
+    if !s.plugins.is_empty() {
+        why.push(format!(
+            "it loads plugins ({}): they could not report to the harness from a server it did not start",
+            s.plugins.join(", ")
+        ));
+    }
+    why.extend(oc_conform_runner::shared_server::blockers(s));
+    why.extend(oc_conform_runner::shared_server::process_blockers(s));
+    why
+}
+
+async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<ResultsDoc, AppError> {
+    let mut runnable = Vec::new();
+    let mut skipped = Vec::new();
+    for s in &plan.scenarios {
+        let why = attach_blockers(s);
+        if why.is_empty() {
+            runnable.push(s.clone());
+        } else {
+            skipped.push(SkippedCell {
+                scenario: s.name.clone(),
+                opencode_version: None,
+                reason: why.join("; "),
+            });
+        }
+    }
+    if runnable.is_empty() {
+        for s in &skipped {
+            bus.emit(Event::Skipped { skipped: s.clone() });
+        }
+        return Err(AppError::usage(
+            "none of the selected scenarios can run against a server the harness did not start (see SKIPPED above)",
+        ));
+    }
+    let version = server::probe_health(&target.url, &target.password, Duration::from_secs(10))
+        .await
+        .map_err(|e| AppError::infra(format!("--server-url {}: {e}", target.url)))?;
+    // The fake model listens on this port for every scenario in turn.
+    std::net::TcpListener::bind(("127.0.0.1", target.model_port)).map_err(|e| {
+        AppError::infra(format!(
+            "the fake model's port 127.0.0.1:{} cannot be bound ({e}); pass another --model-port",
+            target.model_port
+        ))
+    })?;
+    let installed = Installed {
+        version: version.clone(),
+        binary: PathBuf::new(),
+        source: Source::Local,
+    };
+    let cells: Vec<Cell> = runnable
+        .iter()
+        .map(|s| Cell {
+            scenario: s.clone(),
+            target: installed.clone(),
+        })
+        .collect();
+    let mut head = header(&plan, vec![version], &runnable, cells.len());
+    head.attached_to = Some(target.url.clone());
+    bus.emit(Event::Note {
+        text: format!(
+            "attached to {} (opencode {}); the fake model is on 127.0.0.1:{}",
+            target.url, head.versions[0], target.model_port
+        ),
+    });
+    bus.emit(Event::RunStarted { run: head.clone() });
+    for s in &skipped {
+        bus.emit(Event::Skipped { skipped: s.clone() });
+    }
+    let attach = AttachTo {
+        url: target.url.clone(),
+        password: target.password.clone(),
+        model_port: target.model_port,
+        shared: None,
+    };
+    // One server, one fake-model port: one scenario at a time.
+    let opts = SuiteOptions {
+        jobs: 1,
+        ..suite_options(&plan, false, Some(attach))
+    };
+    let results = suite::run_cells(cells, &plan.expectations, &opts, bus).await;
+    if !skipped.is_empty() {
+        bus.emit(Event::Note {
+            text: format!(
+                "{} scenario(s) SKIPPED: they need a server the harness starts itself; the attached server is left as it was",
+                skipped.len()
+            ),
+        });
+    }
+    finish(&plan, head, results, skipped, bus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn scenario(text: &str) -> Scenario {
+        oc_conform_scenario::parse_str(text, Path::new("x.toml")).unwrap()
+    }
+
+    #[test]
+    fn what_needs_process_control_is_named() {
+        let s = scenario(
+            r#"format_version = 1
+name = "x"
+description = "x"
+plugins = ["a.js"]
+env = { A = "1" }
+[[steps]]
+do = "wait"
+until = { process = "sleep 100" }
+[[steps]]
+do = "dispose"
+[[steps]]
+do = "signal"
+signal = "TERM"
+[[checks]]
+check = "server-tree-gone"
+"#,
+        );
+        let why = attach_blockers(&s).join("; ");
+        for part in [
+            "loads plugins (a.js)",
+            "environment (A)",
+            "step 1 waits on the server's processes (process = \"sleep 100\")",
+            "step 2 disposes",
+            "step 3 signals",
+            "check `server-tree-gone`",
+        ] {
+            assert!(why.contains(part), "{part} not in {why}");
+        }
+    }
+
+    #[test]
+    fn http_only_scenarios_can_run_attached() {
+        let s = scenario(
+            r#"format_version = 1
+name = "x"
+description = "x"
+[[steps]]
+do = "http"
+method = "GET"
+path = "/session/status"
+auth = false
+expect_status = 401
+[[checks]]
+check = "server-stays-up"
+"#,
+        );
+        assert!(attach_blockers(&s).is_empty());
+    }
+}
