@@ -353,18 +353,19 @@ pub async fn install_dependencies(
         .map_err(StageError::io("create a scratch dir for npm install"))?;
     // The package's own lifecycle scripts (`prepare`, `postinstall`: often a build) need
     // its sources; only its dependencies are installed here.
-    let mut json: Value = serde_json::from_slice(&text).unwrap_or_default();
+    let mut json: Value = serde_json::from_slice(&text).map_err(|e| StageError::BadPackage {
+        path: manifest.to_path_buf(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
     if let Some(m) = json.as_object_mut() {
         m.remove("scripts");
         m.remove("workspaces");
         // Omitted from the install anyway, but npm would still resolve them.
         m.remove("devDependencies");
     }
-    std::fs::write(
-        scratch.path().join("package.json"),
-        serde_json::to_vec_pretty(&json).unwrap_or_default(),
-    )
-    .map_err(StageError::io("write the scratch package.json"))?;
+    let scratch_manifest = serde_json::to_vec_pretty(&json).expect("a JSON value serializes");
+    std::fs::write(scratch.path().join("package.json"), scratch_manifest)
+        .map_err(StageError::io("write the scratch package.json"))?;
     if let Some(l) = lock {
         let name = l.file_name().unwrap_or_default();
         std::fs::write(scratch.path().join(name), &lock_text).map_err(StageError::io("write the scratch lockfile"))?;

@@ -87,6 +87,30 @@ pub struct GroupChild {
     pub child: Child,
 }
 
+impl GroupChild {
+    /// The leader's pid (also the group's id), while it is not reaped.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Stops the whole group: SIGTERM, then SIGKILL for what is left after `grace` (or
+    /// right away for stragglers once the leader exited: a group id is not reused while
+    /// any member lives). Returns the leader's exit status.
+    pub async fn stop(&mut self, grace: Duration) -> io::Result<ExitStatus> {
+        // ESRCH: the group is gone already, which is what is wanted.
+        let _ = self.group.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                self.group.kill();
+                self.child.wait().await
+            }
+        };
+        self.group.kill();
+        status
+    }
+}
+
 /// Spawns `cmd` as the leader of a new process group (stdin closed unless the caller set
 /// it), killed with its group when the returned handle drops.
 pub async fn spawn_group(cmd: &mut Command) -> Result<GroupChild, ProcessError> {
@@ -244,6 +268,51 @@ pub(crate) mod tests {
         assert!(e.to_string().contains("killed"), "{e}");
         let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         assert!(gone_soon(pid).await, "the grandchild {pid} outlived the deadline");
+    }
+
+    #[tokio::test]
+    async fn stop_terms_then_kills_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        // The leader exits on TERM; its child ignores TERM and is killed as a straggler.
+        // Each writes what the test waits for only once its trap is set.
+        let straggler = dir.path().join("straggler.sh");
+        std::fs::write(&straggler, "trap '' TERM\necho $$ > \"$1\"\nexec sleep 300\n").unwrap();
+        let script = format!(
+            "trap 'exit 7' TERM; sh '{}' '{}' & while :; do sleep 0.05; done",
+            straggler.display(),
+            pidfile.display()
+        );
+        let mut child = spawn_group(&mut sh(&script)).await.unwrap();
+        let mut pid = None;
+        for _ in 0..100 {
+            pid = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            if pid.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid = pid.expect("the grandchild started");
+        let status = child.stop(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(status.code(), Some(7), "{status:?}");
+        assert!(gone_soon(pid).await, "the straggler {pid} outlived stop");
+
+        // A leader that ignores TERM is killed when the grace ends.
+        let ready = dir.path().join("ready");
+        let mut stubborn = spawn_group(&mut sh(&format!("trap '' TERM; touch '{}'; sleep 300", ready.display())))
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if ready.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ready.exists(), "the TERM trap is set");
+        let started = std::time::Instant::now();
+        let status = stubborn.stop(Duration::from_millis(300)).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(describe_status(status), "killed by signal 9");
     }
 
     #[tokio::test]
