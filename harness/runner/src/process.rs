@@ -148,7 +148,10 @@ pub async fn run_captured(mut cmd: Command, deadline: Duration) -> Result<Captur
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let GroupChild { mut group, mut child } = spawn_group(&mut cmd).await?;
+    let GroupChild {
+        mut group,
+        mut child,
+    } = spawn_group(&mut cmd).await?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     // A read error ends the capture early; what was read so far is what there is.
@@ -241,9 +244,12 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn captures_output_and_status() {
-        let out = run_captured(sh("echo out; echo err >&2; exit 3"), Duration::from_secs(10))
-            .await
-            .unwrap();
+        let out = run_captured(
+            sh("echo out; echo err >&2; exit 3"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(describe_status(out.status), "exit 3");
@@ -257,17 +263,29 @@ pub(crate) mod tests {
     async fn a_deadline_kills_the_whole_group() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
-        let script = format!("echo started >&2; sleep 300 & echo $! > '{}'; wait", pidfile.display());
+        let script = format!(
+            "echo started >&2; sleep 300 & echo $! > '{}'; wait",
+            pidfile.display()
+        );
         let started = std::time::Instant::now();
-        let e = run_captured(sh(&script), Duration::from_millis(500)).await.unwrap_err();
+        let e = run_captured(sh(&script), Duration::from_millis(500))
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10));
         match &e {
             ProcessError::Timeout { stderr, .. } => assert_eq!(stderr, b"started\n"),
             other => panic!("{other:?}"),
         }
         assert!(e.to_string().contains("killed"), "{e}");
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-        assert!(gone_soon(pid).await, "the grandchild {pid} outlived the deadline");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            gone_soon(pid).await,
+            "the grandchild {pid} outlived the deadline"
+        );
     }
 
     #[tokio::test]
@@ -277,7 +295,11 @@ pub(crate) mod tests {
         // The leader exits on TERM; its child ignores TERM and is killed as a straggler.
         // Each writes what the test waits for only once its trap is set.
         let straggler = dir.path().join("straggler.sh");
-        std::fs::write(&straggler, "trap '' TERM\necho $$ > \"$1\"\nexec sleep 300\n").unwrap();
+        std::fs::write(
+            &straggler,
+            "trap '' TERM\necho $$ > \"$1\"\nexec sleep 300\n",
+        )
+        .unwrap();
         let script = format!(
             "trap 'exit 7' TERM; sh '{}' '{}' & while :; do sleep 0.05; done",
             straggler.display(),
@@ -286,7 +308,9 @@ pub(crate) mod tests {
         let mut child = spawn_group(&mut sh(&script)).await.unwrap();
         let mut pid = None;
         for _ in 0..100 {
-            pid = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
             if pid.is_some() {
                 break;
             }
@@ -299,9 +323,12 @@ pub(crate) mod tests {
 
         // A leader that ignores TERM is killed when the grace ends.
         let ready = dir.path().join("ready");
-        let mut stubborn = spawn_group(&mut sh(&format!("trap '' TERM; touch '{}'; sleep 300", ready.display())))
-            .await
-            .unwrap();
+        let mut stubborn = spawn_group(&mut sh(&format!(
+            "trap '' TERM; touch '{}'; sleep 300",
+            ready.display()
+        )))
+        .await
+        .unwrap();
         for _ in 0..100 {
             if ready.exists() {
                 break;
@@ -319,13 +346,18 @@ pub(crate) mod tests {
     async fn dropping_the_handle_kills_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
-        let mut cmd = sh(&format!("sleep 300 & echo $! > '{}'; wait", pidfile.display()));
+        let mut cmd = sh(&format!(
+            "sleep 300 & echo $! > '{}'; wait",
+            pidfile.display()
+        ));
         let child = spawn_group(&mut cmd).await.unwrap();
         let leader = child.child.id().unwrap() as i32;
         assert_eq!(child.group.pgid(), Some(leader));
         let mut pid = None;
         for _ in 0..100 {
-            pid = std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
             if pid.is_some() {
                 break;
             }
@@ -334,6 +366,9 @@ pub(crate) mod tests {
         let pid = pid.expect("the grandchild started");
         assert!(pid_alive(pid));
         drop(child);
-        assert!(gone_soon(pid).await, "the grandchild {pid} outlived its handle");
+        assert!(
+            gone_soon(pid).await,
+            "the grandchild {pid} outlived its handle"
+        );
     }
 }

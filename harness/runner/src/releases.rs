@@ -71,9 +71,11 @@ impl FromStr for Range {
     type Err = RangeError;
 
     fn from_str(range: &str) -> Result<Self, Self::Err> {
-        let (from, to) = range.split_once("..").ok_or_else(|| RangeError::NotARange {
-            range: range.to_string(),
-        })?;
+        let (from, to) = range
+            .split_once("..")
+            .ok_or_else(|| RangeError::NotARange {
+                range: range.to_string(),
+            })?;
         let version = |v: &str| {
             semver::Version::parse(v.trim()).map_err(|e| RangeError::NotAVersion {
                 version: v.to_string(),
@@ -136,7 +138,11 @@ pub fn nearest_hint(nearest: &[String]) -> String {
 /// `old`, `new` (`old` < `new`, both in `registry`) and the registry's releases strictly
 /// between them, oldest first. Pre-releases between are left out: they are not on the line
 /// of releases (an end may be one).
-pub fn between(registry: &[String], old: &semver::Version, new: &semver::Version) -> Result<Vec<String>, NotInRegistry> {
+pub fn between(
+    registry: &[String],
+    old: &semver::Version,
+    new: &semver::Version,
+) -> Result<Vec<String>, NotInRegistry> {
     let list = parsed(registry);
     for end in [old, new] {
         if !list.iter().any(|(v, _)| v == end) {
@@ -201,7 +207,16 @@ mod tests {
 
     #[test]
     fn ranges_select_the_registry_versions_inside() {
-        let all = strings(&["1.18.35", "1.18.29", "1.18.30", "1.18.31-dev", "1.18.31", "1.18.34", "junk", "1.18.30"]);
+        let all = strings(&[
+            "1.18.35",
+            "1.18.29",
+            "1.18.30",
+            "1.18.31-dev",
+            "1.18.31",
+            "1.18.34",
+            "junk",
+            "1.18.30",
+        ]);
         assert_eq!(
             in_range(&all, "1.18.30..1.18.34").unwrap(),
             ["1.18.30", "1.18.31-dev", "1.18.31", "1.18.34"]
@@ -212,21 +227,44 @@ mod tests {
         assert_eq!(r.to_string(), "1.18.30..1.18.34");
 
         let e = in_range(&all, "1.18.30").unwrap_err();
-        assert_eq!(e, RangeError::NotARange { range: "1.18.30".into() });
+        assert_eq!(
+            e,
+            RangeError::NotARange {
+                range: "1.18.30".into()
+            }
+        );
         assert_eq!(
             e.to_string(),
             "--opencode-range 1.18.30: expected FROM..TO, e.g. 1.18.30..1.18.34"
         );
         let e = in_range(&all, "1.18..1.18.34").unwrap_err();
-        assert!(matches!(&e, RangeError::NotAVersion { version, .. } if version == "1.18"), "{e:?}");
+        assert!(
+            matches!(&e, RangeError::NotAVersion { version, .. } if version == "1.18"),
+            "{e:?}"
+        );
         let msg = e.to_string();
-        assert!(msg.starts_with("--opencode-range: `1.18` is not a version"), "{msg}");
-        assert!(msg.ends_with("expected FROM..TO, e.g. 1.18.30..1.18.34"), "{msg}");
+        assert!(
+            msg.starts_with("--opencode-range: `1.18` is not a version"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("expected FROM..TO, e.g. 1.18.30..1.18.34"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn between_keeps_the_ends_and_the_releases_inside() {
-        let registry = strings(&["1.3.2", "1.14.48", "1.15.0-rc.1", "1.15.0", "1.15.4", "1.15.13", "1.17.0", "1.15.4"]);
+        let registry = strings(&[
+            "1.3.2",
+            "1.14.48",
+            "1.15.0-rc.1",
+            "1.15.0",
+            "1.15.4",
+            "1.15.13",
+            "1.17.0",
+            "1.15.4",
+        ]);
         let v = |s: &str| semver::Version::parse(s).unwrap();
         assert_eq!(
             between(&registry, &v("1.3.2"), &v("1.15.13")).unwrap(),
@@ -243,7 +281,9 @@ mod tests {
             "1.14.51 is not in the registry; nearest there: 1.3.2, 1.14.48, 1.15.0, 1.15.4"
         );
         assert_eq!(
-            between(&[], &v("1.0.0"), &v("2.0.0")).unwrap_err().to_string(),
+            between(&[], &v("1.0.0"), &v("2.0.0"))
+                .unwrap_err()
+                .to_string(),
             "1.0.0 is not in the registry"
         );
     }

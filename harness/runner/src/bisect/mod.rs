@@ -1,10 +1,10 @@
 //! Bisecting opencode releases: which release broke a scenario (or fixed it).
 //!
 //! The pieces, pure first:
-//! - [`search`]: the [`Bisector`] state machine over an ordered candidate list (no I/O).
-//! - this module: the [`Fingerprint`] of a failure, [`judge`] (runs -> good/bad/skip),
-//!   [`candidates`] (the registry's versions in the window) and [`absent_between`]
-//!   (which version numbers the registry lacks between two releases).
+//! - [`search`]: the [`Bisector`] state machine over an ordered candidate list, and
+//!   [`candidates`] (the registry's versions in the window, from [`crate::releases`]); no I/O.
+//! - this module: the [`Fingerprint`] of a failure, [`judge`] (runs -> good/bad/skip) and
+//!   [`absent_between`] (which version numbers the registry lacks between two releases).
 //! - [`drive`]: the I/O: installs (fetching ahead), probes, artifacts.
 //! - [`report`]: `bisect.json` and `bisect.md`.
 //!

@@ -137,12 +137,18 @@ mod tests {
         };
         // Each message, and the remedy it must name.
         let cases = [
-            (InstallError::NoCacheDir, vec!["set OC_CONFORM_CACHE to a writable directory"]),
+            (
+                InstallError::NoCacheDir,
+                vec!["set OC_CONFORM_CACHE to a writable directory"],
+            ),
             (
                 InstallError::NpmNotFound {
                     program: "npm".into(),
                 },
-                vec!["(tried `npm`)", "install Node.js/npm or pass --opencode /path/to/opencode"],
+                vec![
+                    "(tried `npm`)",
+                    "install Node.js/npm or pass --opencode /path/to/opencode",
+                ],
             ),
             (
                 timeout(vec![]),
@@ -154,7 +160,9 @@ mod tests {
             ),
             (
                 timeout(vec!["1.15.13".into(), "1.18.34".into()]),
-                vec!["cached versions that work offline: 1.15.13, 1.18.34 (e.g. --opencode 1.18.34)"],
+                vec![
+                    "cached versions that work offline: 1.15.13, 1.18.34 (e.g. --opencode 1.18.34)",
+                ],
             ),
             (
                 InstallError::LocalMissing { path: "/x".into() },
@@ -166,14 +174,19 @@ mod tests {
                     expected: "sha512-a".into(),
                     actual: "sha512-b".into(),
                 },
-                vec!["retry, and if it happens again clear npm's cache (`npm cache clean --force`)"],
+                vec![
+                    "retry, and if it happens again clear npm's cache (`npm cache clean --force`)",
+                ],
             ),
             (
                 InstallError::UnknownVersion {
                     version: "1.15.1".into(),
                     nearest: vec![],
                 },
-                vec!["the registry lists no version near it", "`npm view opencode-linux-x64 versions --json` lists them all"],
+                vec![
+                    "the registry lists no version near it",
+                    "`npm view opencode-linux-x64 versions --json` lists them all",
+                ],
             ),
         ];
         for (e, remedies) in cases {

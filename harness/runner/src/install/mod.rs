@@ -196,8 +196,6 @@ impl Installer {
         .await
     }
 
-
-
     async fn resolve_version(&self, version: &str) -> Result<Installed, InstallError> {
         // The version names a directory: only a plain semver may do that.
         if semver::Version::parse(version).is_err() {
@@ -284,12 +282,14 @@ impl Installer {
         };
 
         let (tb, bin) = (tarball.clone(), entry.join("bin").join("opencode"));
-        let unpacked = tokio::task::spawn_blocking(move || unpack::unpack_executable(&tb, BINARY_IN_TARBALL, &bin))
-            .await
-            .map_err(|e| InstallError::Io {
-                context: "unpack the tarball".into(),
-                source: io::Error::other(e),
-            })?;
+        let unpacked = tokio::task::spawn_blocking(move || {
+            unpack::unpack_executable(&tb, BINARY_IN_TARBALL, &bin)
+        })
+        .await
+        .map_err(|e| InstallError::Io {
+            context: "unpack the tarball".into(),
+            source: io::Error::other(e),
+        })?;
         let size = match unpacked {
             Ok(size) => size,
             Err(UnpackError::Unusable(detail)) => {
@@ -365,7 +365,6 @@ impl Installer {
         }
         unreachable!("the second attempt returns")
     }
-
 }
 
 #[cfg(test)]

@@ -104,18 +104,33 @@ impl Npm {
     }
 
     /// `npm view <spec> <field> --json`, in a project of its own; its stdout.
-    pub async fn view(&self, spec: &str, field: &str, deadline: Duration) -> Result<Vec<u8>, NpmError> {
+    pub async fn view(
+        &self,
+        spec: &str,
+        field: &str,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, NpmError> {
         self.run(&view_args(spec, field), deadline).await
     }
 
     /// `npm pack <spec> --pack-destination <dest> --json`, in a project of its own; its
     /// stdout (the JSON that names the tarball).
-    pub async fn pack(&self, spec: &str, dest: &Path, deadline: Duration) -> Result<Vec<u8>, NpmError> {
+    pub async fn pack(
+        &self,
+        spec: &str,
+        dest: &Path,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, NpmError> {
         self.run(&pack_args(spec, dest), deadline).await
     }
 
     /// `npm install <args>` in `dir` (a package.json there says what to install).
-    pub async fn install(&self, dir: &Path, args: &[&str], deadline: Duration) -> Result<Vec<u8>, NpmError> {
+    pub async fn install(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        deadline: Duration,
+    ) -> Result<Vec<u8>, NpmError> {
         let mut all = vec!["install".to_string()];
         all.extend(args.iter().map(|a| a.to_string()));
         self.run_in(dir, &all, deadline).await
@@ -139,10 +154,17 @@ impl Npm {
 
     /// Runs npm in `cwd`, in a process group of its own that is killed at `deadline`;
     /// returns its stdout when it succeeded.
-    pub async fn run_in(&self, cwd: &Path, args: &[String], deadline: Duration) -> Result<Vec<u8>, NpmError> {
+    pub async fn run_in(
+        &self,
+        cwd: &Path,
+        args: &[String],
+        deadline: Duration,
+    ) -> Result<Vec<u8>, NpmError> {
         let command = self.describe(args);
         let mut cmd = Command::new(&self.program);
-        cmd.args(args).current_dir(cwd).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(args)
+            .current_dir(cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let out = match process::run_captured(cmd, deadline).await {
             Ok(out) => out,
             Err(e) if e.is_not_found() => {
@@ -209,7 +231,10 @@ pub fn packed_tarball(stdout: &[u8], dest: &Path) -> Result<PathBuf, String> {
                 serde_json::Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
                 other => other,
             };
-            first.get("filename").and_then(|f| f.as_str()).map(str::to_string)
+            first
+                .get("filename")
+                .and_then(|f| f.as_str())
+                .map(str::to_string)
         })
         .filter(|f| !f.contains('/') && f != ".." && !f.is_empty())
         .map(|f| dest.join(f))
@@ -405,7 +430,6 @@ mod tests {
         );
     }
 
-
     #[tokio::test]
     async fn failures_are_classified_by_npm_error_code() {
         let dir = tempfile::tempdir().unwrap();
@@ -417,22 +441,55 @@ mod tests {
             Npm::new(p)
         };
         let d = Duration::from_secs(10);
-        let ok = fake("ok", r#"[ "$npm_config_fund" = false ] || exit 8; [ -f package.json ] || exit 9; echo "$*""#);
-        assert_eq!(ok.view("p", "versions", d).await.unwrap(), b"view p versions --json\n");
-        let e = fake("e404", "echo 'npm error code E404' >&2; exit 1").view("p", "x", d).await.unwrap_err();
+        let ok = fake(
+            "ok",
+            r#"[ "$npm_config_fund" = false ] || exit 8; [ -f package.json ] || exit 9; echo "$*""#,
+        );
+        assert_eq!(
+            ok.view("p", "versions", d).await.unwrap(),
+            b"view p versions --json\n"
+        );
+        let e = fake("e404", "echo 'npm error code E404' >&2; exit 1")
+            .view("p", "x", d)
+            .await
+            .unwrap_err();
         assert!(matches!(e, NpmError::NoSuchPackage { .. }), "{e:?}");
-        let e = fake("net", "echo 'npm error code EAI_AGAIN' >&2; exit 1").view("p", "x", d).await.unwrap_err();
-        assert!(matches!(e, NpmError::Unreachable { ref command, .. } if command == "net view p x --json"), "{e:?}");
-        let e = fake("other", "echo 'npm error code E401' >&2; exit 2").view("p", "x", d).await.unwrap_err();
-        assert!(matches!(e, NpmError::Failed { ref status, ref detail, .. } if status == "exit 2" && detail.contains("E401")), "{e:?}");
-        let e = Npm::new(dir.path().join("none")).view("p", "x", d).await.unwrap_err();
+        let e = fake("net", "echo 'npm error code EAI_AGAIN' >&2; exit 1")
+            .view("p", "x", d)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, NpmError::Unreachable { ref command, .. } if command == "net view p x --json"),
+            "{e:?}"
+        );
+        let e = fake("other", "echo 'npm error code E401' >&2; exit 2")
+            .view("p", "x", d)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, NpmError::Failed { ref status, ref detail, .. } if status == "exit 2" && detail.contains("E401")),
+            "{e:?}"
+        );
+        let e = Npm::new(dir.path().join("none"))
+            .view("p", "x", d)
+            .await
+            .unwrap_err();
         assert!(matches!(e, NpmError::NotFound { .. }), "{e:?}");
-        let e = fake("slow", "echo waiting >&2; sleep 300").view("p", "x", Duration::from_millis(300)).await.unwrap_err();
-        assert!(matches!(e, NpmError::Timeout { ref detail, .. } if detail == "waiting"), "{e:?}");
+        let e = fake("slow", "echo waiting >&2; sleep 300")
+            .view("p", "x", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, NpmError::Timeout { ref detail, .. } if detail == "waiting"),
+            "{e:?}"
+        );
         // `install` runs where it is told, with the arguments given.
         let here = tempfile::tempdir().unwrap();
         fs::write(here.path().join("marker"), "").unwrap();
-        let out = fake("inst", r#"[ -f marker ] && echo "$*""#).install(here.path(), &["--omit=dev"], d).await.unwrap();
+        let out = fake("inst", r#"[ -f marker ] && echo "$*""#)
+            .install(here.path(), &["--omit=dev"], d)
+            .await
+            .unwrap();
         assert_eq!(out, b"install --omit=dev\n");
     }
 
@@ -444,7 +501,12 @@ mod tests {
         fs::write(d.join("a.tgz"), "").unwrap();
         assert_eq!(packed_tarball(b"not json", d).unwrap(), d.join("a.tgz"));
         fs::write(d.join("b.tgz"), "").unwrap();
-        assert_eq!(packed_tarball(br#"[{"filename":"b.tgz"}]"#, d).unwrap(), d.join("b.tgz"));
-        assert!(packed_tarball(br#"[{"filename":"../a.tgz"}]"#, d).unwrap_err().contains("found 2"));
+        assert_eq!(
+            packed_tarball(br#"[{"filename":"b.tgz"}]"#, d).unwrap(),
+            d.join("b.tgz")
+        );
+        assert!(packed_tarball(br#"[{"filename":"../a.tgz"}]"#, d)
+            .unwrap_err()
+            .contains("found 2"));
     }
 }

@@ -48,8 +48,14 @@ impl Installer {
 
     /// `npm view opencode-linux-x64 FIELD --json`: the command (for messages) and its output.
     async fn npm_view_package(&self, field: &str) -> Result<(String, Vec<u8>), InstallError> {
-        let command = self.npm.describe(&super::npm::view_args(NPM_PACKAGE, field));
-        match self.npm.view(NPM_PACKAGE, field, self.deadlines.npm_view).await {
+        let command = self
+            .npm
+            .describe(&super::npm::view_args(NPM_PACKAGE, field));
+        match self
+            .npm
+            .view(NPM_PACKAGE, field, self.deadlines.npm_view)
+            .await
+        {
             Ok(out) => Ok((command, out)),
             Err(e) => Err(self.npm_error(e)),
         }
@@ -98,8 +104,10 @@ impl Installer {
 
     /// The command that asks for a version's `dist`, as messages show it.
     pub(super) fn describe_dist(&self, version: &str) -> String {
-        self.npm
-            .describe(&super::npm::view_args(&format!("{NPM_PACKAGE}@{version}"), "dist"))
+        self.npm.describe(&super::npm::view_args(
+            &format!("{NPM_PACKAGE}@{version}"),
+            "dist",
+        ))
     }
 
     /// `npm view <pkg>@<version> dist --json`: the integrity the tarball must have.

@@ -20,7 +20,9 @@ type Archive = tar::Archive<flate2::read::GzDecoder<io::BufReader<fs::File>>>;
 
 fn open(tarball: &Path) -> Result<Archive, UnpackError> {
     let file = fs::File::open(tarball)?;
-    Ok(tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file))))
+    Ok(tar::Archive::new(flate2::read::GzDecoder::new(
+        io::BufReader::new(file),
+    )))
 }
 
 /// Read errors that mean the bytes are not a gzipped tarball (as opposed to the disk).
@@ -41,7 +43,11 @@ pub fn unpack_executable(tarball: &Path, member: &str, dest: &Path) -> Result<u6
     let mut seen: Vec<String> = Vec::new();
     for entry in archive.entries().map_err(unreadable)? {
         let mut entry = entry.map_err(unreadable)?;
-        let name = entry.path().map_err(unreadable)?.to_string_lossy().into_owned();
+        let name = entry
+            .path()
+            .map_err(unreadable)?
+            .to_string_lossy()
+            .into_owned();
         let name = name.trim_start_matches("./").to_string();
         if name != member {
             if seen.len() < 10 {
@@ -158,7 +164,14 @@ mod tests {
     fn a_whole_tarball_unpacks_inside_its_destination() {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path().join("pkg.tgz");
-        fs::write(&t, tgz(&[("package/package.json", b"{}", 0o600), ("package/lib/a.js", b"x", 0o644)])).unwrap();
+        fs::write(
+            &t,
+            tgz(&[
+                ("package/package.json", b"{}", 0o600),
+                ("package/lib/a.js", b"x", 0o644),
+            ]),
+        )
+        .unwrap();
         let dest = tmp.path().join("out");
         unpack_all(&t, &dest).unwrap();
         assert_eq!(fs::read(dest.join("package/lib/a.js")).unwrap(), b"x");
@@ -167,9 +180,14 @@ mod tests {
         let junk = tmp.path().join("junk.tgz");
         fs::write(&junk, b"not a tarball").unwrap();
         match unpack_all(&junk, &tmp.path().join("j")) {
-            Err(UnpackError::Unusable(m)) => assert!(m.contains("cannot unpack it as a gzipped tarball"), "{m}"),
+            Err(UnpackError::Unusable(m)) => {
+                assert!(m.contains("cannot unpack it as a gzipped tarball"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(unpack_all(&tmp.path().join("none.tgz"), &dest), Err(UnpackError::Io(_))));
+        assert!(matches!(
+            unpack_all(&tmp.path().join("none.tgz"), &dest),
+            Err(UnpackError::Io(_))
+        ));
     }
 }
