@@ -397,8 +397,8 @@ pub async fn install_dependencies(
         }
     }
     if !scratch.path().join("node_modules").is_dir() {
-        let command = npm.describe(&["install".to_string()]);
-        return Err(failed(command, "succeeded".into(), "but wrote no node_modules".into()));
+        let command = npm.describe(&std::iter::once("install").chain(args).map(String::from).collect::<Vec<_>>());
+        return Err(failed(command, "exit 0, but it wrote no node_modules".into(), String::new()));
     }
     let parent = final_dir.parent().unwrap_or(cache_dir);
     std::fs::create_dir_all(parent).map_err(StageError::io(format!("create {}", parent.display())))?;
