@@ -17,10 +17,11 @@
 //! <cache>/plugin-deps/<hash>/node_modules        installed dependencies, reused across runs
 //! ```
 
+use crate::install::npm::{Npm, NpmError};
+use crate::install::unpack::{self, UnpackError};
 use serde_json::Value;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The wrapper's file name in the sandbox (`.opencode/plugin/`).
@@ -117,8 +118,14 @@ impl StagedPlugin {
 
 /// Stages `path` (file, package directory or `.tgz`). `lib_dir` is `fixtures/plugins/lib`
 /// (copied so single-file plugins written against it still import it); `cache_dir` is the
-/// oc-conform cache, where installed dependencies are kept.
+/// oc-conform cache, where installed dependencies are kept. Dependencies are installed
+/// with `npm` from PATH; [`stage_with`] takes another client.
 pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Result<StagedPlugin, StageError> {
+    stage_with(path, lib_dir, cache_dir, &Npm::default()).await
+}
+
+/// [`stage`], installing dependencies with `npm` (e.g. the installer's client).
+pub async fn stage_with(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path, npm: &Npm) -> Result<StagedPlugin, StageError> {
     if !path.exists() {
         return Err(StageError::NotFound(path.to_path_buf()));
     }
@@ -206,7 +213,7 @@ pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Res
                     .iter()
                     .map(|f| pkg.join(f))
                     .find(|p| p.is_file());
-                let cached = install_dependencies(&manifest, lock.as_deref(), &staged.dependencies, cache_dir).await?;
+                let cached = install_dependencies(npm, &manifest, lock.as_deref(), &staged.dependencies, cache_dir).await?;
                 copy_tree(&cached, &pkg.join("node_modules"), &[]).map_err(StageError::io(
                     "copy the installed dependencies into the staged package",
                 ))?;
@@ -236,13 +243,12 @@ fn is_tarball(p: &Path) -> bool {
 }
 
 fn unpack_tarball(tgz: &Path, dest: &Path) -> Result<(), StageError> {
-    let file = std::fs::File::open(tgz).map_err(StageError::io(format!("open {}", tgz.display())))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    archive.set_preserve_permissions(false);
-    // `unpack` refuses entries that would land outside `dest` (`..`, absolute paths).
-    archive.unpack(dest).map_err(|e| StageError::BadPackage {
-        path: tgz.to_path_buf(),
-        reason: format!("cannot unpack it as a gzipped tarball: {e}"),
+    unpack::unpack_all(tgz, dest).map_err(|e| match e {
+        UnpackError::Io(e) => StageError::io(format!("open {}", tgz.display()))(e),
+        UnpackError::Unusable(reason) => StageError::BadPackage {
+            path: tgz.to_path_buf(),
+            reason,
+        },
     })
 }
 
@@ -317,6 +323,7 @@ pub fn package_entry(pkg: &Value, dir: &Path) -> Result<PathBuf, String> {
 /// its package.json (and lockfile), cached under `<cache>/plugin-deps/<hash>/`. Returns
 /// the cached `node_modules`.
 pub async fn install_dependencies(
+    npm: &Npm,
     manifest: &Path,
     lock: Option<&Path>,
     deps: &[String],
@@ -346,18 +353,19 @@ pub async fn install_dependencies(
         .map_err(StageError::io("create a scratch dir for npm install"))?;
     // The package's own lifecycle scripts (`prepare`, `postinstall`: often a build) need
     // its sources; only its dependencies are installed here.
-    let mut json: Value = serde_json::from_slice(&text).unwrap_or_default();
+    let mut json: Value = serde_json::from_slice(&text).map_err(|e| StageError::BadPackage {
+        path: manifest.to_path_buf(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
     if let Some(m) = json.as_object_mut() {
         m.remove("scripts");
         m.remove("workspaces");
         // Omitted from the install anyway, but npm would still resolve them.
         m.remove("devDependencies");
     }
-    std::fs::write(
-        scratch.path().join("package.json"),
-        serde_json::to_vec_pretty(&json).unwrap_or_default(),
-    )
-    .map_err(StageError::io("write the scratch package.json"))?;
+    let scratch_manifest = serde_json::to_vec_pretty(&json).expect("a JSON value serializes");
+    std::fs::write(scratch.path().join("package.json"), scratch_manifest)
+        .map_err(StageError::io("write the scratch package.json"))?;
     if let Some(l) = lock {
         let name = l.file_name().unwrap_or_default();
         std::fs::write(scratch.path().join(name), &lock_text).map_err(StageError::io("write the scratch lockfile"))?;
@@ -365,65 +373,53 @@ pub async fn install_dependencies(
 
     // `--install-links`: `file:` dependencies are copied, not symlinked (a symlink would
     // point nowhere once the scratch dir moves into the cache).
-    let args = ["install", "--omit=dev", "--install-links", "--no-audit", "--no-fund"];
-    let command = format!("npm {}", args.join(" "));
-    let child = tokio::process::Command::new("npm")
-        .args(args)
-        .current_dir(scratch.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(StageError::NpmMissing { deps: deps.join(", ") })
-        }
-        Err(e) => return Err(StageError::io(format!("run `{command}`"))(e)),
+    let args = ["--omit=dev", "--install-links", "--no-audit", "--no-fund"];
+    let dir = scratch.path().to_path_buf();
+    let failed = |command: String, status: String, detail: String| StageError::Npm {
+        command,
+        dir: dir.clone(),
+        status,
+        detail: indent(&detail),
     };
-    let out = match tokio::time::timeout(NPM_INSTALL_DEADLINE, child.wait_with_output()).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(StageError::io(format!("run `{command}`"))(e)),
-        Err(_) => {
-            return Err(StageError::Npm {
-                command,
-                dir: scratch.path().to_path_buf(),
-                status: format!("no answer within {NPM_INSTALL_DEADLINE:?}, killed"),
-                detail: String::new(),
-            })
+    match npm.install(scratch.path(), &args, NPM_INSTALL_DEADLINE).await {
+        Ok(_) => {}
+        Err(NpmError::NotFound { .. }) => return Err(StageError::NpmMissing { deps: deps.join(", ") }),
+        Err(NpmError::Setup { context, source }) => return Err(StageError::Io { context, source }),
+        Err(NpmError::Failed { command, status, detail }) => return Err(failed(command, status, detail)),
+        Err(NpmError::NoSuchPackage { command, detail }) => {
+            return Err(failed(command, "a dependency is not in the registry (E404)".into(), detail))
         }
-    };
-    if !out.status.success() || !scratch.path().join("node_modules").is_dir() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
-        return Err(StageError::Npm {
-            command,
-            dir: scratch.path().to_path_buf(),
-            status: out.status.to_string(),
-            detail: tail
-                .into_iter()
-                .rev()
-                .map(|l| format!("  {}", crate::install::redact_hosts(l)))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        });
+        Err(NpmError::Unreachable { command, detail }) => {
+            return Err(failed(command, "the npm registry is unreachable".into(), detail))
+        }
+        Err(NpmError::Timeout { command, deadline, detail }) => {
+            return Err(failed(command, format!("no answer within {deadline:?}, killed"), detail))
+        }
     }
-    std::fs::create_dir_all(final_dir.parent().unwrap_or(cache_dir))
-        .map_err(StageError::io("create the plugin-deps cache"))?;
-    let done = scratch.keep();
-    if std::fs::rename(&done, &final_dir).is_err() {
-        // Another check-plugin finished the same install first: use its copy.
-        let _ = std::fs::remove_dir_all(&done);
+    if !scratch.path().join("node_modules").is_dir() {
+        let command = npm.describe(&std::iter::once("install").chain(args).map(String::from).collect::<Vec<_>>());
+        return Err(failed(command, "exit 0, but it wrote no node_modules".into(), String::new()));
     }
-    if modules.is_dir() {
-        Ok(modules)
-    } else {
-        Err(StageError::io(format!(
-            "move the installed dependencies to {}",
-            final_dir.display()
-        ))(std::io::Error::other("not there after the rename")))
+    let parent = final_dir.parent().unwrap_or(cache_dir);
+    std::fs::create_dir_all(parent).map_err(StageError::io(format!("create {}", parent.display())))?;
+    match std::fs::rename(scratch.path(), &final_dir) {
+        // In place: the scratch dir is the cache entry now, nothing to clean up.
+        Ok(()) => drop(scratch.keep()),
+        // Another check-plugin finished the same install first: use its copy (the scratch
+        // dir is removed when `scratch` drops).
+        Err(_) if modules.is_dir() => {}
+        Err(e) => {
+            return Err(StageError::io(format!(
+                "move the installed dependencies to {}",
+                final_dir.display()
+            ))(e))
+        }
     }
+    Ok(modules)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Copies a directory tree; symlinks are copied as symlinks, names in `skip` are left out
@@ -459,151 +455,8 @@ pub fn wrapper_source(entry: &Path, label: &str) -> String {
         .replace("__RECORD_PLUGIN__", RECORD_PLUGIN)
 }
 
-const WRAPPER_TEMPLATE: &str = r#"// Generated by `oc-conform check-plugin`: loads the plugin under test and records, to the
-// file named by OC_CONFORM_PLUGIN_LOG, its load (hooks registered, or the error) and every
-// call of every hook it returns (hook, duration, the synchronous part, what it threw).
-// Behaviour is unchanged: results are passed through, errors are re-thrown.
-import fs from "node:fs"
-import { pathToFileURL } from "node:url"
-
-const TARGET = __TARGET__
-const LABEL = __LABEL__
-const LOG = process.env.OC_CONFORM_PLUGIN_LOG
-const now = () => performance.now()
-const round = (ms) => Math.round(ms * 1000) / 1000
-
-function record(event, fields) {
-  if (!LOG) return
-  try {
-    fs.appendFileSync(LOG, JSON.stringify({ plugin: "__RECORD_PLUGIN__", event, at: Date.now(), ...fields }) + "\n")
-  } catch {}
-}
-
-function errorJson(e) {
-  if (e instanceof Error) return { name: e.name, message: e.message, stack: String(e.stack || "").split("\n").slice(0, 4).join("\n") }
-  return { message: String(e) }
-}
-
-// The import happens when opencode loads this file, as it would for the plugin itself:
-// an import error fails this file's load the same way.
-let mod
-{
-  const t0 = now()
-  try {
-    mod = await import(pathToFileURL(TARGET).href)
-  } catch (e) {
-    record("load-failed", { stage: "import", label: LABEL, error: errorJson(e), ms: round(now() - t0) })
-    throw e
-  }
-  record("imported", { label: LABEL, exports: Object.keys(mod), ms: round(now() - t0) })
-}
-
-// What opencode does with a plugin module: every distinct export is a plugin function,
-// or an object with a `server` function; anything else fails the load.
-function pluginFunctions(m) {
-  const seen = new Set()
-  const out = []
-  for (const [name, v] of Object.entries(m)) {
-    if (seen.has(v)) continue
-    seen.add(v)
-    if (typeof v === "function") out.push([name, v])
-    else if (v && typeof v === "object" && typeof v.server === "function") out.push([name, v.server.bind(v)])
-    else throw new TypeError(`Plugin export \`${name}\` is not a function`)
-  }
-  return out
-}
-
-function finished(hook, t0, syncMs, thrown) {
-  const fields = { hook, ms: round(now() - t0), sync_ms: round(syncMs) }
-  if (thrown !== undefined) fields.threw = errorJson(thrown)
-  record("hook", fields)
-}
-
-// Same arguments, same `this`, same result (a promise stays a promise).
-function wrap(hook, fn, self) {
-  return function (...args) {
-    const t0 = now()
-    let result
-    try {
-      result = fn.apply(self, args)
-    } catch (e) {
-      finished(hook, t0, now() - t0, e)
-      throw e
-    }
-    const syncMs = now() - t0
-    if (result && typeof result.then === "function") {
-      return result.then(
-        (v) => {
-          finished(hook, t0, syncMs)
-          return v
-        },
-        (e) => {
-          finished(hook, t0, syncMs, e)
-          throw e
-        },
-      )
-    }
-    finished(hook, t0, syncMs)
-    return result
-  }
-}
-
-// Two exports with the same hook: both run, in export order.
-function chain(a, b) {
-  return function (...args) {
-    const r = a.apply(this, args)
-    return r && typeof r.then === "function" ? r.then(() => b.apply(this, args)) : b.apply(this, args)
-  }
-}
-
-export const OcConformCheckPlugin = async (ctx, options) => {
-  const t0 = now()
-  let fns
-  try {
-    fns = pluginFunctions(mod)
-  } catch (e) {
-    record("load-failed", { stage: "exports", label: LABEL, error: errorJson(e), ms: round(now() - t0) })
-    throw e
-  }
-  const merged = {}
-  const registered = []
-  const values = []
-  for (const [exportName, fn] of fns) {
-    let hooks
-    try {
-      hooks = (await fn(ctx, options)) ?? {}
-    } catch (e) {
-      record("load-failed", { stage: "init", export: exportName, label: LABEL, error: errorJson(e), ms: round(now() - t0) })
-      throw e
-    }
-    for (const [key, value] of Object.entries(hooks)) {
-      if (typeof value === "function") {
-        registered.push(key)
-        const w = wrap(key, value, hooks)
-        merged[key] = merged[key] ? chain(merged[key], w) : w
-      } else if (key === "tool" && value && typeof value === "object") {
-        merged.tool = merged.tool || {}
-        for (const [name, def] of Object.entries(value)) {
-          registered.push(`tool:${name}`)
-          merged.tool[name] =
-            def && typeof def.execute === "function" ? { ...def, execute: wrap(`tool:${name}`, def.execute, def) } : def
-        }
-      } else {
-        values.push(key)
-        if (!(key in merged)) merged[key] = value
-      }
-    }
-  }
-  record("loaded", {
-    label: LABEL,
-    exports: fns.map(([n]) => n),
-    hooks: [...new Set(registered)],
-    values: [...new Set(values)],
-    ms: round(now() - t0),
-  })
-  return merged
-}
-"#;
+/// The wrapper, with `__TARGET__`, `__LABEL__` and `__RECORD_PLUGIN__` to fill in.
+const WRAPPER_TEMPLATE: &str = include_str!("../../../fixtures/plugin-wrapper/wrapper.js");
 
 #[cfg(test)]
 mod tests {
@@ -703,14 +556,25 @@ mod tests {
     }
 
     /// A `file:` dependency: npm installs it without the network, and the second staging
-    /// of the same package.json reuses the cache.
+    /// of the same package.json reuses the cache without running npm at all. Needs npm
+    /// (CI installs it): without it the test fails, it does not pass by skipping.
     #[tokio::test]
     async fn dependencies_are_installed_with_npm_and_cached() {
-        if std::process::Command::new("npm").arg("--version").output().is_err() {
-            eprintln!("npm is not on PATH: skipped");
-            return;
-        }
+        let npm_version = std::process::Command::new("npm").arg("--version").output();
+        assert!(
+            npm_version.as_ref().is_ok_and(|o| o.status.success()),
+            "this test needs npm on PATH (install Node.js/npm): {npm_version:?}"
+        );
         let d = tempfile::tempdir().unwrap();
+        // npm, with each run logged: the log counts the installs.
+        let log = d.path().join("npm-runs.log");
+        let counting = d.path().join("counting-npm");
+        std::fs::write(&counting, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec npm \"$@\"\n", log.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&counting, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let npm = Npm::new(&counting);
+        let runs = || std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+
         let dep = d.path().join("tiny-dep");
         std::fs::create_dir_all(&dep).unwrap();
         std::fs::write(
@@ -730,14 +594,51 @@ mod tests {
         std::fs::write(pkg.join("package.json"), manifest.to_string()).unwrap();
         let cache = d.path().join("cache");
 
-        let s = stage(&pkg, None, &cache).await.unwrap();
+        let s = stage_with(&pkg, None, &cache, &npm).await.unwrap();
         assert_eq!(s.dependencies, ["tiny-dep"]);
         assert!(s.root().join("pkg/node_modules/tiny-dep/package.json").exists());
         let cached = s.deps_cache.clone().unwrap();
         assert!(cached.starts_with(cache.join("plugin-deps")));
+        assert!(cached.join("tiny-dep/package.json").is_file());
+        assert_eq!(runs(), 1, "one npm install");
+        // Nothing left in the scratch area once the install moved into the cache.
+        assert_eq!(std::fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
 
-        // Cached: a broken npm would not be noticed.
-        let again = stage(&pkg, None, &cache).await.unwrap();
+        // Cached: the second staging runs no npm, and still gets the dependencies.
+        let again = stage_with(&pkg, None, &cache, &npm).await.unwrap();
         assert_eq!(again.deps_cache, Some(cached));
+        assert!(again.root().join("pkg/node_modules/tiny-dep/package.json").exists());
+        assert_eq!(runs(), 1, "the second staging ran npm: the cache was not used");
+
+        // A changed package.json is another cache entry: npm runs again.
+        let mut changed = manifest.clone();
+        changed["version"] = json!("1.0.1");
+        std::fs::write(pkg.join("package.json"), changed.to_string()).unwrap();
+        let third = stage_with(&pkg, None, &cache, &npm).await.unwrap();
+        assert_ne!(third.deps_cache, again.deps_cache);
+        assert_eq!(runs(), 2);
+    }
+
+    #[tokio::test]
+    async fn npm_failures_are_reported_with_their_command() {
+        let d = tempfile::tempdir().unwrap();
+        let manifest = d.path().join("package.json");
+        std::fs::write(&manifest, r#"{"name":"p","dependencies":{"x":"1.0.0"}}"#).unwrap();
+        let deps = ["x".to_string()];
+        let e = install_dependencies(&Npm::new(d.path().join("no-npm")), &manifest, None, &deps, &d.path().join("c"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StageError::NpmMissing { ref deps } if deps == "x"), "{e:?}");
+        let failing = d.path().join("failing-npm");
+        std::fs::write(&failing, "#!/bin/sh\necho 'npm error code E401' >&2\necho 'npm error need auth' >&2\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = install_dependencies(&Npm::new(&failing), &manifest, None, &deps, &d.path().join("c"))
+            .await
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("`failing-npm install --omit=dev --install-links --no-audit --no-fund` failed in"), "{msg}");
+        assert!(msg.contains("(exit 1)") && msg.contains("\n  npm error need auth"), "{msg}");
+        assert!(!e.is_usage());
     }
 }

@@ -1,10 +1,10 @@
 //! Bisecting opencode releases: which release broke a scenario (or fixed it).
 //!
 //! The pieces, pure first:
-//! - [`search`]: the [`Bisector`] state machine over an ordered candidate list (no I/O).
-//! - this module: the [`Fingerprint`] of a failure, [`judge`] (runs -> good/bad/skip),
-//!   [`candidates`] (the registry's versions in the window) and [`absent_between`]
-//!   (which version numbers the registry lacks between two releases).
+//! - [`search`]: the [`Bisector`] state machine over an ordered candidate list, and
+//!   [`candidates`] (the registry's versions in the window, from [`crate::releases`]); no I/O.
+//! - this module: the [`Fingerprint`] of a failure, [`judge`] (runs -> good/bad/skip) and
+//!   [`absent_between`] (which version numbers the registry lacks between two releases).
 //! - [`drive`]: the I/O: installs (fetching ahead), probes, artifacts.
 //! - [`report`]: `bisect.json` and `bisect.md`.
 //!
@@ -204,86 +204,7 @@ fn truncate(s: &str, max: usize) -> String {
 // ---------------------------------------------------------------------------------------
 // Candidates
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CandidateError {
-    #[error("`{0}` is not a version (major.minor.patch)")]
-    NotAVersion(String),
-    #[error("--good and --bad are the same version ({0}): nothing to bisect")]
-    Same(String),
-    #[error("{}", order_message(*.direction, .good, .bad))]
-    WrongOrder {
-        direction: Direction,
-        good: String,
-        bad: String,
-    },
-    #[error("{version} is not in the registry{}", nearest_hint(.nearest))]
-    NotInRegistry { version: String, nearest: Vec<String> },
-}
-
-fn order_message(direction: Direction, good: &str, bad: &str) -> String {
-    match direction {
-        Direction::Regression => format!(
-            "--good {good} is newer than --bad {bad}: a regression search needs the good version older; to find where it got fixed, add --fixed"
-        ),
-        Direction::Fixed => format!(
-            "with --fixed, --bad {bad} must be older than --good {good} (the release that fails, then the one that passes)"
-        ),
-    }
-}
-
-fn nearest_hint(nearest: &[String]) -> String {
-    if nearest.is_empty() {
-        String::new()
-    } else {
-        format!("; nearest there: {}", nearest.join(", "))
-    }
-}
-
-fn parse_version(s: &str) -> Result<semver::Version, CandidateError> {
-    let t = s.trim();
-    let bare = t.strip_prefix('v').unwrap_or(t);
-    semver::Version::parse(bare).map_err(|_| CandidateError::NotAVersion(s.to_string()))
-}
-
-/// The search's candidates, oldest first: the registry's releases strictly between the
-/// two ends, plus the ends (which must be in the registry). Pre-releases are left out
-/// (unless one is an end): they are not on the line of releases being bisected.
-pub fn candidates(registry: &[String], direction: Direction, good: &str, bad: &str) -> Result<Vec<String>, CandidateError> {
-    let (g, b) = (parse_version(good)?, parse_version(bad)?);
-    if g == b {
-        return Err(CandidateError::Same(g.to_string()));
-    }
-    let (old, new) = match direction {
-        Direction::Regression => (&g, &b),
-        Direction::Fixed => (&b, &g),
-    };
-    if old > new {
-        return Err(CandidateError::WrongOrder {
-            direction,
-            good: g.to_string(),
-            bad: b.to_string(),
-        });
-    }
-    let mut parsed: Vec<(semver::Version, &String)> = registry
-        .iter()
-        .filter_map(|s| semver::Version::parse(s.trim()).ok().map(|v| (v, s)))
-        .collect();
-    parsed.sort_by(|a, b| a.0.cmp(&b.0));
-    parsed.dedup_by(|a, b| a.0 == b.0);
-    for end in [old, new] {
-        if !parsed.iter().any(|(v, _)| v == end) {
-            return Err(CandidateError::NotInRegistry {
-                version: end.to_string(),
-                nearest: crate::install::nearest_versions(registry, &end.to_string(), 2),
-            });
-        }
-    }
-    Ok(parsed
-        .into_iter()
-        .filter(|(v, _)| v == old || v == new || (v > old && v < new && v.pre.is_empty()))
-        .map(|(v, _)| v.to_string())
-        .collect())
-}
+pub use search::{candidates, CandidateError};
 
 // ---------------------------------------------------------------------------------------
 // What the registry lacks between two releases
@@ -425,26 +346,6 @@ mod tests {
         let j = judge(&[pass.clone(), timeout], Some(&fp));
         assert_eq!((j.result, j.reason.as_str()), (ProbeResult::Skip, "timeout; passed 1 of 2 runs"));
         assert_eq!(judge(&[], None).result, ProbeResult::Skip);
-    }
-
-    #[test]
-    fn candidates_are_the_registry_releases_in_the_window() {
-        let registry: Vec<String> = ["0.0.0-dev-1", "1.3.2", "1.14.48", "1.15.0", "1.15.4", "1.15.13", "1.17.0", "1.16.0-rc.1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let c = candidates(&registry, Direction::Regression, "1.3.2", "1.15.13").unwrap();
-        assert_eq!(c, ["1.3.2", "1.14.48", "1.15.0", "1.15.4", "1.15.13"]);
-        let c = candidates(&registry, Direction::Fixed, "1.17.0", "v1.15.4").unwrap();
-        assert_eq!(c, ["1.15.4", "1.15.13", "1.17.0"]);
-        assert!(matches!(
-            candidates(&registry, Direction::Regression, "1.15.13", "1.3.2"),
-            Err(CandidateError::WrongOrder { .. })
-        ));
-        let e = candidates(&registry, Direction::Regression, "1.14.51", "1.15.13").unwrap_err();
-        assert_eq!(e.to_string(), "1.14.51 is not in the registry; nearest there: 1.3.2, 1.14.48, 1.15.0, 1.15.4");
-        assert!(matches!(candidates(&registry, Direction::Regression, "1.3.2", "1.3.2"), Err(CandidateError::Same(_))));
-        assert!(matches!(candidates(&registry, Direction::Regression, "x", "1.3.2"), Err(CandidateError::NotAVersion(_))));
     }
 
     #[test]

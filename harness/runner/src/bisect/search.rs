@@ -1,4 +1,6 @@
-//! The search itself, with no I/O: a state machine over an ordered candidate list.
+//! The search itself, with no I/O: a state machine over an ordered candidate list, and
+//! that list ([`candidates`]: the registry's releases between the two ends, from
+//! [`crate::releases`]).
 //!
 //! Index 0 is the oldest candidate, `n - 1` the newest. In a [`Direction::Regression`]
 //! search the oldest is claimed good and the newest bad; in a [`Direction::Fixed`] search
@@ -12,6 +14,7 @@
 //! goes on around it, like `git bisect skip`; when only skipped candidates are left in the
 //! window the result is [`Status::Ambiguous`] and names them.
 
+use crate::releases;
 use serde::{Deserialize, Serialize};
 
 /// Which change is searched for.
@@ -187,6 +190,58 @@ impl BisectResult {
             Direction::Fixed => (self.first_new, self.last_old),
         }
     }
+}
+
+/// Why two ends give no candidate list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CandidateError {
+    #[error("`{0}` is not a version (major.minor.patch)")]
+    NotAVersion(String),
+    #[error("--good and --bad are the same version ({0}): nothing to bisect")]
+    Same(String),
+    #[error("{}", order_message(*.direction, .good, .bad))]
+    WrongOrder {
+        direction: Direction,
+        good: String,
+        bad: String,
+    },
+    #[error("{version} is not in the registry{}", releases::nearest_hint(.nearest))]
+    NotInRegistry { version: String, nearest: Vec<String> },
+}
+
+fn order_message(direction: Direction, good: &str, bad: &str) -> String {
+    match direction {
+        Direction::Regression => format!(
+            "--good {good} is newer than --bad {bad}: a regression search needs the good version older; to find where it got fixed, add --fixed"
+        ),
+        Direction::Fixed => format!(
+            "with --fixed, --bad {bad} must be older than --good {good} (the release that fails, then the one that passes)"
+        ),
+    }
+}
+
+/// The search's candidates, oldest first: the registry's releases strictly between the
+/// two ends, plus the ends (which must be in the registry). Pre-releases are left out
+/// (unless one is an end): they are not on the line of releases being bisected.
+pub fn candidates(registry: &[String], direction: Direction, good: &str, bad: &str) -> Result<Vec<String>, CandidateError> {
+    let parse = |s: &str| releases::parse(s).map_err(|_| CandidateError::NotAVersion(s.to_string()));
+    let (g, b) = (parse(good)?, parse(bad)?);
+    if g == b {
+        return Err(CandidateError::Same(g.to_string()));
+    }
+    let (old, new) = match direction {
+        Direction::Regression => (&g, &b),
+        Direction::Fixed => (&b, &g),
+    };
+    if old > new {
+        return Err(CandidateError::WrongOrder {
+            direction,
+            good: g.to_string(),
+            bad: b.to_string(),
+        });
+    }
+    releases::between(registry, old, new)
+        .map_err(|releases::NotInRegistry { version, nearest }| CandidateError::NotInRegistry { version, nearest })
 }
 
 /// The search state machine: ask [`Bisector::next_probe`], run that candidate, tell
@@ -515,6 +570,26 @@ mod tests {
         assert_eq!(b.next_probe(), Some(3));
         // 3 good -> window (3, 7) -> 5; 3 bad -> window (0, 3) -> 1.
         assert_eq!(b.lookahead(3), vec![5, 1]);
+    }
+
+    #[test]
+    fn candidates_are_the_registry_releases_in_the_window() {
+        let registry: Vec<String> = ["0.0.0-dev-1", "1.3.2", "1.14.48", "1.15.0", "1.15.4", "1.15.13", "1.17.0", "1.16.0-rc.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c = candidates(&registry, Direction::Regression, "1.3.2", "1.15.13").unwrap();
+        assert_eq!(c, ["1.3.2", "1.14.48", "1.15.0", "1.15.4", "1.15.13"]);
+        let c = candidates(&registry, Direction::Fixed, "1.17.0", "v1.15.4").unwrap();
+        assert_eq!(c, ["1.15.4", "1.15.13", "1.17.0"]);
+        assert!(matches!(
+            candidates(&registry, Direction::Regression, "1.15.13", "1.3.2"),
+            Err(CandidateError::WrongOrder { .. })
+        ));
+        let e = candidates(&registry, Direction::Regression, "1.14.51", "1.15.13").unwrap_err();
+        assert_eq!(e.to_string(), "1.14.51 is not in the registry; nearest there: 1.3.2, 1.14.48, 1.15.0, 1.15.4");
+        assert!(matches!(candidates(&registry, Direction::Regression, "1.3.2", "1.3.2"), Err(CandidateError::Same(_))));
+        assert!(matches!(candidates(&registry, Direction::Regression, "x", "1.3.2"), Err(CandidateError::NotAVersion(_))));
     }
 
     fn direction() -> impl Strategy<Value = Direction> {
