@@ -3,6 +3,7 @@
 
 use crate::AppError;
 use oc_conform_runner::install::{Installer, OpencodeSpec};
+use oc_conform_runner::releases;
 use oc_conform_scenario::{load_dir, load_file, Expectations, Scenario};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -124,23 +125,13 @@ impl Workspace {
     ) -> Result<Vec<OpencodeSpec>, AppError> {
         let mut texts = opencode.to_vec();
         if let Some(range) = opencode_range {
-            let (from, to) = range.split_once("..").ok_or_else(|| {
-                AppError::usage(format!("--opencode-range {range}: expected FROM..TO, e.g. 1.18.30..1.18.34"))
-            })?;
-            let parse = |v: &str| {
-                semver::Version::parse(v.trim())
-                    .map_err(|e| AppError::usage(format!("--opencode-range: `{v}` is not a version: {e}")))
-            };
-            let (lo, hi) = (parse(from)?, parse(to)?);
+            // The range's syntax before asking the registry anything.
+            let range: releases::Range = range.parse().map_err(|e: releases::RangeError| AppError::usage(e.to_string()))?;
             let all = installer
                 .registry_versions()
                 .await
                 .map_err(|e| AppError::infra(format!("--opencode-range needs the registry's versions: {e}")))?;
-            texts.extend(
-                all.iter()
-                    .filter(|v| semver::Version::parse(v).is_ok_and(|v| v >= lo && v <= hi))
-                    .cloned(),
-            );
+            texts.extend(range.select(&all));
         }
         if texts.is_empty() {
             texts.push(self.config.default_opencode.clone());

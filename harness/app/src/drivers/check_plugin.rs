@@ -173,7 +173,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
         });
     }
     let plugins_dir = plan.plugins_dir.clone();
-    let staged = plugin_wrap::stage(&plan.path, Some(&plugins_dir.join("lib")), installer.cache_dir())
+    let staged = plugin_wrap::stage_with(&plan.path, Some(&plugins_dir.join("lib")), installer.cache_dir(), installer.npm())
         .await
         .map_err(|e| if e.is_usage() { AppError::usage(e.to_string()) } else { AppError::infra(e.to_string()) })?;
     *staging_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged.root().to_path_buf());
