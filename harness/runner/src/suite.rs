@@ -183,7 +183,21 @@ pub fn run_dir(report_dir: &Path, version: &str, scenario: &str, n: usize) -> Pa
     } else {
         format!("{scenario}.run-{n}")
     };
-    report_dir.join(version).join(name)
+    report_dir.join(dir_component(version)).join(dir_component(&name))
+}
+
+/// `s` as one safe path component: a version label can be a binary's path (one that could
+/// not be installed), which must not become a path of its own.
+fn dir_component(s: &str) -> String {
+    let safe: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '_' })
+        .collect();
+    if safe.starts_with('.') || safe.is_empty() {
+        format!("_{safe}")
+    } else {
+        safe
+    }
 }
 
 /// A run that never played (its version could not be installed, no server could be had,
@@ -308,6 +322,15 @@ mod tests {
         assert_eq!(start_order(&cells, true), [3, 0, 4, 1, 2]);
         assert_eq!(start_order(&cells, false), [0, 1, 2, 3, 4]);
         assert!(shares(&cells[0]) && !shares(&cells[3]));
+    }
+
+    #[test]
+    fn run_dirs_stay_inside_the_report_dir() {
+        let r = Path::new("/r");
+        assert_eq!(run_dir(r, "1.18.34", "abort-http", 1), Path::new("/r/1.18.34/abort-http"));
+        assert_eq!(run_dir(r, "1.18.34", "abort-http", 2), Path::new("/r/1.18.34/abort-http.run-2"));
+        assert_eq!(run_dir(r, "/nonexistent/opencode", "x", 1), Path::new("/r/_nonexistent_opencode/x"));
+        assert_eq!(run_dir(r, "..", "x", 1), Path::new("/r/_../x"));
     }
 
     proptest! {

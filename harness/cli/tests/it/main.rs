@@ -12,3 +12,4 @@ mod real_authoring;
 mod real_check_plugin;
 mod real_suite;
 mod support;
+mod truth;
