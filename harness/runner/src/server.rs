@@ -102,15 +102,28 @@ pub struct SharedView<'a> {
 /// Where a server's output goes: its log file and, while a scenario plays on a shared
 /// server, that scenario's own `server.log` as well (its part of the server's log, so
 /// every cell has a log of its own). Files are written synchronously under a lock: a
-/// line at a time, and the part can be closed from `Drop`.
+/// line at a time, and the part can be ended from `Drop`.
 #[derive(Clone, Default)]
 pub struct ServerLog(Arc<Mutex<LogFiles>>);
 
 #[derive(Default)]
 struct LogFiles {
     whole: Option<std::fs::File>,
-    part: Option<std::fs::File>,
+    part: Option<Part>,
+    /// Numbers the parts, so that a part's end never ends the next one.
+    parts: u64,
 }
+
+struct Part {
+    file: std::fs::File,
+    number: u64,
+    /// Set when the scenario's teardown ended; lines still arriving until then are its.
+    until: Option<Instant>,
+}
+
+/// How long a part still takes lines after its scenario ended: opencode writes some
+/// lines of a request just after answering it (an instance's disposal, measured ~3 ms).
+const PART_LINGER: Duration = Duration::from_millis(250);
 
 impl ServerLog {
     fn create(path: &Path) -> Self {
@@ -125,28 +138,40 @@ impl ServerLog {
 
     fn write_line(&self, line: &str) {
         let mut files = self.files();
-        let LogFiles { whole, part } = &mut *files;
-        for f in [whole, part].into_iter().flatten() {
+        if files.part.as_ref().is_some_and(|p| p.until.is_some_and(|u| Instant::now() > u)) {
+            files.part = None;
+        }
+        let LogFiles { whole, part, .. } = &mut *files;
+        for f in [whole.as_mut(), part.as_mut().map(|p| &mut p.file)].into_iter().flatten() {
             let _ = f.write_all(line.as_bytes());
         }
     }
 
-    /// From now until the returned guard is dropped, every line of the server also goes
-    /// to `path` (created afresh).
+    /// From now until shortly after the returned guard is dropped (or the next part
+    /// begins), every line of the server also goes to `path` (created afresh).
     pub fn copy_part_to(&self, path: &Path) -> std::io::Result<LogPart> {
-        self.files().part = Some(std::fs::File::create(path)?);
-        Ok(LogPart { log: self.clone() })
+        let file = std::fs::File::create(path)?;
+        let mut files = self.files();
+        files.parts += 1;
+        let number = files.parts;
+        files.part = Some(Part { file, number, until: None });
+        Ok(LogPart { log: self.clone(), number })
     }
 }
 
-/// A scenario's part of a shared server's log; the copying ends when this is dropped.
+/// A scenario's part of a shared server's log; it ends [`PART_LINGER`] after this is
+/// dropped, or when the next part begins.
 pub struct LogPart {
     log: ServerLog,
+    number: u64,
 }
 
 impl Drop for LogPart {
     fn drop(&mut self) {
-        self.log.files().part = None;
+        let mut files = self.log.files();
+        if let Some(p) = files.part.as_mut().filter(|p| p.number == self.number) {
+            p.until = Some(Instant::now() + PART_LINGER);
+        }
     }
 }
 
@@ -548,23 +573,34 @@ async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    /// A scenario's part of a shared server's log is the lines written while it played:
-    /// none from before, none from after; the whole log keeps them all.
+    /// A scenario's part of a shared server's log is the lines written while it played
+    /// (and those arriving just after its end): none from before, none from later, none
+    /// of the next part's; the whole log keeps them all.
     #[test]
     fn a_log_part_holds_only_the_lines_of_its_time() {
         let dir = tempfile::tempdir().unwrap();
-        let (whole, part) = (dir.path().join("server.log"), dir.path().join("cell.log"));
-        let log = ServerLog::create(&whole);
-        log.write_line("[err] before\n");
-        let copying = log.copy_part_to(&part).unwrap();
-        log.write_line("[err] during 1\n");
-        log.write_line("[out] during 2\n");
-        drop(copying);
-        log.write_line("[err] after\n");
-        assert_eq!(std::fs::read_to_string(&part).unwrap(), "[err] during 1\n[out] during 2\n");
+        let path = |n: &str| dir.path().join(n);
+        let read = |n: &str| std::fs::read_to_string(path(n)).unwrap();
+        let log = ServerLog::create(&path("server.log"));
+        log.write_line("before\n");
+        let first = log.copy_part_to(&path("a.log")).unwrap();
+        log.write_line("a 1\n");
+        drop(first);
+        log.write_line("a, just after its end\n");
+        std::thread::sleep(PART_LINGER + Duration::from_millis(50));
+        log.write_line("between\n");
+        let second = log.copy_part_to(&path("b.log")).unwrap();
+        log.write_line("b 1\n");
+        let third = log.copy_part_to(&path("c.log")).unwrap();
+        drop(second);
+        log.write_line("c 1\n");
+        drop(third);
+        assert_eq!(read("a.log"), "a 1\na, just after its end\n");
+        assert_eq!(read("b.log"), "b 1\n");
+        assert_eq!(read("c.log"), "c 1\n");
         assert_eq!(
-            std::fs::read_to_string(&whole).unwrap(),
-            "[err] before\n[err] during 1\n[out] during 2\n[err] after\n"
+            read("server.log"),
+            "before\na 1\na, just after its end\nbetween\nb 1\nc 1\n"
         );
     }
 }
