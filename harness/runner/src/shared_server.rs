@@ -66,6 +66,15 @@ pub struct SharedServerInfo {
     pub run_marker: String,
 }
 
+/// Why no shared server could be had.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct LeaseError {
+    pub message: String,
+    /// The log of the server that failed to start, if one was started.
+    pub log: Option<PathBuf>,
+}
+
 /// A running shared server and what it needs to stay alive.
 struct Running {
     server: ServerHandle,
@@ -139,7 +148,7 @@ impl SharedServers {
     /// A free shared server for `target`, started if there is none (or it died). With
     /// at most `jobs` scenarios at once there is always a free one or room for one; the
     /// wait below is only a fallback. `log_dir` gets `server.log` (`server-2.log`, ...).
-    pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, String> {
+    pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, LeaseError> {
         let (free, slot, index) = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let list = slots.entry(target.binary.clone()).or_default();
@@ -156,7 +165,12 @@ impl SharedServers {
         let mut slot = match (free, slot) {
             (Some(guard), _) => guard,
             (None, Some(slot)) => slot.lock_owned().await,
-            (None, None) => return Err("no shared server slot".into()),
+            (None, None) => {
+                return Err(LeaseError {
+                    message: "no shared server slot".into(),
+                    log: None,
+                })
+            }
         };
         let log_name = if index == 0 {
             "server.log".to_string()
@@ -167,7 +181,9 @@ impl SharedServers {
             *slot = None;
         }
         if slot.is_none() {
-            *slot = Some(start(target, &log_dir.join(log_name), start_timeout).await?);
+            let log = log_dir.join(log_name);
+            let started = start(target, &log, start_timeout).await;
+            *slot = Some(started.map_err(|message| LeaseError { message, log: Some(log) })?);
         }
         if let Some(r) = slot.as_mut() {
             r.scenarios += 1;

@@ -229,7 +229,13 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Opti
             match s.lease(&cell.target, &log_dir, opts.settings.start_timeout).await {
                 Ok(lease) => Some(lease),
                 Err(e) => {
-                    return ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, artifacts_dir, e)
+                    // The failed start is this cell's part of that server's log.
+                    if let Some(log) = &e.log {
+                        let _ = std::fs::create_dir_all(&artifacts_dir);
+                        let _ = std::fs::copy(log, artifacts_dir.join("server.log"));
+                    }
+                    let (name, version) = (&cell.scenario.name, &cell.target.version);
+                    return ScenarioOutcome::harness_failure(name, version, artifacts_dir, e.message);
                 }
             }
         }
