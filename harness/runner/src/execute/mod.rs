@@ -242,13 +242,12 @@ pub async fn run_scenario_on(
 }
 
 /// Steps after which an event stream may end without anything being wrong: the server
-/// is being stopped, or its instances disposed.
+/// is being signalled or stopped, or its instances disposed (as its requirements say).
 fn ends_streams(step: &Step) -> bool {
-    match step {
-        Step::Signal { .. } | Step::StopServer {} | Step::Dispose {} => true,
-        Step::Http { path, .. } => path.contains("dispose"),
-        _ => false,
-    }
+    use oc_conform_scenario::Capability as C;
+    oc_conform_scenario::requirements::required_by_step(step)
+        .iter()
+        .any(|r| matches!(r.capability, C::Signal | C::Stop | C::GlobalDispose | C::InstanceDispose))
 }
 
 /// Whether the scenario involves permissions, so `GET /permission` is worth polling.

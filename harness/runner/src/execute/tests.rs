@@ -84,3 +84,15 @@ fn each_source_is_its_mode() {
     };
     assert_eq!(ServerSource::from_settings(&attach).mode(), ServerMode::Attached);
 }
+
+#[test]
+fn streams_may_end_after_signals_stops_and_disposes_only() {
+    let ends = |steps: &str| ends_streams(&scenario(steps).steps[0]);
+    assert!(ends("[[steps]]\ndo = \"signal\"\nsignal = \"KILL\"\n"));
+    assert!(ends("[[steps]]\ndo = \"stop-server\"\n"));
+    assert!(ends("[[steps]]\ndo = \"dispose\"\n"));
+    assert!(ends("[[steps]]\ndo = \"http\"\nmethod = \"POST\"\npath = \"/instance/dispose\"\n"));
+    assert!(ends("[[steps]]\ndo = \"http\"\nmethod = \"POST\"\npath = \"/global/dispose?x=1\"\n"));
+    assert!(!ends("[[steps]]\ndo = \"http\"\nmethod = \"GET\"\npath = \"/session/status\"\n"));
+    assert!(!ends("[[steps]]\ndo = \"abort\"\n"));
+}
