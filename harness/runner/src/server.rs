@@ -7,11 +7,12 @@
 use crate::observe::procs;
 use crate::record::Recorder;
 use oc_conform_checks::{Observation, ServerChange};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,17 @@ pub fn cleanup_all() {
     }
 }
 
+/// Who may signal, stop and kill the server a handle is on.
+enum Owner {
+    /// This handle: it started the server, and stops it (or kills it when dropped).
+    Handle,
+    /// The run: a shared server, stopped by `SharedServers` when the run ends.
+    Run,
+    /// Nobody here: a server the harness did not start (`run --server-url`). Holds the
+    /// exit channel's sender, which never sends.
+    Nobody(#[allow(dead_code)] watch::Sender<Option<String>>),
+}
+
 pub struct ServerHandle {
     pub pid: u32,
     pub url: String,
@@ -67,19 +79,109 @@ pub struct ServerHandle {
     password: String,
     run_marker: String,
     log_path: PathBuf,
+    log: ServerLog,
     exited: watch::Receiver<Option<String>>,
     recorder: Recorder,
     stopped: bool,
-    /// A server the harness did not start (`run --server-url`): never signalled, stopped
-    /// or killed. Holds the exit channel's sender, which never sends.
-    attached: Option<watch::Sender<Option<String>>>,
+    owner: Owner,
+}
+
+/// A server this run started for many scenarios (`shared_server`), as one scenario on it
+/// sees it: never signalled nor stopped through the scenario's handle.
+pub struct SharedView<'a> {
+    pub url: &'a str,
+    pub password: &'a str,
+    pub pid: u32,
+    pub exited: watch::Receiver<Option<String>>,
+    /// Said first in the scenario's timeline: whose server it is, and how warm.
+    pub note: String,
+    /// The scenario's own part of the server's log (the cell's `server.log`).
+    pub part_log: &'a Path,
+}
+
+/// Where a server's output goes: its log file and, while a scenario plays on a shared
+/// server, that scenario's own `server.log` as well (its part of the server's log, so
+/// every cell has a log of its own). Files are written synchronously under a lock: a
+/// line at a time, and the part can be ended from `Drop`.
+#[derive(Clone, Default)]
+pub struct ServerLog(Arc<Mutex<LogFiles>>);
+
+#[derive(Default)]
+struct LogFiles {
+    whole: Option<std::fs::File>,
+    part: Option<Part>,
+    /// Numbers the parts, so that a part's end never ends the next one.
+    parts: u64,
+}
+
+struct Part {
+    file: std::fs::File,
+    number: u64,
+    /// Set when the scenario's teardown ended; lines still arriving until then are its.
+    until: Option<Instant>,
+}
+
+/// How long a part still takes lines after its scenario ended: opencode writes some
+/// lines of a request just after answering it (an instance's disposal, measured ~3 ms).
+const PART_LINGER: Duration = Duration::from_millis(250);
+
+impl ServerLog {
+    fn create(path: &Path) -> Self {
+        let log = ServerLog::default();
+        log.files().whole = std::fs::File::create(path).ok();
+        log
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, LogFiles> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_line(&self, line: &str) {
+        let mut files = self.files();
+        if files.part.as_ref().is_some_and(|p| p.until.is_some_and(|u| Instant::now() > u)) {
+            files.part = None;
+        }
+        let LogFiles { whole, part, .. } = &mut *files;
+        for f in [whole.as_mut(), part.as_mut().map(|p| &mut p.file)].into_iter().flatten() {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    /// From now until shortly after the returned guard is dropped (or the next part
+    /// begins), every line of the server also goes to `path` (created afresh).
+    pub fn copy_part_to(&self, path: &Path) -> std::io::Result<LogPart> {
+        let file = std::fs::File::create(path)?;
+        let mut files = self.files();
+        files.parts += 1;
+        let number = files.parts;
+        files.part = Some(Part { file, number, until: None });
+        Ok(LogPart { log: self.clone(), number })
+    }
+}
+
+/// A scenario's part of a shared server's log; it ends [`PART_LINGER`] after this is
+/// dropped, or when the next part begins.
+pub struct LogPart {
+    log: ServerLog,
+    number: u64,
+}
+
+impl Drop for LogPart {
+    fn drop(&mut self) {
+        let mut files = self.log.files();
+        if let Some(p) = files.part.as_mut().filter(|p| p.number == self.number) {
+            p.until = Some(Instant::now() + PART_LINGER);
+        }
+    }
 }
 
 impl ServerHandle {
     pub async fn start(cfg: ServerConfig<'_>, recorder: &Recorder) -> Result<Self, ServerError> {
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new(cfg.binary);
-        cmd.args(["serve", "--hostname", "127.0.0.1", "--port", "0"])
+        // opencode's own log (INFO) on stderr, kept in server.log: otherwise it goes to a
+        // file in the sandbox, which is deleted with it.
+        cmd.args(["serve", "--hostname", "127.0.0.1", "--port", "0", "--print-logs", "--log-level", "INFO"])
             .current_dir(cfg.cwd)
             .env_clear()
             .envs(cfg.env.iter().map(|(k, v)| (k, v)))
@@ -98,8 +200,7 @@ impl ServerHandle {
         recorder.record(Observation::Server(ServerChange::Spawned { pid }));
         recorder.update(|t| t.server_pid = Some(pid));
 
-        let log = tokio::fs::File::create(&cfg.log_path).await.ok();
-        let log = std::sync::Arc::new(tokio::sync::Mutex::new(log));
+        let log = ServerLog::create(&cfg.log_path);
         let (url_tx, url_rx) = oneshot::channel::<String>();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -128,10 +229,11 @@ impl ServerHandle {
             password: cfg.password.to_string(),
             run_marker: cfg.run_marker.to_string(),
             log_path: cfg.log_path.clone(),
+            log,
             exited,
             recorder: recorder.clone(),
             stopped: false,
-            attached: None,
+            owner: Owner::Handle,
         };
 
         // The listening line, or the process's exit, or the deadline: whichever first.
@@ -181,10 +283,11 @@ impl ServerHandle {
             password: password.to_string(),
             run_marker: String::new(),
             log_path: PathBuf::new(),
+            log: ServerLog::default(),
             exited,
             recorder: recorder.clone(),
             stopped: true,
-            attached: Some(tx),
+            owner: Owner::Nobody(tx),
         };
         let version = probe_health(&url, password, timeout)
             .await
@@ -197,22 +300,25 @@ impl ServerHandle {
         Ok(handle)
     }
 
-    /// Follows the life of a server this run started elsewhere (its shared server) until
-    /// `until` fires: exit status and log tail become this handle's, and an exit is
-    /// recorded in this handle's timeline as the server's. Still never signalled nor
-    /// stopped through here.
-    pub fn follow(
-        &mut self,
-        pid: u32,
-        exited: watch::Receiver<Option<String>>,
-        log_path: &Path,
+    /// A handle on the run's shared server for one scenario, once it answers
+    /// `GET /global/health`. The timeline names the server (its pid is the timeline's
+    /// `server_pid`: the run started it), and records its exit if it dies before `until`
+    /// fires. Nothing this handle does signals, stops or kills it: the run does that.
+    pub async fn on_shared(
+        view: SharedView<'_>,
+        recorder: &Recorder,
+        timeout: Duration,
         until: tokio_util::sync::CancellationToken,
-    ) {
-        self.pid = pid;
-        self.log_path = log_path.to_path_buf();
-        self.exited = exited.clone();
-        let rec = self.recorder.clone();
-        let mut exited = exited;
+    ) -> Result<Self, ServerError> {
+        recorder.record(Observation::Harness { message: view.note });
+        recorder.update(|t| t.server_pid = Some(view.pid));
+        let url = view.url.trim_end_matches('/').to_string();
+        let version = probe_health(&url, view.password, timeout)
+            .await
+            .map_err(|detail| ServerError::Attach { url: url.clone(), detail })?;
+        recorder.record(Observation::Server(ServerChange::Healthy { version: version.clone() }));
+        let rec = recorder.clone();
+        let mut exited = view.exited.clone();
         tokio::spawn(async move {
             let status = tokio::select! {
                 s = exited.wait_for(Option::is_some) => s.ok().map(|s| s.clone().unwrap_or_default()),
@@ -225,6 +331,19 @@ impl ServerHandle {
                 rec.record(Observation::Server(ServerChange::Exited { code: None, signal: None }));
             }
         });
+        Ok(ServerHandle {
+            pid: view.pid,
+            url,
+            version,
+            password: view.password.to_string(),
+            run_marker: String::new(),
+            log_path: view.part_log.to_path_buf(),
+            log: ServerLog::default(),
+            exited: view.exited,
+            recorder: recorder.clone(),
+            stopped: true,
+            owner: Owner::Run,
+        })
     }
 
     /// The server's exit status as it becomes known.
@@ -232,9 +351,14 @@ impl ServerHandle {
         self.exited.clone()
     }
 
-    /// True for a server the harness did not start.
-    pub fn is_attached(&self) -> bool {
-        self.attached.is_some()
+    /// True when this handle started the server, and so may signal, stop and kill it.
+    pub fn owned(&self) -> bool {
+        matches!(self.owner, Owner::Handle)
+    }
+
+    /// Where the server's output goes (to copy a scenario's part of a shared server's).
+    pub fn log(&self) -> &ServerLog {
+        &self.log
     }
 
     /// Polls `GET /global/health` until it answers healthy. The listening line comes
@@ -295,9 +419,14 @@ impl ServerHandle {
     /// Sends a signal to the server process only (not its group): what a user's `kill`
     /// does, so the scenario sees how opencode itself handles it.
     pub fn signal(&self, signal: i32) {
-        if self.is_attached() {
+        let whose = match self.owner {
+            Owner::Handle => None,
+            Owner::Run => Some("the server is the run's shared server"),
+            Owner::Nobody(_) => Some("the server was not started by the harness"),
+        };
+        if let Some(whose) = whose {
             self.recorder.record(Observation::Harness {
-                message: format!("signal {signal} NOT sent: the server was not started by the harness"),
+                message: format!("signal {signal} NOT sent: {whose}"),
             });
             return;
         }
@@ -319,7 +448,7 @@ impl ServerHandle {
     /// how a supervisor stops a server. Processes that left the group (the bash tool's
     /// detached children, servers a plugin launched) are not touched: see `stop`.
     pub async fn stop_group(&mut self, grace: Duration) {
-        if self.is_attached() {
+        if !self.owned() {
             return;
         }
         if !self.has_exited() {
@@ -341,7 +470,7 @@ impl ServerHandle {
     /// `stop_group`, then every process still carrying the run marker is killed by pid.
     /// Returns the pids that had to be killed that way (what the server left behind).
     pub async fn stop(&mut self, grace: Duration) -> Vec<u32> {
-        if self.is_attached() {
+        if !self.owned() {
             return vec![];
         }
         self.stop_group(grace).await;
@@ -374,7 +503,7 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if !self.stopped && !self.is_attached() {
+        if !self.stopped && self.owned() {
             kill_group(self.pid, libc::SIGKILL);
             procs::kill_marked(&self.run_marker, Duration::from_secs(2));
             self.forget();
@@ -421,7 +550,7 @@ const LISTENING: &str = "opencode server listening on ";
 async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
     stream: Option<R>,
     tag: &str,
-    log: std::sync::Arc<tokio::sync::Mutex<Option<tokio::fs::File>>>,
+    log: ServerLog,
     mut url_tx: Option<oneshot::Sender<String>>,
 ) {
     let Some(stream) = stream else { return };
@@ -436,9 +565,42 @@ async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
                 None => url_tx = Some(tx),
             }
         }
-        if let Some(f) = log.lock().await.as_mut() {
-            let _ = f.write_all(format!("[{tag}] {line}\n").as_bytes()).await;
-            let _ = f.flush().await;
-        }
+        log.write_line(&format!("[{tag}] {line}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scenario's part of a shared server's log is the lines written while it played
+    /// (and those arriving just after its end): none from before, none from later, none
+    /// of the next part's; the whole log keeps them all.
+    #[test]
+    fn a_log_part_holds_only_the_lines_of_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        let read = |n: &str| std::fs::read_to_string(path(n)).unwrap();
+        let log = ServerLog::create(&path("server.log"));
+        log.write_line("before\n");
+        let first = log.copy_part_to(&path("a.log")).unwrap();
+        log.write_line("a 1\n");
+        drop(first);
+        log.write_line("a, just after its end\n");
+        std::thread::sleep(PART_LINGER + Duration::from_millis(50));
+        log.write_line("between\n");
+        let second = log.copy_part_to(&path("b.log")).unwrap();
+        log.write_line("b 1\n");
+        let third = log.copy_part_to(&path("c.log")).unwrap();
+        drop(second);
+        log.write_line("c 1\n");
+        drop(third);
+        assert_eq!(read("a.log"), "a 1\na, just after its end\n");
+        assert_eq!(read("b.log"), "b 1\n");
+        assert_eq!(read("c.log"), "c 1\n");
+        assert_eq!(
+            read("server.log"),
+            "before\na 1\na, just after its end\nbetween\nb 1\nc 1\n"
+        );
     }
 }

@@ -15,75 +15,64 @@
 //! scenario's records. A shared server that dies is started again for the next
 //! scenario; the scenario it died under is ERROR.
 
-use crate::execute::{AttachTo, SharedServerInfo};
 use crate::install::Installed;
 use crate::record::Recorder;
 use crate::sandbox::{Sandbox, SandboxSpec};
-use crate::server::{ServerConfig, ServerHandle};
-use oc_conform_scenario::{CheckSpec, Condition, Scenario, Step};
+use crate::server::{ServerConfig, ServerHandle, ServerLog};
+use oc_conform_scenario::{requirements, Capability, Scenario, ServerMode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// Why `s` cannot be played against a server it does not own (empty: it can).
+/// Why `s` cannot be played on the run's shared server (empty: it can): what it needs
+/// that [`ServerMode::Shared`] does not offer.
 pub fn blockers(s: &Scenario) -> Vec<String> {
-    let mut why = Vec::new();
-    if !s.env.is_empty() {
-        let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
-        why.push(format!("it sets the server's environment ({})", keys.join(", ")));
-    }
-    for (i, step) in s.steps.iter().enumerate() {
-        let n = i + 1;
-        match step {
-            Step::Signal { .. } => why.push(format!("step {n} signals the server process")),
-            Step::StopServer {} => why.push(format!("step {n} stops the server")),
-            Step::Dispose {} => why.push(format!(
-                "step {n} disposes every instance of the server (POST /global/dispose)"
-            )),
-            Step::Wait {
-                until: Condition::ServerExited(b),
-                ..
-            } => why.push(format!("step {n} waits on the server's processes (server_exited = {b})")),
-            _ => {}
-        }
-    }
-    if s.needs_process_control == Some(true) {
-        why.push("it declares needs_process_control = true".into());
-    }
-    for c in &s.checks {
-        if matches!(c, CheckSpec::ServerTreeGone { .. }) {
-            why.push(format!("check `{}` needs the server's process tree", c.name()));
+    oc_conform_scenario::unmet(ServerMode::Shared, s)
+}
+
+/// What keeps `s` off a server the harness did not start at all, beyond [`blockers`] and
+/// its plugins: what it watches that only a server the harness started shows (its tool
+/// processes, its plugins' records). For `run --server-url` until it asks
+/// `oc_conform_scenario::unmet(ServerMode::Attached, ..)` for all of it.
+pub fn process_blockers(s: &Scenario) -> Vec<String> {
+    let mut why: Vec<String> = Vec::new();
+    for r in requirements::unmet_requirements(ServerMode::Attached, s) {
+        let beyond = ServerMode::Shared.offers(r.capability) && r.capability != Capability::Plugins;
+        if beyond && !why.contains(&r.reason) {
+            why.push(r.reason);
         }
     }
     why
 }
 
-/// What keeps `s` off a server the harness did not start at all (attach mode), beyond
-/// [`blockers`]: there it cannot watch any process, the scenario's tools included.
-pub fn process_blockers(s: &Scenario) -> Vec<String> {
-    let mut why = Vec::new();
-    for (i, step) in s.steps.iter().enumerate() {
-        let what = match step {
-            Step::Wait {
-                until: Condition::Process(p),
-                ..
-            } => format!("process = {p:?}"),
-            Step::Wait {
-                until: Condition::ProcessGone(p),
-                ..
-            } => format!("process_gone = {p:?}"),
-            _ => continue,
-        };
-        why.push(format!("step {} waits on the server's processes ({what})", i + 1));
-    }
-    for c in &s.checks {
-        if matches!(c, CheckSpec::IdleHasNoToolProcess { .. }) {
-            why.push(format!("check `{}` needs the server's process tree", c.name()));
-        }
-    }
-    why
+/// The run's shared server, as a scenario played on it sees it.
+#[derive(Clone)]
+pub struct SharedServerInfo {
+    pub url: String,
+    pub password: String,
+    pub pid: u32,
+    /// Said first in the timeline, so a reader knows whose server the scenario played on.
+    pub note: String,
+    pub exited: tokio::sync::watch::Receiver<Option<String>>,
+    /// The server's output: the scenario copies its part into its own `server.log`.
+    pub log: ServerLog,
+    /// The server's `OC_CONFORM_PLUGIN_LOG`: the scenario's plugins report there, and
+    /// the scenario reads what is appended while it plays (one scenario at a time).
+    pub plugin_log: PathBuf,
+    /// The server's run marker: its tools carry it; the scenario's are those working in
+    /// its project directory.
+    pub run_marker: String,
+}
+
+/// Why no shared server could be had.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct LeaseError {
+    pub message: String,
+    /// The log of the server that failed to start, if one was started.
+    pub log: Option<PathBuf>,
 }
 
 /// A running shared server and what it needs to stay alive.
@@ -109,29 +98,28 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// How a scenario reaches the server: as an attached server, fake model on any port.
-    pub fn attach_to(&self) -> Option<AttachTo> {
+    /// How a scenario reaches the server (None once it is gone).
+    pub fn info(&self) -> Option<SharedServerInfo> {
         let r = self.slot.as_ref()?;
-        Some(AttachTo {
+        Some(SharedServerInfo {
             url: r.server.url.clone(),
             password: r.server.password().to_string(),
-            model_port: 0,
-            shared: Some(SharedServerInfo {
-                note: self.describe(),
-                pid: r.server.pid,
-                exited: r.server.exit_watch(),
-                log_path: r.server.log_path().to_path_buf(),
-                plugin_log: r.sandbox.plugin_log.clone(),
-                run_marker: r.sandbox.run_marker.clone(),
-            }),
+            pid: r.server.pid,
+            note: self.describe(),
+            exited: r.server.exit_watch(),
+            log: r.server.log().clone(),
+            plugin_log: r.sandbox.plugin_log.clone(),
+            run_marker: r.sandbox.run_marker.clone(),
         })
     }
 
-    /// A line for the scenario's timeline: which server, and how warm.
+    /// A line for the scenario's timeline: which server, whose, and how warm.
     pub fn describe(&self) -> String {
         match self.slot.as_ref() {
             Some(r) => format!(
-                "played on the run's shared opencode server (pid {}, scenario {} on it; log {})",
+                "played on the run's shared opencode server (pid {}, scenario {} on it; started by the harness \
+                 for the run, stopped when the run ends, never by a scenario; this scenario's part of its log \
+                 is its server.log, all of it {})",
                 r.server.pid,
                 r.scenarios,
                 r.server.log_path().display()
@@ -160,7 +148,7 @@ impl SharedServers {
     /// A free shared server for `target`, started if there is none (or it died). With
     /// at most `jobs` scenarios at once there is always a free one or room for one; the
     /// wait below is only a fallback. `log_dir` gets `server.log` (`server-2.log`, ...).
-    pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, String> {
+    pub async fn lease(&self, target: &Installed, log_dir: &Path, start_timeout: Duration) -> Result<Lease, LeaseError> {
         let (free, slot, index) = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let list = slots.entry(target.binary.clone()).or_default();
@@ -177,7 +165,12 @@ impl SharedServers {
         let mut slot = match (free, slot) {
             (Some(guard), _) => guard,
             (None, Some(slot)) => slot.lock_owned().await,
-            (None, None) => return Err("no shared server slot".into()),
+            (None, None) => {
+                return Err(LeaseError {
+                    message: "no shared server slot".into(),
+                    log: None,
+                })
+            }
         };
         let log_name = if index == 0 {
             "server.log".to_string()
@@ -188,7 +181,9 @@ impl SharedServers {
             *slot = None;
         }
         if slot.is_none() {
-            *slot = Some(start(target, &log_dir.join(log_name), start_timeout).await?);
+            let log = log_dir.join(log_name);
+            let started = start(target, &log, start_timeout).await;
+            *slot = Some(started.map_err(|message| LeaseError { message, log: Some(log) })?);
         }
         if let Some(r) = slot.as_mut() {
             r.scenarios += 1;

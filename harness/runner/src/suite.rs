@@ -3,11 +3,11 @@
 //! the expectations did not predict is retried `retry_unexpected` times in a fresh
 //! server, and outcomes that differ across runs make the cell FLAKY.
 
-use crate::execute::{self, ScenarioOutcome, Settings, Target};
+use crate::execute::{self, ScenarioOutcome, ServerSource, Settings, Target};
 use crate::install::Installed;
 use crate::report::{Bus, CellReport, Event};
-use crate::shared_server::{self, SharedServers};
-use oc_conform_scenario::{Expectations, Scenario};
+use crate::shared_server::SharedServers;
+use oc_conform_scenario::{Expectations, Scenario, ServerMode};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
@@ -70,7 +70,9 @@ pub async fn run_cells_counted(
     let count_here = cells.len();
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, CellReport)>();
-    let shared = (opts.share_servers && opts.settings.attach.is_none()).then(|| SharedServers::new(opts.jobs));
+    // Only a run that starts servers itself has servers to share.
+    let own = ServerSource::from_settings(&opts.settings).mode() == ServerMode::Own;
+    let shared = (opts.share_servers && own).then(|| SharedServers::new(opts.jobs));
     let order = start_order(&cells, shared.is_some());
     let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
     for index in order {
@@ -106,9 +108,9 @@ pub async fn run_cells_counted(
     done.into_iter().flatten().collect()
 }
 
-/// Whether `cell` may be played on a shared server.
+/// Whether `cell` may be played on a shared server: it needs nothing that mode lacks.
 fn shares(cell: &Cell) -> bool {
-    shared_server::blockers(&cell.scenario).is_empty()
+    oc_conform_scenario::unmet(ServerMode::Shared, &cell.scenario).is_empty()
 }
 
 /// The order cells start in (reports keep the input order). With shared servers, cells
@@ -262,14 +264,29 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Opti
             let log_dir = opts.report_dir.join(&cell.target.version).join("shared-server");
             match s.lease(&cell.target, &log_dir, opts.settings.start_timeout).await {
                 Ok(lease) => Some(lease),
-                Err(e) => return unplayed(&cell.scenario, &cell.target.version, artifacts_dir, e),
+                Err(e) => {
+                    let outcome = unplayed(&cell.scenario, &cell.target.version, artifacts_dir.clone(), e.message);
+                    // The failed start is this cell's part of that server's log.
+                    if let Some(log) = &e.log {
+                        if let Err(err) = std::fs::copy(log, artifacts_dir.join("server.log")) {
+                            let mut outcome = outcome;
+                            outcome.error = outcome.error.map(|m| format!("{m}\n(its server's log could not be copied: {err})"));
+                            return outcome;
+                        }
+                    }
+                    return outcome;
+                }
             }
         }
         None => None,
     };
-    let settings = Settings {
-        attach: lease.as_ref().and_then(|l| l.attach_to()).or_else(|| opts.settings.attach.clone()),
-        ..opts.settings.clone()
+    let source = match lease.as_ref().map(|l| l.info()) {
+        Some(Some(info)) => ServerSource::Shared(info),
+        Some(None) => {
+            let e = "the shared server was gone before the scenario began".to_string();
+            return ScenarioOutcome::harness_failure(&cell.scenario.name, &cell.target.version, artifacts_dir, e);
+        }
+        None => ServerSource::from_settings(&opts.settings),
     };
     if let Err(e) = prepare_run_dir(&artifacts_dir, &cell.scenario) {
         if let Some(lease) = lease {
@@ -283,7 +300,7 @@ async fn run_once_inner(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Opti
         plugins_dir: &opts.plugins_dir,
         artifacts_dir,
     };
-    let outcome = execute::run_scenario(&cell.scenario, &target, &settings).await;
+    let outcome = execute::run_scenario_on(&cell.scenario, &target, &opts.settings, &source).await;
     if let Some(lease) = lease {
         lease.release();
     }

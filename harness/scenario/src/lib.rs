@@ -9,10 +9,12 @@
 pub mod expectations;
 mod load;
 mod model;
+pub mod requirements;
 
 pub use expectations::{Expectation, ExpectationsError, Expectations, ExpectedOutcome};
 pub use load::{load_dir, load_file, parse_str, Located, ScenarioError};
 pub use model::*;
+pub use requirements::{unmet, Capability, Requirement, ServerMode};
 
 /// The format version this build reads. A file with another `format_version` is refused
 /// with a message saying which versions are understood.

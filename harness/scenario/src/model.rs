@@ -42,7 +42,8 @@ pub struct Scenario {
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
     /// Needs to signal or restart the server: cannot run against a server the harness did
-    /// not start. Derived from the steps when absent.
+    /// not start. Derived from the steps when absent; `true` keeps the scenario on a
+    /// server of its own whatever its steps.
     #[serde(default)]
     pub needs_process_control: Option<bool>,
 }
@@ -52,12 +53,13 @@ fn default_deadline_ms() -> u64 {
 }
 
 impl Scenario {
-    /// True when some step signals, disposes or otherwise controls the server process.
+    /// True when some step signals, stops or globally disposes the server process (see
+    /// `requirements`), or the file says so.
     pub fn needs_process_control(&self) -> bool {
         self.needs_process_control.unwrap_or_else(|| {
-            self.steps
+            crate::requirements::scenario_requirements(self)
                 .iter()
-                .any(|s| matches!(s, Step::Signal { .. } | Step::StopServer { .. }))
+                .any(|r| r.capability.is_process_control())
         })
     }
 }

@@ -217,3 +217,54 @@ fn seed_suite_on_1_15_13() {
     let msg = run.explain("permission-reply-plugin-client", v);
     assert!(msg.contains("PermissionNotFoundError"), "{msg}");
 }
+
+/// A shared cell's `server.log` is its own part of the shared server's log: it exists
+/// where the reports link it, holds opencode's own log lines about the cell's project,
+/// and no line of another cell's. Its timeline says truly whose server it was.
+#[test]
+fn each_shared_cell_keeps_its_own_part_of_the_server_log() {
+    let v = "1.18.34";
+    let names = ["server-requires-auth", "model-http-400", "abort-http"];
+    let mut args = vec!["--opencode", v, "--jobs", "1"];
+    for s in names {
+        args.extend(["--scenario", s]);
+    }
+    let run = crate::support::run(&args);
+    let read = |rel: &str| {
+        let path = run.dir.path().join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}\n{}", path.display(), run.stderr))
+    };
+    let whole = read(&format!("{v}/shared-server/server.log"));
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for s in names {
+        assert!(played_on_shared_server(&run, s, v), "{s} did not share\n{}", run.stderr);
+        let timeline: serde_json::Value =
+            serde_json::from_str(&read(run.result(s, v)["artifacts"]["timeline"].as_str().unwrap())).unwrap();
+        let directory = timeline["directory"].as_str().unwrap().to_string();
+        let log = read(run.result(s, v)["artifacts"]["server_log"].as_str().unwrap());
+        assert!(log.contains(&format!("directory={directory}")), "{s}: its project is not in its log:\n{log}");
+        assert!(log.contains("level=INFO"), "{s}: opencode's own log is missing:\n{log}");
+        assert!(log.lines().all(|l| whole.contains(l)), "{s}: a line not in the server's log:\n{log}");
+
+        let pid = timeline["server_pid"].as_u64().unwrap_or_else(|| panic!("{s}: no server_pid"));
+        let notes: Vec<&str> = timeline["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .collect();
+        assert!(
+            notes.iter().any(|m| m.starts_with(&format!("played on the run's shared opencode server (pid {pid},"))
+                && m.contains("started by the harness")),
+            "{s}: {notes:?}"
+        );
+        assert!(!notes.iter().any(|m| m.contains("not started by the harness")), "{s}: {notes:?}");
+        cells.push((directory, log));
+    }
+    for (i, (_, log)) in cells.iter().enumerate() {
+        for (j, (other, other_log)) in cells.iter().enumerate().filter(|(j, _)| *j != i) {
+            assert!(!log.contains(other.as_str()), "{}'s log names {}'s project:\n{log}", names[i], names[j]);
+            assert!(log.lines().all(|l| !other_log.contains(l)), "{} and {} share a line", names[i], names[j]);
+        }
+    }
+}

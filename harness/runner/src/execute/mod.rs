@@ -2,16 +2,19 @@
 //! started before anything happens, the steps played under the scenario's deadline, a
 //! teardown that leaves nothing alive, then the checks over the recorded timeline.
 
+mod source;
 mod steps;
 pub mod wait;
 
+pub use crate::shared_server::SharedServerInfo;
+pub use source::ServerSource;
 pub use steps::{step_name, StepProblem};
 
 use crate::fake_model::FakeModel;
-use crate::observe::{events, http::Api, http::Poller, plugins::PluginLog, procs::ProcessSampler};
+use crate::observe::{events, http::Api, http::Poller};
 use crate::record::Recorder;
 use crate::sandbox::{Sandbox, SandboxSpec};
-use crate::server::{ServerConfig, ServerHandle};
+use crate::server::ServerHandle;
 use oc_conform_checks::{checks, CheckResult, EventStream, Observation, StepPhase, Timeline, Verdict};
 use oc_conform_scenario::{CheckSpec, Scenario, Step};
 use serde_json::json;
@@ -42,24 +45,10 @@ pub struct AttachTo {
     pub password: String,
     /// The fake model's fixed loopback port (`--model-port`); 0 for any.
     pub model_port: u16,
-    /// Set when the server is the run's own shared server (see `shared_server`).
-    pub shared: Option<SharedServerInfo>,
-}
-
-/// The run's shared server, as a scenario played on it sees it.
-#[derive(Debug, Clone)]
-pub struct SharedServerInfo {
-    /// Said in the timeline, so a reader knows the scenario did not have a server to itself.
-    pub note: String,
-    pub pid: u32,
-    pub exited: tokio::sync::watch::Receiver<Option<String>>,
-    pub log_path: PathBuf,
-    /// The server's `OC_CONFORM_PLUGIN_LOG`: the scenario's plugins report there, and
-    /// the scenario reads what is appended while it plays (one scenario at a time).
-    pub plugin_log: PathBuf,
-    /// The server's run marker: its tools carry it; the scenario's are those working in
-    /// its project directory.
-    pub run_marker: String,
+    /// Always `None`: the run's shared server is a [`ServerSource::Shared`] of its own.
+    /// Kept only so that `AttachTo { .., shared: None }` in callers compiles until they
+    /// drop it; it cannot be set.
+    pub shared: Option<std::convert::Infallible>,
 }
 
 impl Default for Settings {
@@ -148,7 +137,30 @@ pub struct Live {
     pub stop_grace: Duration,
 }
 
+/// Plays `scenario` on the server `settings` ask for: the user's (`attach`) or its own.
 pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &Settings) -> ScenarioOutcome {
+    run_scenario_on(scenario, target, settings, &ServerSource::from_settings(settings)).await
+}
+
+/// Plays `scenario` on the server `source` gives. A scenario that needs what that mode
+/// does not offer (see `oc_conform_scenario::requirements`) is not played at all: ERROR,
+/// with the reasons.
+pub async fn run_scenario_on(
+    scenario: &Scenario,
+    target: &Target<'_>,
+    settings: &Settings,
+    source: &ServerSource,
+) -> ScenarioOutcome {
+    let mode = source.mode();
+    let unmet = oc_conform_scenario::unmet(mode, scenario);
+    if !unmet.is_empty() {
+        return ScenarioOutcome::harness_failure(
+            &scenario.name,
+            target.version,
+            target.artifacts_dir.clone(),
+            format!("not played on {}: {}", mode.describe(), unmet.join("; ")),
+        );
+    }
     let started = Instant::now();
     let recorder = Recorder::new(&scenario.name, target.version);
     let _ = std::fs::create_dir_all(&target.artifacts_dir);
@@ -157,8 +169,7 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     let mut step_results: Vec<CheckResult> = Vec::new();
     let mut error: Option<String> = None;
     let mut timed_out = false;
-    let port = settings.attach.as_ref().map_or(0, |a| a.model_port);
-    let fake = match FakeModel::start_on(port, scenario.model.clone(), recorder.clone()).await {
+    let fake = match FakeModel::start_on(source.model_port(), scenario.model.clone(), recorder.clone()).await {
         Ok(f) => Some(f),
         Err(e) => {
             error = Some(format!("cannot start the fake model: {e}"));
@@ -167,7 +178,8 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     };
 
     if let Some(fake) = &fake {
-        match tokio::time::timeout(deadline, play(scenario, target, settings, &recorder, fake, &mut step_results)).await {
+        let playing = play(scenario, target, settings, source, &recorder, fake, &mut step_results);
+        match tokio::time::timeout(deadline, playing).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error = Some(e),
             Err(_) => {
@@ -229,44 +241,13 @@ pub async fn run_scenario(scenario: &Scenario, target: &Target<'_>, settings: &S
     }
 }
 
-/// A scenario's processes on a shared server: marked with the server's run marker and
-/// working in the scenario's project. Killed at teardown, or on drop if play() ended
-/// another way.
-struct SharedSweep {
-    marker: String,
-    project: PathBuf,
-    spare: u32,
-    done: bool,
-}
-
-impl SharedSweep {
-    fn sweep(&self) -> Vec<u32> {
-        crate::observe::procs::kill_marked_in(&self.marker, &self.project, self.spare, Duration::from_secs(2))
-    }
-
-    /// Kills the scenario's processes now (teardown); the drop then has nothing to do.
-    fn kill(mut self) -> Vec<u32> {
-        self.done = true;
-        self.sweep()
-    }
-}
-
-impl Drop for SharedSweep {
-    fn drop(&mut self) {
-        if !self.done {
-            self.sweep();
-        }
-    }
-}
-
 /// Steps after which an event stream may end without anything being wrong: the server
-/// is being stopped, or its instances disposed.
+/// is being signalled or stopped, or its instances disposed (as its requirements say).
 fn ends_streams(step: &Step) -> bool {
-    match step {
-        Step::Signal { .. } | Step::StopServer {} | Step::Dispose {} => true,
-        Step::Http { path, .. } => path.contains("dispose"),
-        _ => false,
-    }
+    use oc_conform_scenario::Capability as C;
+    oc_conform_scenario::requirements::required_by_step(step)
+        .iter()
+        .any(|r| matches!(r.capability, C::Signal | C::Stop | C::GlobalDispose | C::InstanceDispose))
 }
 
 /// Whether the scenario involves permissions, so `GET /permission` is worth polling.
@@ -285,6 +266,7 @@ async fn play(
     scenario: &Scenario,
     target: &Target<'_>,
     settings: &Settings,
+    source: &ServerSource,
     rec: &Recorder,
     fake: &FakeModel,
     step_results: &mut Vec<CheckResult>,
@@ -313,66 +295,21 @@ async fn play(
     .map_err(|e| e.to_string())?;
     let directory = sandbox.project.display().to_string();
     rec.update(|t| t.directory = Some(directory.clone()));
-    // Declared after the sandbox, so dropped before it: on a shared server, whatever way
-    // play() ends (a deadline drops it mid-step), the scenario's processes are ended
-    // while its project directory still exists to tell them by.
-    let mut sweep = settings
-        .attach
-        .as_ref()
-        .and_then(|a| a.shared.as_ref())
-        .map(|s| SharedSweep {
-            marker: s.run_marker.clone(),
-            project: sandbox.project.clone(),
-            spare: s.pid,
-            done: false,
-        });
-
-    let server = match &settings.attach {
-        Some(a) => ServerHandle::attach(&a.url, &a.password, rec, settings.start_timeout).await,
-        None => {
-            ServerHandle::start(
-                ServerConfig {
-                    binary: target.binary,
-                    cwd: &sandbox.project,
-                    env: sandbox.env(),
-                    password: &sandbox.password,
-                    run_marker: &sandbox.run_marker,
-                    log_path: target.artifacts_dir.join("server.log"),
-                    start_timeout: settings.start_timeout,
-                },
-                rec,
-            )
-            .await
-        }
-    }
-    .map_err(|e| e.to_string())?;
+    // The observation ends when `cancel` fires, at teardown or when play() ends another way.
     let cancel = CancellationToken::new();
-    let mut server = server;
-    if let Some(shared) = settings.attach.as_ref().and_then(|a| a.shared.clone()) {
-        rec.record(Observation::Harness { message: shared.note });
-        server.follow(shared.pid, shared.exited, &shared.log_path, cancel.clone());
-    }
-
+    // Declared after the sandbox, so dropped before it: whatever way play() ends (a
+    // deadline drops it mid-step), what the mode must undo is undone while the project
+    // directory still exists.
+    let on = source.connect(target, settings, &sandbox, rec, &cancel).await?;
+    let (server, teardown) = (on.server, on.teardown);
     let _stop_observers = cancel.clone().drop_guard();
     let api = Api::new(&server.url, server.password(), &directory);
-
-    // An attached server's processes are not the harness's to watch (nor to kill); on
-    // the run's shared server, the scenario's are those working in its project.
-    let shared = settings.attach.as_ref().and_then(|a| a.shared.as_ref());
-    let sampler = match shared {
-        Some(s) => Some(ProcessSampler::in_directory(s.pid, &s.run_marker, &sandbox.project)),
-        None => (!server.is_attached()).then(|| ProcessSampler::new(server.pid, server.run_marker())),
-    };
-    let procs_task = sampler.map(|s| tokio::spawn(s.run(rec.clone(), settings.process_interval, cancel.clone())));
-    let plugin_log = match shared {
-        Some(s) => PluginLog::shared(s.plugin_log.clone(), &sandbox.project),
-        None => PluginLog::new(sandbox.plugin_log.clone()),
-    };
-    tokio::spawn(plugin_log.run(
-        rec.clone(),
-        settings.plugin_log_interval,
-        cancel.clone(),
-    ));
+    let procs_task = on
+        .sampler
+        .map(|s| tokio::spawn(s.run(rec.clone(), settings.process_interval, cancel.clone())));
+    if let Some(log) = on.plugin_log {
+        tokio::spawn(log.run(rec.clone(), settings.plugin_log_interval, cancel.clone()));
+    }
 
     // Subscribe to both streams and see `server.connected` on each before acting, so no
     // event of the scenario can be missed (upstream #27959).
@@ -502,26 +439,9 @@ async fn play(
     // what the clean-up below does to a server it does not own (the session deleted,
     // the instance disposed: status turns idle) is not the scenario's to be judged on.
     cancel.cancel();
-    let mut left = live.server.stop(settings.stop_grace).await;
-    if let Some(s) = sweep.take() {
-        left = tokio::task::spawn_blocking(move || s.kill()).await.unwrap_or_default();
-    }
-    if live.server.is_attached() && !live.server.has_exited() {
-        // Leave the server as it was found: no test session in its list, and on the
-        // run's shared server no instance (its plugins stop with it).
-        let mut calls = vec![("DELETE", format!("/session/{session_id}"))];
-        if shared.is_some() {
-            calls.push(("POST", "/instance/dispose".to_string()));
-        }
-        for (method, path) in calls {
-            let a = api.call_quiet(method, &path, None, Duration::from_secs(10)).await;
-            if !a.ok() {
-                rec.record(Observation::Harness {
-                    message: format!("clean-up {method} {path} answered {} {}", a.status, a.error.unwrap_or_default()),
-                });
-            }
-        }
-    }
+    let left = teardown
+        .finish(&mut live.server, &api, rec, &session_id, settings.stop_grace)
+        .await;
     if !left.is_empty() {
         rec.record(Observation::Harness {
             message: format!("teardown killed processes of the run still alive: {left:?}"),
@@ -546,3 +466,6 @@ fn write_lines(path: &Path, values: impl Iterator<Item = serde_json::Value>) {
     let text: String = values.map(|v| format!("{v}\n")).collect();
     let _ = std::fs::write(path, text);
 }
+
+#[cfg(test)]
+mod tests;
