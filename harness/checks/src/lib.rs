@@ -11,6 +11,7 @@ pub mod checks;
 pub mod outcome;
 pub mod testing;
 pub mod timeline;
+pub mod wire;
 pub mod verdict;
 
 pub use timeline::*;

@@ -269,28 +269,16 @@ impl Observation {
 }
 
 fn event_detail(event_type: &str, p: &Value) -> String {
-    match event_type {
-        "session.status" => p
-            .pointer("/status/type")
-            .and_then(Value::as_str)
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default(),
-        "message.part.updated" => {
-            let part = &p["part"];
-            match (part["type"].as_str(), part.pointer("/state/status").and_then(Value::as_str)) {
-                (Some("tool"), Some(st)) => format!(
-                    " tool {} {st}",
-                    part["tool"].as_str().unwrap_or("?")
-                ),
-                (Some(t), _) => format!(" {t}"),
-                _ => String::new(),
-            }
+    match crate::wire::decode(event_type, p) {
+        crate::wire::Event::SessionStatus { status: Some(s) } => format!(" {s}"),
+        crate::wire::Event::PartUpdated(part) => match (part.kind(), part.state()) {
+            (Some("tool"), Some(st)) => format!(" tool {} {st}", part.tool().unwrap_or("?")),
+            (Some(t), _) => format!(" {t}"),
+            _ => String::new(),
+        },
+        crate::wire::Event::SessionError(err) => {
+            err.name.map(|s| format!(" {s}")).unwrap_or_default()
         }
-        "session.error" => p
-            .pointer("/error/name")
-            .and_then(Value::as_str)
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default(),
         _ => String::new(),
     }
 }

@@ -4,8 +4,8 @@ use super::session_of;
 use super::view::{
     harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
 };
+use crate::wire::Event;
 use crate::{CheckResult, EventStream, Timeline};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const EVENT_STREAMS_AGREE: &str = "event-streams-agree";
@@ -20,14 +20,12 @@ const COMPARED: [&str; 4] = [
 
 /// What tells two announcements of the same event apart from two different events.
 fn key(ev: &EventRef) -> String {
-    let p = ev.props;
-    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or("");
-    match ev.event_type {
-        "session.status" => s("/status/type").to_string(),
-        "message.updated" => s("/info/id").to_string(),
-        "message.part.updated" => match p.pointer("/part/state/status").and_then(Value::as_str) {
-            Some(st) => format!("{} {st}", s("/part/id")),
-            None => s("/part/id").to_string(),
+    match ev.event() {
+        Event::SessionStatus { status } => status.unwrap_or("").to_string(),
+        Event::MessageUpdated(info) => info.id.unwrap_or("").to_string(),
+        Event::PartUpdated(part) => match part.state() {
+            Some(st) => format!("{} {st}", part.id().unwrap_or("")),
+            None => part.id().unwrap_or("").to_string(),
         },
         _ => String::new(),
     }
@@ -82,7 +80,7 @@ pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
 
     if dir_all
         .iter()
-        .all(|e| matches!(e.event_type, "server.connected" | "server.heartbeat"))
+        .all(|e| matches!(e.event(), Event::ServerConnected | Event::ServerHeartbeat))
     {
         return CheckResult::fail(
             check,
