@@ -84,6 +84,15 @@ pub enum Observation {
     },
     /// The server process's life as the supervisor saw it.
     Server(ServerChange),
+    /// An event stream ended while it was observed. Who ended it decides what it means:
+    /// the server closing the stream while it still answers is a failure of opencode
+    /// (`event-streams-stay-open`); the harness's own connection breaking leaves no verdict.
+    StreamEnded {
+        stream: EventStream,
+        cause: StreamEndCause,
+        /// A step was ending the server (a signal, a stop, a dispose): an end to expect.
+        expected: bool,
+    },
     /// The harness noticed something about its own observation (a stream ended, a poll
     /// failed). Kept so a check never mistakes a blind spot for silence.
     Harness { message: String },
@@ -94,6 +103,40 @@ pub enum Observation {
 pub enum EventStream {
     Global,
     Directory,
+}
+
+/// How an event stream ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum StreamEndCause {
+    /// The body ended cleanly: the server closed the stream.
+    Ended,
+    /// The connection failed (a reset, a decoding error): the harness cannot tell whose.
+    Broke { error: String },
+    /// The harness closed it on purpose (fault injection in its own tests).
+    Dropped { why: String },
+}
+
+impl EventStream {
+    /// `/global/event` or `/event`.
+    pub fn path(self) -> &'static str {
+        match self {
+            EventStream::Global => "/global/event",
+            EventStream::Directory => "/event",
+        }
+    }
+}
+
+impl StreamEndCause {
+    /// "/event stream ended", "/global/event stream broke (reset)", for messages.
+    pub fn describe(&self, stream: EventStream) -> String {
+        let name = stream.path();
+        match self {
+            StreamEndCause::Ended => format!("{name} stream ended"),
+            StreamEndCause::Broke { error } => format!("{name} stream broke ({error})"),
+            StreamEndCause::Dropped { why } => format!("{name} stream broke ({why})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -263,6 +306,14 @@ impl Observation {
                 None => format!("step {} {name} {phase:?}", index + 1),
             },
             Observation::Server(c) => format!("server {c:?}"),
+            Observation::StreamEnded {
+                stream,
+                cause,
+                expected,
+            } => {
+                let also = if *expected { " (a step was ending the server)" } else { "" };
+                format!("{}{also}", cause.describe(*stream))
+            }
             Observation::Harness { message } => format!("harness: {message}"),
         }
     }

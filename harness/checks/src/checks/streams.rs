@@ -2,13 +2,47 @@
 
 use super::session_of;
 use super::view::{
-    harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
+    harness_notes, join_problems, ms, session_events, stream_events, stream_holes, witness,
+    EventRef,
 };
 use crate::wire::Event;
 use crate::{CheckResult, EventStream, Timeline};
 use std::collections::BTreeMap;
 
 pub const EVENT_STREAMS_AGREE: &str = "event-streams-agree";
+pub const EVENT_STREAMS_STAY_OPEN: &str = "event-streams-stay-open";
+
+/// No event stream was ended by the server while it was alive and no step was ending it.
+/// Such an end is opencode's doing (the harness's own broken connection is not judged
+/// here: it stops the scenario with no verdict); the witness is the end and the health
+/// answer after it.
+pub fn event_streams_stay_open(tl: &Timeline) -> CheckResult {
+    let check = EVENT_STREAMS_STAY_OPEN;
+    let holes = stream_holes(tl);
+    if holes.is_empty() {
+        return CheckResult::pass(check, "no event stream was ended by the server while it was alive");
+    }
+    let problems: Vec<String> = holes
+        .iter()
+        .map(|h| {
+            let status = match &h.health.obs {
+                crate::Observation::Http { status, .. } => *status,
+                _ => 0,
+            };
+            format!(
+                "the server ended the {} stream at {} while it was alive (GET /global/health answered {status} at {}): the events after that were not delivered",
+                h.stream.path(),
+                ms(h.end.at_ms),
+                ms(h.health.at_ms)
+            )
+        })
+        .collect();
+    CheckResult::fail(
+        check,
+        join_problems(&problems),
+        witness(holes.iter().flat_map(|h| [h.end.seq, h.health.seq])),
+    )
+}
 
 /// The session events compared between streams.
 const COMPARED: [&str; 4] = [

@@ -49,11 +49,12 @@ pub fn join_problems(problems: &[String]) -> String {
 
 /// What the harness said about its own blind spots, as a suffix for an Error message.
 pub fn harness_notes(tl: &Timeline) -> String {
-    let notes: Vec<&str> = tl
+    let notes: Vec<String> = tl
         .entries
         .iter()
         .filter_map(|e| match &e.obs {
-            Observation::Harness { message } => Some(message.as_str()),
+            Observation::Harness { message } => Some(message.clone()),
+            Observation::StreamEnded { .. } => Some(e.obs.describe()),
             _ => None,
         })
         .take(3)
@@ -136,6 +137,45 @@ pub fn session_events<'a>(
     stream: EventStream,
 ) -> impl Iterator<Item = EventRef<'a>> + 'a {
     stream_events(tl, stream).filter(move |e| event_session_id(e.entry) == Some(sid))
+}
+
+/// An event stream the server ended while it was alive: the end, and the health answer
+/// after it that shows the server was still there. Events after the end are unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamHole<'a> {
+    pub stream: EventStream,
+    pub end: &'a Entry,
+    pub health: &'a Entry,
+}
+
+/// Every stream the server ended, unasked, while `GET /global/health` still answered.
+pub fn stream_holes(tl: &Timeline) -> Vec<StreamHole<'_>> {
+    let mut out = Vec::new();
+    for (i, end) in tl.entries.iter().enumerate() {
+        let Observation::StreamEnded {
+            stream,
+            cause: crate::StreamEndCause::Ended,
+            expected: false,
+        } = &end.obs
+        else {
+            continue;
+        };
+        // The observer asks for health right after the end; that answer is the witness.
+        let health = tl.entries[i + 1..].iter().find(|e| {
+            matches!(&e.obs, Observation::Http { method, path, step: None, .. }
+                if method == "GET" && path_only(path) == "/global/health")
+        });
+        if let Some(health) = health.filter(|h| {
+            matches!(&h.obs, Observation::Http { status, .. } if (200..300).contains(status))
+        }) {
+            out.push(StreamHole {
+                stream: *stream,
+                end,
+                health,
+            });
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
