@@ -107,7 +107,7 @@ pub enum EventStream {
 
 /// How an event stream ended.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "cause", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamEndCause {
     /// The body ended cleanly: the server closed the stream.
     Ended,

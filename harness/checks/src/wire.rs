@@ -13,8 +13,10 @@
 //! - `permission.replied` carries `{requestID, reply}` on current releases and
 //!   `{permissionID, response}` on old ones: both are [`Event::PermissionReplied`], with
 //!   the shape kept in [`ReplyShape`];
-//! - `/global/event` wraps each event as `{directory, payload}` (older releases sent the
-//!   bare event) and interleaves `sync` envelopes, which are not events;
+//! - `/global/event` wraps each event as `{directory, payload}` (a bare event is taken as
+//!   is) and interleaves `sync` envelopes, which are not events;
+//! - a permission is answered with `POST /permission/<id>/reply {reply}`, or before those
+//!   routes `POST /session/<sid>/permissions/<id> {response}`;
 //! - an error body names its error in `name` (opencode's `NamedError`) or `_tag`
 //!   (Effect-style errors such as `PermissionNotFoundError`).
 
@@ -351,6 +353,19 @@ pub fn permission_reply_target(path: &str) -> Option<&str> {
     }
 }
 
+/// How to answer permission request `id` of `session`, newest form first:
+/// `POST /permission/<id>/reply {"reply"}`, and for releases before the `/permission`
+/// routes (the first answers 404) `POST /session/<sid>/permissions/<id> {"response"}`.
+pub fn permission_reply_requests(session: &str, id: &str, reply: &str) -> [(String, Value); 2] {
+    [
+        (format!("/permission/{id}/reply"), serde_json::json!({ "reply": reply })),
+        (
+            format!("/session/{session}/permissions/{id}"),
+            serde_json::json!({ "response": reply }),
+        ),
+    ]
+}
+
 /// The id of a session in a `POST /session` or `GET /session/{id}` answer.
 pub fn session_id(body: &Value) -> Option<&str> {
     body["id"].as_str()
@@ -467,6 +482,9 @@ mod tests {
             pending_permission_ids(&json!([{"id": "per_2"}, {"id": "per_1"}])),
             vec!["per_1", "per_2"]
         );
+        for (path, _) in permission_reply_requests("ses_1", "per_1", "once") {
+            assert_eq!(permission_reply_target(&path), Some("per_1"));
+        }
         assert_eq!(permission_reply_target("/permission/per_1/reply"), Some("per_1"));
         assert_eq!(permission_reply_target("/session/ses_1/permissions/per_1?x=1"), Some("per_1"));
         assert_eq!(permission_reply_target("/session/ses_1/abort"), None);

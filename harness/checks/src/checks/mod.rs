@@ -82,10 +82,18 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
 }
 
 /// Every check of the scenario, then the script check. When the server ended an event
-/// stream while alive, `event-streams-stay-open` fails with that end as its witness, and a
-/// check that read that stream cannot pass: its pass becomes an error (a hole, not silence).
+/// stream while alive, a check that read that stream cannot pass (its pass becomes an
+/// error: a hole, not silence), and `event-streams-stay-open` fails with that end as its
+/// witness. An end of `/event` in a scenario that reads only `/global/event` judges
+/// nothing of it and is left out (`event-stream-complete` is the scenario about `/event`);
+/// an end of `/global/event` always counts: the steps stopped there.
 pub fn run_all(specs: &[CheckSpec], timeline: &Timeline) -> Vec<CheckResult> {
-    let holes = view::stream_holes(timeline);
+    let holes: Vec<_> = view::stream_holes(timeline)
+        .into_iter()
+        .filter(|h| {
+            h.stream == EventStream::Global || specs.iter().any(|s| streams_read(s).contains(&h.stream))
+        })
+        .collect();
     let mut out: Vec<CheckResult> = specs
         .iter()
         .map(|s| {
@@ -106,7 +114,7 @@ pub fn run_all(specs: &[CheckSpec], timeline: &Timeline) -> Vec<CheckResult> {
         })
         .collect();
     if !holes.is_empty() {
-        out.push(event_streams_stay_open(timeline));
+        out.push(event_streams_stay_open(&holes));
     }
     out.push(model_script_followed(timeline));
     out

@@ -2,8 +2,8 @@
 
 use super::session_of;
 use super::view::{
-    harness_notes, join_problems, ms, session_events, stream_events, stream_holes, witness,
-    EventRef,
+    harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
+    StreamHole,
 };
 use crate::wire::Event;
 use crate::{CheckResult, EventStream, Timeline};
@@ -15,10 +15,9 @@ pub const EVENT_STREAMS_STAY_OPEN: &str = "event-streams-stay-open";
 /// No event stream was ended by the server while it was alive and no step was ending it.
 /// Such an end is opencode's doing (the harness's own broken connection is not judged
 /// here: it stops the scenario with no verdict); the witness is the end and the health
-/// answer after it.
-pub fn event_streams_stay_open(tl: &Timeline) -> CheckResult {
+/// answer after it. `holes` are `view::stream_holes` (or those of them that matter).
+pub fn event_streams_stay_open(holes: &[StreamHole]) -> CheckResult {
     let check = EVENT_STREAMS_STAY_OPEN;
-    let holes = stream_holes(tl);
     if holes.is_empty() {
         return CheckResult::pass(check, "no event stream was ended by the server while it was alive");
     }

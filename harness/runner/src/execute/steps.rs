@@ -187,15 +187,14 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                     "no permission.asked event was observed to reply to; wait for one first".into(),
                 ));
             };
-            let path = format!("/permission/{id}/reply");
+            let [(path, body), (old, old_body)] = wire::permission_reply_requests(&sid, &id, reply);
             let a = api
-                .call(&rec, Some(index), "POST", &path, Some(&json!({"reply": reply})), call_timeout)
+                .call(&rec, Some(index), "POST", &path, Some(&body), call_timeout)
                 .await;
             if a.status == 404 {
                 // Releases before the /permission routes: the per-session form.
-                let old = format!("/session/{sid}/permissions/{id}");
                 let a = api
-                    .call(&rec, Some(index), "POST", &old, Some(&json!({"response": reply})), call_timeout)
+                    .call(&rec, Some(index), "POST", &old, Some(&old_body), call_timeout)
                     .await;
                 return expect_2xx(&format!("POST {old}"), &a);
             }

@@ -17,11 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 /// What the scenario needs to know about its event streams beyond their events: whether
 /// one was lost. A stream that ends while the server still answers, and no step meant to
-/// end it, leaves the events after that moment unknown: every check over events would be
-/// judging a hole, so the scenario stops with ERROR instead of a verdict.
+/// end it, leaves the events after that moment unknown. When the harness's connection
+/// broke, every check over events would be judging a hole it made: the scenario stops with
+/// ERROR instead of a verdict. When the server closed `/global/event` (the stream the steps
+/// wait on), the steps stop too, but the checks judge: `event-streams-stay-open` fails.
 #[derive(Clone, Default)]
 pub struct StreamWatch {
     end_expected: Arc<AtomicBool>,
+    by_server: Arc<AtomicBool>,
     lost: CancellationToken,
     reason: Arc<Mutex<Option<String>>>,
     inject_drop: bool,
@@ -50,6 +53,12 @@ impl StreamWatch {
 
     pub fn is_lost(&self) -> bool {
         self.lost.is_cancelled()
+    }
+
+    /// The lost stream was closed by the server while it was alive: an observation about
+    /// opencode, for the checks to judge, not a reason to withhold the verdict.
+    pub fn lost_by_server(&self) -> bool {
+        self.by_server.load(Ordering::SeqCst)
     }
 
     fn mark_lost(&self, reason: String) {
@@ -170,16 +179,22 @@ pub async fn observe_path(
     if !health.ok() || cancel.is_cancelled() || watch.end_expected.load(Ordering::SeqCst) {
         return;
     }
-    match cause {
-        // The server closed the stream while alive: an observation about opencode, judged
-        // by `event-streams-stay-open` (FAIL). The /global/event stream is the one the steps
-        // wait on, so without it the scenario cannot go on: no verdict.
-        StreamEndCause::Ended if stream == EventStream::Directory => {}
-        _ => watch.mark_lost(format!(
-            "{how} while the server was alive (GET /global/health still answered {}): the events after that are unknown, so no verdict",
-            health.status
-        )),
+    // The server closed the stream while alive: an observation about opencode, judged by
+    // `event-streams-stay-open` (FAIL). Without /global/event the steps cannot go on.
+    if cause == StreamEndCause::Ended {
+        if stream == EventStream::Global {
+            watch.by_server.store(true, Ordering::SeqCst);
+            watch.mark_lost(format!(
+                "{how} while the server was alive (GET /global/health still answered {}): the steps stop here",
+                health.status
+            ));
+        }
+        return;
     }
+    watch.mark_lost(format!(
+        "{how} while the server was alive (GET /global/health still answered {}): the events after that are unknown, so no verdict",
+        health.status
+    ));
 }
 
 #[cfg(test)]
