@@ -213,6 +213,53 @@ pub enum ServerChange {
     },
 }
 
+impl ModelRequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelRequestKind::Title => "title",
+            ModelRequestKind::Turn => "turn",
+            ModelRequestKind::Unplanned => "unplanned",
+        }
+    }
+}
+
+impl StepPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepPhase::Started => "started",
+            StepPhase::Finished => "finished",
+            StepPhase::Failed => "failed",
+        }
+    }
+}
+
+impl ProcessRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessRole::Server => "server",
+            ProcessRole::Opencode => "opencode",
+            ProcessRole::Tool => "tool",
+        }
+    }
+}
+
+impl ServerChange {
+    /// "exited (killed by signal 15)", "signalled SIGTERM", for people.
+    pub fn describe(&self) -> String {
+        match self {
+            ServerChange::Spawned { pid } => format!("spawned (pid {pid})"),
+            ServerChange::Listening { url } => format!("listening on {url}"),
+            ServerChange::Healthy { version } => format!("healthy (version {version})"),
+            ServerChange::Signalled { signal } => format!("signalled SIG{signal}"),
+            ServerChange::Exited { code, signal } => match (code, signal) {
+                (_, Some(s)) => format!("exited (killed by signal {s})"),
+                (Some(c), None) => format!("exited (exit code {c})"),
+                (None, None) => "exited".into(),
+            },
+        }
+    }
+}
+
 impl Timeline {
     pub fn new(scenario: &str, opencode_version: &str) -> Self {
         Timeline {
@@ -266,7 +313,8 @@ impl Observation {
                 format!("{s} {event_type}{detail}")
             }
             Observation::Status { status, .. } => format!("GET /session/status: {status}"),
-            Observation::PendingPermissions { ids } => format!("GET /permission: {ids:?}"),
+            Observation::PendingPermissions { ids } if ids.is_empty() => "GET /permission: none pending".into(),
+            Observation::PendingPermissions { ids } => format!("GET /permission: {}", ids.join(", ")),
             Observation::Http {
                 method,
                 path,
@@ -278,11 +326,15 @@ impl Observation {
                 None => format!("{method} {path} -> {status}"),
             },
             Observation::Process(ProcessChange::Appeared(p)) => format!(
-                "process {} appeared ({:?}, ppid {}, pgid {}): {}",
-                p.pid, p.role, p.ppid, p.pgid, p.cmdline
+                "process {} appeared ({}, ppid {}, pgid {}): {}",
+                p.pid,
+                p.role.as_str(),
+                p.ppid,
+                p.pgid,
+                p.cmdline
             ),
             Observation::Process(ProcessChange::Exec { pid, cmdline, role }) => {
-                format!("process {pid} exec'd ({role:?}): {cmdline}")
+                format!("process {pid} exec'd ({}): {cmdline}", role.as_str())
             }
             Observation::Process(ProcessChange::Reparented { pid, ppid }) => {
                 format!("process {pid} re-parented to {ppid}")
@@ -292,8 +344,8 @@ impl Observation {
             Observation::ModelRequest {
                 index, kind, turn, ..
             } => match turn {
-                Some(t) => format!("model request #{index} ({kind:?}, turn {t})"),
-                None => format!("model request #{index} ({kind:?})"),
+                Some(t) => format!("model request #{index} ({}, turn {t})", kind.as_str()),
+                None => format!("model request #{index} ({})", kind.as_str()),
             },
             Observation::Plugin { record } => format!("plugin record {record}"),
             Observation::Step {
@@ -302,10 +354,10 @@ impl Observation {
                 phase,
                 note,
             } => match note {
-                Some(n) => format!("step {} {name} {phase:?}: {n}", index + 1),
-                None => format!("step {} {name} {phase:?}", index + 1),
+                Some(n) => format!("step {} {name} {}: {n}", index + 1, phase.as_str()),
+                None => format!("step {} {name} {}", index + 1, phase.as_str()),
             },
-            Observation::Server(c) => format!("server {c:?}"),
+            Observation::Server(c) => format!("server {}", c.describe()),
             Observation::StreamEnded {
                 stream,
                 cause,

@@ -1267,4 +1267,20 @@ mod tests {
             "opencode serve --port 0"
         );
     }
+
+    #[test]
+    fn the_picture_speaks_words_not_rust() {
+        let mut b = oc_conform_checks::testing::TimelineBuilder::new();
+        b.server_started();
+        b.at(100.0).step(&crate::execute::step_name(&oc_conform_scenario::Step::Signal {
+            signal: oc_conform_scenario::SignalName::Kill,
+        }), StepPhase::Started);
+        b.at(120.0).model_request(oc_conform_checks::ModelRequestKind::Turn);
+        b.at(150.0).server_exited(None, Some(9));
+        let svg = render(&b.build(), &[]);
+        assert!(svg.contains("signal SIGKILL"), "{svg}");
+        for debug in ["Kill", "Some(", "{ code", "Exited", "(Turn", "Started"] {
+            assert!(!svg.contains(debug), "{debug} in the picture");
+        }
+    }
 }
