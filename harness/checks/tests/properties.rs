@@ -292,6 +292,8 @@ struct Turn {
     idle_delay: f64,
     idle_status_lag: f64,
     spurious_busy: bool,
+    /// Another session of the server turns busy during the turn and again after its idle.
+    other_session: bool,
 }
 
 fn arb_turn() -> impl Strategy<Value = Turn> {
@@ -304,6 +306,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
         10.0f64..100.0,
         -5.0f64..40.0,
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -315,6 +318,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
                 idle_delay,
                 idle_status_lag,
                 spurious_busy,
+                other_session,
             )| Turn {
                 gap,
                 status_lag,
@@ -324,6 +328,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
                 idle_delay,
                 idle_status_lag,
                 spurious_busy,
+                other_session,
             },
         )
 }
@@ -369,6 +374,14 @@ fn healthy(turns: &[Turn], tail: f64) -> (TimelineBuilder, f64, f64) {
         b.at(idle).idle_events();
         last_idle_status = idle + turn.idle_status_lag;
         b.at(last_idle_status).status("idle");
+        if turn.other_session {
+            for (at, status) in [(start + 20.0, "busy"), (exit, "idle"), (last_idle_status + 1.0, "busy")] {
+                b.at(at).push(Observation::Status {
+                    session_id: "ses_other".into(),
+                    status: status.into(),
+                });
+            }
+        }
         t = idle;
     }
     let end = t + tail;

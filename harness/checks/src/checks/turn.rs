@@ -449,7 +449,8 @@ mod tests {
         b.at(100.0).status("busy");
         b.at(500.0).status("idle");
         let idle = b.last();
-        b.at(1200.0).model_request(ModelRequestKind::Title); // titles are fine
+        // Past the grace (idle at 500 + 1000 ms), so judged: titles are fine.
+        b.at(1550.0).model_request(ModelRequestKind::Title);
         b.at(1600.0).model_request(ModelRequestKind::Turn);
         let turn = b.last();
         b.at(1700.0).tool_part("prt_1", "call_1", "running");
