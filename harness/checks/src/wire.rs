@@ -167,6 +167,19 @@ impl<'a> Event<'a> {
     }
 }
 
+/// Whether an event of type `event_type` is what a scenario names `wanted` (a wait's
+/// `until = { event = ... }`): the same type, or the other release's name for it
+/// (`permission.updated` is a `permission.asked`).
+pub fn names_event(event_type: &str, wanted: &str) -> bool {
+    fn canonical(t: &str) -> &str {
+        match t {
+            "permission.updated" => "permission.asked",
+            _ => t,
+        }
+    }
+    canonical(event_type) == canonical(wanted)
+}
+
 /// The typed event of a timeline entry, if it is an event.
 pub fn event_of(entry: &Entry) -> Option<Event<'_>> {
     match &entry.obs {
@@ -438,6 +451,9 @@ mod tests {
         });
         assert_eq!(decode("permission.asked", &p), want);
         assert_eq!(decode("permission.updated", &p), want);
+        assert!(names_event("permission.updated", "permission.asked"));
+        assert!(names_event("permission.asked", "permission.asked"));
+        assert!(!names_event("permission.replied", "permission.asked"));
         let old = json!({"id": "per_1", "sessionID": "ses_1", "callID": "call_1"});
         assert_eq!(decode("permission.updated", &old), want);
     }

@@ -22,7 +22,7 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
                 event_type,
                 session_id,
                 ..
-            } => event_type == ty && (session_id.is_none() || session_id.as_deref() == session),
+            } => wire::names_event(event_type, ty) && (session_id.is_none() || session_id.as_deref() == session),
             _ => false,
         }),
         Condition::Status(s) => current_status(t).as_deref() == Some(s.as_str()),
