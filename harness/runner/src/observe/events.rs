@@ -221,4 +221,53 @@ mod tests {
             vec!["{\"a\":1}", "x"]
         );
     }
+
+    /// A server whose event stream sends `server.connected` and then closes, while
+    /// `GET /global/health` answers 200: the stream the server ended while alive.
+    async fn closing_server() -> Api {
+        let connected = "data: {\"type\":\"server.connected\",\"properties\":{}}\n\n";
+        let app = axum::Router::new()
+            .route(
+                "/event",
+                axum::routing::get(move || async move {
+                    ([("content-type", "text/event-stream")], connected)
+                }),
+            )
+            .route(
+                "/global/health",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"healthy": true})) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Api::new(&format!("http://{addr}"), "", "/p")
+    }
+
+    async fn observe(stream: EventStream) -> (oc_conform_checks::Timeline, StreamWatch) {
+        let api = closing_server().await;
+        let rec = Recorder::new("s", "v");
+        let watch = StreamWatch::new(false);
+        let (tx, rx) = oneshot::channel();
+        let cancel = CancellationToken::new();
+        observe_path(api, stream, "/event".into(), rec.clone(), tx, cancel, watch.clone()).await;
+        assert!(rx.await.is_ok(), "server.connected was seen");
+        (rec.snapshot(), watch)
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_server_closes_while_alive_is_recorded_with_the_health_answer() {
+        let (tl, watch) = observe(EventStream::Directory).await;
+        let seen: Vec<String> = tl.entries.iter().map(|e| e.obs.describe()).collect();
+        assert_eq!(
+            seen,
+            ["dir-event server.connected", "/event stream ended", "GET /global/health -> 200"]
+        );
+        // Judged by the checks (event-streams-stay-open), not a reason for no verdict.
+        assert!(!watch.is_lost());
+        assert_eq!(oc_conform_checks::checks::view::stream_holes(&tl).len(), 1);
+
+        // Without /global/event the steps stop, but the verdict is still the checks'.
+        let (_, watch) = observe(EventStream::Global).await;
+        assert!(watch.is_lost() && watch.lost_by_server());
+    }
 }
