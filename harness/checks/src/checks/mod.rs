@@ -5,7 +5,8 @@
 //! - `turn`: how the turn ended, what it stored, what reached the fake model;
 //! - `permission`, `errors`, `streams`, `plugin`;
 //! - `view`: the derived views every check reads (status over time, busy/idle signals,
-//!   process lives, tool parts, stored messages).
+//!   process lives, tool parts, stored messages, streams the server closed), built on the
+//!   typed records of [`crate::wire`]: no check reads a JSON pointer of opencode's.
 //!
 //! A check that lacks the observations it needs answers [`Verdict::Error`](crate::Verdict),
 //! never a pass; a failure names the times and the entries (`witness`) that contradict.
@@ -57,7 +58,6 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
     }
 }
 
-/// Runs a scenario's checks, then the always-on `model-script-followed`.
 /// The event streams a check reads events from: a pass there means nothing once the server
 /// ended one of them early (the events after the end are unknown).
 fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
@@ -81,7 +81,7 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
     }
 }
 
-/// Every check of the scenario, then the script check. When the server ended an event
+/// Runs a scenario's checks, then the always-on `model-script-followed`. When the server ended an event
 /// stream while alive, a check that read that stream cannot pass (its pass becomes an
 /// error: a hole, not silence), and `event-streams-stay-open` fails with that end as its
 /// witness. An end of `/event` in a scenario that reads only `/global/event` judges
