@@ -115,7 +115,7 @@ pub async fn observe_path(
         }
     };
     let mut connected = Some(connected);
-    let mut frames = std::pin::pin!(sse_data(resp.bytes_stream()));
+    let mut frames = Box::pin(sse_data(resp.bytes_stream()));
     let cause = loop {
         let data = tokio::select! {
             d = frames.next() => d,
@@ -151,12 +151,12 @@ pub async fn observe_path(
             properties: ev.properties,
         });
         if inject {
-            // Dropping the body closes the connection: the server sees a real disconnect.
             break StreamEndCause::Dropped {
                 why: "injected by OC_CONFORM_FAULT_DROP_EVENTS_IN".into(),
             };
         }
     };
+    // Dropping the body closes the connection: the server sees a real disconnect.
     drop(frames);
     let how = cause.describe(stream);
     let expected = watch.end_expected.load(Ordering::SeqCst);
