@@ -6,11 +6,15 @@
 //! functions from a timeline to a [`CheckResult`] with a witness: the few entries that
 //! contradict each other. Nothing here does I/O, so every check can be tested on a
 //! synthetic timeline and re-run on a stored one (`oc-conform analyze`).
+//!
+//! The timeline keeps opencode's raw event properties and answer bodies; [`wire`] is the
+//! one place that knows what they mean on each release.
 
 pub mod checks;
 pub mod outcome;
 pub mod testing;
 pub mod timeline;
+pub mod wire;
 pub mod verdict;
 
 pub use timeline::*;

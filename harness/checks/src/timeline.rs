@@ -84,6 +84,15 @@ pub enum Observation {
     },
     /// The server process's life as the supervisor saw it.
     Server(ServerChange),
+    /// An event stream ended while it was observed. Who ended it decides what it means:
+    /// the server closing the stream while it still answers is a failure of opencode
+    /// (`event-streams-stay-open`); the harness's own connection breaking leaves no verdict.
+    StreamEnded {
+        stream: EventStream,
+        cause: StreamEndCause,
+        /// A step was ending the server (a signal, a stop, a dispose): an end to expect.
+        expected: bool,
+    },
     /// The harness noticed something about its own observation (a stream ended, a poll
     /// failed). Kept so a check never mistakes a blind spot for silence.
     Harness { message: String },
@@ -94,6 +103,40 @@ pub enum Observation {
 pub enum EventStream {
     Global,
     Directory,
+}
+
+/// How an event stream ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamEndCause {
+    /// The body ended cleanly: the server closed the stream.
+    Ended,
+    /// The connection failed (a reset, a decoding error): the harness cannot tell whose.
+    Broke { error: String },
+    /// The harness closed it on purpose (fault injection in its own tests).
+    Dropped { why: String },
+}
+
+impl EventStream {
+    /// `/global/event` or `/event`.
+    pub fn path(self) -> &'static str {
+        match self {
+            EventStream::Global => "/global/event",
+            EventStream::Directory => "/event",
+        }
+    }
+}
+
+impl StreamEndCause {
+    /// "/event stream ended", "/global/event stream broke (reset)", for messages.
+    pub fn describe(&self, stream: EventStream) -> String {
+        let name = stream.path();
+        match self {
+            StreamEndCause::Ended => format!("{name} stream ended"),
+            StreamEndCause::Broke { error } => format!("{name} stream broke ({error})"),
+            StreamEndCause::Dropped { why } => format!("{name} stream broke ({why})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -170,6 +213,53 @@ pub enum ServerChange {
     },
 }
 
+impl ModelRequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelRequestKind::Title => "title",
+            ModelRequestKind::Turn => "turn",
+            ModelRequestKind::Unplanned => "unplanned",
+        }
+    }
+}
+
+impl StepPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepPhase::Started => "started",
+            StepPhase::Finished => "finished",
+            StepPhase::Failed => "failed",
+        }
+    }
+}
+
+impl ProcessRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessRole::Server => "server",
+            ProcessRole::Opencode => "opencode",
+            ProcessRole::Tool => "tool",
+        }
+    }
+}
+
+impl ServerChange {
+    /// "exited (killed by signal 15)", "signalled SIGTERM", for people.
+    pub fn describe(&self) -> String {
+        match self {
+            ServerChange::Spawned { pid } => format!("spawned (pid {pid})"),
+            ServerChange::Listening { url } => format!("listening on {url}"),
+            ServerChange::Healthy { version } => format!("healthy (version {version})"),
+            ServerChange::Signalled { signal } => format!("signalled SIG{signal}"),
+            ServerChange::Exited { code, signal } => match (code, signal) {
+                (_, Some(s)) => format!("exited (killed by signal {s})"),
+                (Some(c), None) => format!("exited (exit code {c})"),
+                (None, None) => "exited".into(),
+            },
+        }
+    }
+}
+
 impl Timeline {
     pub fn new(scenario: &str, opencode_version: &str) -> Self {
         Timeline {
@@ -223,7 +313,8 @@ impl Observation {
                 format!("{s} {event_type}{detail}")
             }
             Observation::Status { status, .. } => format!("GET /session/status: {status}"),
-            Observation::PendingPermissions { ids } => format!("GET /permission: {ids:?}"),
+            Observation::PendingPermissions { ids } if ids.is_empty() => "GET /permission: none pending".into(),
+            Observation::PendingPermissions { ids } => format!("GET /permission: {}", ids.join(", ")),
             Observation::Http {
                 method,
                 path,
@@ -235,11 +326,15 @@ impl Observation {
                 None => format!("{method} {path} -> {status}"),
             },
             Observation::Process(ProcessChange::Appeared(p)) => format!(
-                "process {} appeared ({:?}, ppid {}, pgid {}): {}",
-                p.pid, p.role, p.ppid, p.pgid, p.cmdline
+                "process {} appeared ({}, ppid {}, pgid {}): {}",
+                p.pid,
+                p.role.as_str(),
+                p.ppid,
+                p.pgid,
+                p.cmdline
             ),
             Observation::Process(ProcessChange::Exec { pid, cmdline, role }) => {
-                format!("process {pid} exec'd ({role:?}): {cmdline}")
+                format!("process {pid} exec'd ({}): {cmdline}", role.as_str())
             }
             Observation::Process(ProcessChange::Reparented { pid, ppid }) => {
                 format!("process {pid} re-parented to {ppid}")
@@ -249,8 +344,8 @@ impl Observation {
             Observation::ModelRequest {
                 index, kind, turn, ..
             } => match turn {
-                Some(t) => format!("model request #{index} ({kind:?}, turn {t})"),
-                None => format!("model request #{index} ({kind:?})"),
+                Some(t) => format!("model request #{index} ({}, turn {t})", kind.as_str()),
+                None => format!("model request #{index} ({})", kind.as_str()),
             },
             Observation::Plugin { record } => format!("plugin record {record}"),
             Observation::Step {
@@ -259,38 +354,34 @@ impl Observation {
                 phase,
                 note,
             } => match note {
-                Some(n) => format!("step {} {name} {phase:?}: {n}", index + 1),
-                None => format!("step {} {name} {phase:?}", index + 1),
+                Some(n) => format!("step {} {name} {}: {n}", index + 1, phase.as_str()),
+                None => format!("step {} {name} {}", index + 1, phase.as_str()),
             },
-            Observation::Server(c) => format!("server {c:?}"),
+            Observation::Server(c) => format!("server {}", c.describe()),
+            Observation::StreamEnded {
+                stream,
+                cause,
+                expected,
+            } => {
+                let also = if *expected { " (a step was ending the server)" } else { "" };
+                format!("{}{also}", cause.describe(*stream))
+            }
             Observation::Harness { message } => format!("harness: {message}"),
         }
     }
 }
 
 fn event_detail(event_type: &str, p: &Value) -> String {
-    match event_type {
-        "session.status" => p
-            .pointer("/status/type")
-            .and_then(Value::as_str)
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default(),
-        "message.part.updated" => {
-            let part = &p["part"];
-            match (part["type"].as_str(), part.pointer("/state/status").and_then(Value::as_str)) {
-                (Some("tool"), Some(st)) => format!(
-                    " tool {} {st}",
-                    part["tool"].as_str().unwrap_or("?")
-                ),
-                (Some(t), _) => format!(" {t}"),
-                _ => String::new(),
-            }
+    match crate::wire::decode(event_type, p) {
+        crate::wire::Event::SessionStatus { status: Some(s) } => format!(" {s}"),
+        crate::wire::Event::PartUpdated(part) => match (part.kind(), part.state()) {
+            (Some("tool"), Some(st)) => format!(" tool {} {st}", part.tool().unwrap_or("?")),
+            (Some(t), _) => format!(" {t}"),
+            _ => String::new(),
+        },
+        crate::wire::Event::SessionError(err) => {
+            err.name.map(|s| format!(" {s}")).unwrap_or_default()
         }
-        "session.error" => p
-            .pointer("/error/name")
-            .and_then(Value::as_str)
-            .map(|s| format!(" {s}"))
-            .unwrap_or_default(),
         _ => String::new(),
     }
 }

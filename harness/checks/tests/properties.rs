@@ -5,11 +5,11 @@
 //!    witness names it;
 //! 4. witnesses only name entries that exist.
 
-use oc_conform_checks::checks::{idle_has_no_tool_process, run_all, run_check};
+use oc_conform_checks::checks::{idle_has_no_tool_process, run_all, run_check, EVENT_STREAMS_STAY_OPEN};
 use oc_conform_checks::testing::{TimelineBuilder, SERVER_PID, SESSION};
 use oc_conform_checks::{
     CheckResult, EventStream, ModelRequestKind, Observation, ProcessChange, ProcessInfo,
-    ProcessRole, ServerChange, StepPhase, Timeline, Verdict,
+    ProcessRole, ServerChange, StepPhase, StreamEndCause, Timeline, Verdict,
 };
 use oc_conform_scenario::CheckSpec;
 use proptest::prelude::*;
@@ -211,6 +211,7 @@ fn arb_observation() -> impl Strategy<Value = Observation> {
         Just(format!("/session/{SESSION}/command?x=1")),
         Just("/session".to_string()),
         Just("/".to_string()),
+        Just("/global/health".to_string()),
     ];
     prop_oneof![
         6 => arb_event(),
@@ -258,6 +259,15 @@ fn arb_observation() -> impl Strategy<Value = Observation> {
         ].prop_map(Observation::Server),
         1 => prop_oneof![Just("stream ended"), Just("status poll failed: timeout"), Just("status poll answered again")]
             .prop_map(|m| Observation::Harness { message: m.into() }),
+        1 => (
+            prop_oneof![Just(EventStream::Global), Just(EventStream::Directory)],
+            prop_oneof![
+                3 => Just(StreamEndCause::Ended),
+                1 => Just(StreamEndCause::Broke { error: "reset".into() }),
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(stream, cause, expected)| Observation::StreamEnded { stream, cause, expected }),
     ]
 }
 
@@ -292,6 +302,8 @@ struct Turn {
     idle_delay: f64,
     idle_status_lag: f64,
     spurious_busy: bool,
+    /// Another session of the server turns busy during the turn and again after its idle.
+    other_session: bool,
 }
 
 fn arb_turn() -> impl Strategy<Value = Turn> {
@@ -304,6 +316,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
         10.0f64..100.0,
         -5.0f64..40.0,
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -315,6 +328,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
                 idle_delay,
                 idle_status_lag,
                 spurious_busy,
+                other_session,
             )| Turn {
                 gap,
                 status_lag,
@@ -324,6 +338,7 @@ fn arb_turn() -> impl Strategy<Value = Turn> {
                 idle_delay,
                 idle_status_lag,
                 spurious_busy,
+                other_session,
             },
         )
 }
@@ -369,6 +384,14 @@ fn healthy(turns: &[Turn], tail: f64) -> (TimelineBuilder, f64, f64) {
         b.at(idle).idle_events();
         last_idle_status = idle + turn.idle_status_lag;
         b.at(last_idle_status).status("idle");
+        if turn.other_session {
+            for (at, status) in [(start + 20.0, "busy"), (exit, "idle"), (last_idle_status + 1.0, "busy")] {
+                b.at(at).push(Observation::Status {
+                    session_id: "ses_other".into(),
+                    status: status.into(),
+                });
+            }
+        }
         t = idle;
     }
     let end = t + tail;
@@ -400,7 +423,17 @@ proptest! {
     #[test]
     fn checks_never_panic_and_witnesses_exist(tl in arb_timeline(), grace in 0u64..5_000) {
         let results = run_all(&all_specs(grace), &tl);
-        prop_assert_eq!(results.len(), all_specs(grace).len() + 1);
+        // Every check once, the script check, and event-streams-stay-open only over a hole.
+        let judged: Vec<&CheckResult> = results.iter().filter(|r| r.check != EVENT_STREAMS_STAY_OPEN).collect();
+        prop_assert_eq!(judged.len(), all_specs(grace).len() + 1);
+        let holes = oc_conform_checks::checks::view::stream_holes(&tl);
+        if holes.is_empty() {
+            prop_assert_eq!(results.len(), judged.len());
+        } else {
+            // all_specs reads both streams: every hole counts, and fails the run.
+            let open = results.iter().find(|r| r.check == EVENT_STREAMS_STAY_OPEN);
+            prop_assert_eq!(open.map(|r| r.verdict), Some(Verdict::Fail));
+        }
         assert_witnesses_exist(&tl, &results);
     }
 

@@ -10,7 +10,7 @@
 
 use clap::Args;
 use oc_conform_app::{exit, workspace, Workspace};
-use oc_conform_checks::{EventStream, Observation, StepPhase, Timeline};
+use oc_conform_checks::{wire, EventStream, Observation, StepPhase, Timeline};
 use oc_conform_runner::bench::{cpu_seconds, percentile, peak_rss_kib, process_exit_latency, server_start_floor, wake_latency};
 use oc_conform_runner::execute::Settings;
 use oc_conform_runner::install::OpencodeSpec;
@@ -79,7 +79,7 @@ fn status_lag_ms(t: &Timeline) -> Vec<f64> {
     let Some(sid) = t.session_id.as_deref() else { return vec![] };
     let mut out = Vec::new();
     for (e, ty, p) in t.events(EventStream::Global) {
-        if ty != "session.status" || p.pointer("/status/type").and_then(|s| s.as_str()) != Some("idle") {
+        if !matches!(wire::decode(ty, p), wire::Event::SessionStatus { status: Some("idle") }) {
             continue;
         }
         let agree = t.entries.iter().skip(e.seq as usize).find_map(|x| match &x.obs {

@@ -6,7 +6,7 @@
 use crate::plugin_wrap::{self, PluginKind};
 use crate::report::CellReport;
 use oc_conform_checks::outcome::Outcome;
-use oc_conform_checks::{EventStream, Observation, ProcessChange, StepPhase, Timeline, Verdict};
+use oc_conform_checks::{wire, EventStream, Observation, ProcessChange, StepPhase, Timeline, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -319,14 +319,12 @@ fn load_status<'a>(
     if error.is_none() {
         for t in timelines {
             let stem = plugin_wrap::WRAPPER_FILE.trim_end_matches(".js");
-            if let Some((_, _, p)) = t
-                .events(EventStream::Global)
-                .find(|(_, ty, p)| *ty == "session.error" && p.to_string().contains(stem))
-            {
-                let msg = p
-                    .pointer("/error/data/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+            let failed_load = t.events(EventStream::Global).find_map(|(_, ty, p)| match wire::decode(ty, p) {
+                wire::Event::SessionError(err) if p.to_string().contains(stem) => Some(err),
+                _ => None,
+            });
+            if let Some(err) = failed_load {
+                let msg = err.message.unwrap_or_default();
                 error = Some(format!("opencode published session.error: {msg}"));
                 break;
             }
@@ -355,8 +353,7 @@ pub fn turn_ms(t: &Timeline) -> Option<f64> {
             properties,
         } => {
             let ours = session_id.is_none() || session_id.as_deref() == session;
-            ours && (event_type == "session.idle"
-                || (event_type == "session.status" && properties.pointer("/status/type") == Some(&Value::from("idle"))))
+            ours && wire::decode(event_type, properties).busy() == Some(false)
         }
         _ => false,
     })?;

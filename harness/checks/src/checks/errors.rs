@@ -2,6 +2,7 @@
 //! or a leaked stack trace.
 
 use super::view::{join_problems, ms, path_only, session_events, witness};
+use crate::wire::{self, ErrorInfo, Event};
 use crate::{CheckResult, Entry, EventStream, Observation, Timeline};
 use serde_json::Value;
 
@@ -44,9 +45,10 @@ fn opaque(body: &Value) -> Option<String> {
         return Some("its body leaks a stack trace".into());
     }
     // opencode's errors carry `name`; Effect-style ones (`PermissionNotFoundError`) `_tag`.
-    match body["name"].as_str().or_else(|| body["_tag"].as_str()) {
+    let error = wire::answer_error(body);
+    match error.name {
         Some("UnknownError") => Some(
-            match body.pointer("/data/message").and_then(Value::as_str) {
+            match error.message {
                 Some(m) => format!("an opaque UnknownError ({})", first_line(m)),
                 None => "an opaque UnknownError".into(),
             },
@@ -75,12 +77,10 @@ fn explained_by_session_error<'a>(
     let from = http.at_ms - elapsed_ms.max(0.0) - 50.0;
     let to = http.at_ms + SESSION_ERROR_WINDOW_MS;
     session_events(tl, sid, EventStream::Global)
-        .filter(|e| e.event_type == "session.error" && e.at() >= from && e.at() <= to)
-        .find(|e| {
-            e.props
-                .pointer("/error/name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty() && n != "UnknownError")
+        .filter(|e| e.at() >= from && e.at() <= to)
+        .find(|e| match e.event() {
+            Event::SessionError(err) => err.name.is_some_and(|n| !n.is_empty() && n != "UnknownError"),
+            _ => false,
         })
         .map(|e| e.entry)
 }
@@ -252,14 +252,18 @@ pub fn session_error_reported(tl: &Timeline, name: Option<&str>) -> CheckResult 
         Ok(s) => s,
         Err(e) => return e,
     };
-    let errors: Vec<(&Entry, &Value)> = tl
+    // A `session.error` may name no session (a plugin that failed to load): it counts.
+    let errors: Vec<(&Entry, ErrorInfo)> = tl
         .events(EventStream::Global)
-        .filter(|(_, ty, p)| *ty == "session.error" && p["sessionID"].as_str().is_none_or(|s| s == sid))
-        .map(|(e, _, p)| (e, p))
+        .filter(|(_, _, p)| wire::session_of(p).is_none_or(|s| s == sid))
+        .filter_map(|(e, ty, p)| match wire::decode(ty, p) {
+            Event::SessionError(err) => Some((e, err)),
+            _ => None,
+        })
         .collect();
-    let named = |p: &Value| p.pointer("/error/name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
-    let describe = |p: &Value| {
-        let msg = p.pointer("/error/data/message").and_then(Value::as_str).unwrap_or("");
+    let named = |p: &ErrorInfo| p.name.unwrap_or("(unnamed)").to_string();
+    let describe = |p: &ErrorInfo| {
+        let msg = p.message.unwrap_or("");
         format!("{} ({})", named(p), first_line(msg))
     };
     match errors.iter().find(|(_, p)| name.is_none_or(|n| named(p) == n)) {

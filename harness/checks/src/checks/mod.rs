@@ -5,7 +5,8 @@
 //! - `turn`: how the turn ended, what it stored, what reached the fake model;
 //! - `permission`, `errors`, `streams`, `plugin`;
 //! - `view`: the derived views every check reads (status over time, busy/idle signals,
-//!   process lives, tool parts, stored messages).
+//!   process lives, tool parts, stored messages, streams the server closed), built on the
+//!   typed records of [`crate::wire`]: no check reads a JSON pointer of opencode's.
 //!
 //! A check that lacks the observations it needs answers [`Verdict::Error`](crate::Verdict),
 //! never a pass; a failure names the times and the entries (`witness`) that contradict.
@@ -19,7 +20,7 @@ mod streams;
 mod turn;
 pub mod view;
 
-use crate::{CheckResult, Timeline};
+use crate::{CheckResult, EventStream, Timeline, Verdict};
 use oc_conform_scenario::CheckSpec;
 
 pub use errors::{errors_are_typed, session_error_reported};
@@ -27,7 +28,7 @@ pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
-pub use streams::event_streams_agree;
+pub use streams::{event_streams_agree, event_streams_stay_open, EVENT_STREAMS_STAY_OPEN};
 pub use turn::{
     messages_stored, model_script_followed, no_model_requests, quiet_after_idle, tool_ends_aborted,
     MODEL_SCRIPT_FOLLOWED,
@@ -57,13 +58,66 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
     }
 }
 
-/// Runs a scenario's checks, then the always-on `model-script-followed`.
+/// The event streams a check reads events from: a pass there means nothing once the server
+/// ended one of them early (the events after the end are unknown).
+fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
+    use EventStream::{Directory, Global};
+    match spec {
+        CheckSpec::EventStreamsAgree {} => &[Global, Directory],
+        CheckSpec::IdleEventMatchesStatus { .. }
+        | CheckSpec::OneIdlePerBusy {}
+        | CheckSpec::ToolEndsAborted {}
+        | CheckSpec::QuietAfterIdle { .. }
+        | CheckSpec::PermissionReplyTakesEffect { .. }
+        | CheckSpec::ErrorsAreTyped {}
+        | CheckSpec::SessionErrorReported { .. } => &[Global],
+        CheckSpec::StatusReachesIdle {}
+        | CheckSpec::IdleHasNoToolProcess { .. }
+        | CheckSpec::ServerTreeGone { .. }
+        | CheckSpec::ServerStaysUp {}
+        | CheckSpec::NoModelRequests {}
+        | CheckSpec::PluginReported { .. }
+        | CheckSpec::MessagesStored { .. } => &[],
+    }
+}
+
+/// Runs a scenario's checks, then the always-on `model-script-followed`. When the server ended an event
+/// stream while alive, a check that read that stream cannot pass (its pass becomes an
+/// error: a hole, not silence), and `event-streams-stay-open` fails with that end as its
+/// witness. An end of `/event` in a scenario that reads only `/global/event` judges
+/// nothing of it and is left out (`event-stream-complete` is the scenario about `/event`);
+/// an end of `/global/event` always counts: the steps stopped there.
 pub fn run_all(specs: &[CheckSpec], timeline: &Timeline) -> Vec<CheckResult> {
-    specs
+    let holes: Vec<_> = view::stream_holes(timeline)
+        .into_iter()
+        .filter(|h| {
+            h.stream == EventStream::Global || specs.iter().any(|s| streams_read(s).contains(&h.stream))
+        })
+        .collect();
+    let mut out: Vec<CheckResult> = specs
         .iter()
-        .map(|s| run_check(s, timeline))
-        .chain(std::iter::once(model_script_followed(timeline)))
-        .collect()
+        .map(|s| {
+            let r = run_check(s, timeline);
+            let hole = holes.iter().find(|h| streams_read(s).contains(&h.stream));
+            match hole {
+                Some(h) if r.verdict == Verdict::Pass => CheckResult::error(
+                    s.name(),
+                    format!(
+                        "the server ended the {} stream at {}: the events after that are unknown, so this check cannot pass ({})",
+                        h.stream.path(),
+                        view::ms(h.end.at_ms),
+                        r.message
+                    ),
+                ),
+                _ => r,
+            }
+        })
+        .collect();
+    if !holes.is_empty() {
+        out.push(event_streams_stay_open(&holes));
+    }
+    out.push(model_script_followed(timeline));
+    out
 }
 
 /// The scenario's session, or the Error a session check answers without one.

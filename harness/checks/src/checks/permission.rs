@@ -1,9 +1,10 @@
 //! Permission replies: an accepted reply must take effect on the server that asked.
 
 use super::view::{
-    harness_notes, join_problems, ms, part_status, path_only, stream_events, tool_part_updates,
-    witness, EventRef,
+    harness_notes, join_problems, ms, path_only, stream_events, tool_part_updates, witness,
+    EventRef,
 };
+use crate::wire::{self, Event};
 use crate::{CheckResult, Entry, EventStream, Observation, Timeline};
 use serde_json::Value;
 
@@ -19,20 +20,6 @@ struct Reply<'a> {
     how: String,
 }
 
-/// `/permission/<id>/reply` or `/session/<sid>/permissions/<id>` -> `<id>`.
-fn reply_target(path: &str) -> Option<&str> {
-    let segs: Vec<&str> = path_only(path)
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    match segs.as_slice() {
-        ["permission", id, "reply"] => Some(id),
-        ["session", _, "permissions", id] => Some(id),
-        _ => None,
-    }
-}
-
 fn record_id(record: &Value) -> Option<String> {
     ["requestID", "permissionID", "permission_id", "id"]
         .iter()
@@ -43,7 +30,7 @@ fn record_id(record: &Value) -> Option<String> {
             let rest = url.split_once("://").map_or(url, |(_, r)| r);
             rest.find('/')
                 .map(|i| &rest[i..])
-                .and_then(reply_target)
+                .and_then(wire::permission_reply_target)
                 .map(str::to_string)
         })
 }
@@ -60,7 +47,7 @@ fn replies(tl: &Timeline) -> Vec<Reply<'_>> {
                 error,
                 ..
             } if method.eq_ignore_ascii_case("POST") => {
-                let id = reply_target(path)?;
+                let id = wire::permission_reply_target(path)?;
                 let accepted = (200..300).contains(status) && *body != Value::Bool(false);
                 let how = match error {
                     Some(err) => format!("POST {} -> no answer ({err})", path_only(path)),
@@ -106,9 +93,7 @@ fn replies(tl: &Timeline) -> Vec<Reply<'_>> {
 }
 
 fn event_names(ev: &EventRef, id: &str) -> bool {
-    ["/requestID", "/permissionID", "/id"]
-        .iter()
-        .any(|p| ev.props.pointer(p).and_then(Value::as_str) == Some(id))
+    ev.event().permission_id() == Some(id)
 }
 
 /// A reply the server accepted leads to `permission.replied`, leaves `GET /permission` and
@@ -167,16 +152,17 @@ pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResul
             ));
             continue;
         };
-        let asked = stream_events(tl, EventStream::Global).find(|e| {
-            matches!(e.event_type, "permission.asked" | "permission.updated") && event_names(e, id)
+        let asked = stream_events(tl, EventStream::Global).find_map(|e| match e.event() {
+            Event::PermissionAsked(a) if a.id == Some(id) => Some((e, a)),
+            _ => None,
         });
         let mut missing = Vec::new();
         let mut local_seqs = vec![r.entry.seq];
-        local_seqs.extend(asked.map(|a| a.seq()));
+        local_seqs.extend(asked.map(|(a, _)| a.seq()));
 
         // 1. The server announces it.
         let replied = stream_events(tl, EventStream::Global).find(|e| {
-            e.event_type == "permission.replied" && event_names(e, id) && e.at() <= deadline
+            matches!(e.event(), Event::PermissionReplied(_)) && event_names(e, id) && e.at() <= deadline
         });
         if replied.is_none() {
             missing.push(format!(
@@ -202,21 +188,16 @@ pub fn permission_reply_takes_effect(tl: &Timeline, grace_ms: u64) -> CheckResul
         }
 
         // 3. The tool call it held leaves `pending`.
-        let call = asked.and_then(|a| {
-            a.props
-                .pointer("/tool/callID")
-                .or_else(|| a.props.get("callID"))
-                .and_then(Value::as_str)
-        });
+        let call = asked.and_then(|(_, a)| a.call_id);
         let sid = asked
-            .and_then(|a| a.props["sessionID"].as_str())
+            .and_then(|(_, a)| a.session)
             .or(tl.session_id.as_deref());
         if let (Some(call), Some(sid)) = (call, sid) {
             let last = tool_part_updates(tl, sid, EventStream::Global)
                 .into_iter()
                 .rev()
                 .find(|p| p.call_id() == Some(call) && p.event.at() <= deadline);
-            if let Some(p) = last.filter(|p| part_status(p.part) == "pending") {
+            if let Some(p) = last.filter(|p| p.status() == "pending") {
                 missing.push(format!(
                     "its tool call {call} was still pending at {}",
                     ms(deadline)
@@ -396,12 +377,12 @@ mod tests {
 
     #[test]
     fn reply_paths() {
-        assert_eq!(reply_target("/permission/per_1/reply"), Some("per_1"));
+        assert_eq!(wire::permission_reply_target("/permission/per_1/reply"), Some("per_1"));
         assert_eq!(
-            reply_target("/session/s/permissions/per_2?directory=x"),
+            wire::permission_reply_target("/session/s/permissions/per_2?directory=x"),
             Some("per_2")
         );
-        assert_eq!(reply_target("/permission"), None);
+        assert_eq!(wire::permission_reply_target("/permission"), None);
         assert_eq!(
             record_id(&json!({"url": "http://localhost:4096/session/s/permissions/per_3"})),
             Some("per_3".into())

@@ -575,11 +575,12 @@ mod tests {
     #[test]
     fn status_of_other_sessions_is_ignored() {
         let mut b = busy_turn();
-        b.push(crate::Observation::Status {
+        b.at(300.0).idle_events().status("idle");
+        // Another session turning busy after ours went idle says nothing of ours.
+        b.at(400.0).push(crate::Observation::Status {
             session_id: "ses_other".into(),
             status: "busy".into(),
         });
-        b.at(300.0).idle_events().status("idle");
         let r = status_reaches_idle(&b.build());
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         assert_eq!(SESSION, "ses_test");

@@ -3,12 +3,45 @@
 use super::session_of;
 use super::view::{
     harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
+    StreamHole,
 };
+use crate::wire::Event;
 use crate::{CheckResult, EventStream, Timeline};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const EVENT_STREAMS_AGREE: &str = "event-streams-agree";
+pub const EVENT_STREAMS_STAY_OPEN: &str = "event-streams-stay-open";
+
+/// No event stream was ended by the server while it was alive and no step was ending it.
+/// Such an end is opencode's doing (the harness's own broken connection is not judged
+/// here: it stops the scenario with no verdict); the witness is the end and the health
+/// answer after it. `holes` are `view::stream_holes` (or those of them that matter).
+pub fn event_streams_stay_open(holes: &[StreamHole]) -> CheckResult {
+    let check = EVENT_STREAMS_STAY_OPEN;
+    if holes.is_empty() {
+        return CheckResult::pass(check, "no event stream was ended by the server while it was alive");
+    }
+    let problems: Vec<String> = holes
+        .iter()
+        .map(|h| {
+            let status = match &h.health.obs {
+                crate::Observation::Http { status, .. } => *status,
+                _ => 0,
+            };
+            format!(
+                "the server ended the {} stream at {} while it was alive (GET /global/health answered {status} at {}): the events after that were not delivered",
+                h.stream.path(),
+                ms(h.end.at_ms),
+                ms(h.health.at_ms)
+            )
+        })
+        .collect();
+    CheckResult::fail(
+        check,
+        join_problems(&problems),
+        witness(holes.iter().flat_map(|h| [h.end.seq, h.health.seq])),
+    )
+}
 
 /// The session events compared between streams.
 const COMPARED: [&str; 4] = [
@@ -20,14 +53,12 @@ const COMPARED: [&str; 4] = [
 
 /// What tells two announcements of the same event apart from two different events.
 fn key(ev: &EventRef) -> String {
-    let p = ev.props;
-    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).unwrap_or("");
-    match ev.event_type {
-        "session.status" => s("/status/type").to_string(),
-        "message.updated" => s("/info/id").to_string(),
-        "message.part.updated" => match p.pointer("/part/state/status").and_then(Value::as_str) {
-            Some(st) => format!("{} {st}", s("/part/id")),
-            None => s("/part/id").to_string(),
+    match ev.event() {
+        Event::SessionStatus { status } => status.unwrap_or("").to_string(),
+        Event::MessageUpdated(info) => info.id.unwrap_or("").to_string(),
+        Event::PartUpdated(part) => match part.state() {
+            Some(st) => format!("{} {st}", part.id().unwrap_or("")),
+            None => part.id().unwrap_or("").to_string(),
         },
         _ => String::new(),
     }
@@ -82,7 +113,7 @@ pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
 
     if dir_all
         .iter()
-        .all(|e| matches!(e.event_type, "server.connected" | "server.heartbeat"))
+        .all(|e| matches!(e.event(), Event::ServerConnected | Event::ServerHeartbeat))
     {
         return CheckResult::fail(
             check,

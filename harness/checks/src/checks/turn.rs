@@ -2,11 +2,11 @@
 
 use super::session_of;
 use super::view::{
-    describe_tool_part, harness_notes, join_problems, message_updates, ms, part_mentions_abort,
-    part_status, stored_messages, tool_part_updates, witness, StatusHistory,
+    harness_notes, join_problems, message_updates, ms, stored_messages, tool_part_updates,
+    witness, StatusHistory,
 };
+use crate::wire::{Message, Part};
 use crate::{CheckResult, EventStream, ModelRequestKind, Observation, Timeline};
-use serde_json::Value;
 
 pub const TOOL_ENDS_ABORTED: &str = "tool-ends-aborted";
 pub const QUIET_AFTER_IDLE: &str = "quiet-after-idle";
@@ -17,10 +17,10 @@ pub const MODEL_SCRIPT_FOLLOWED: &str = "model-script-followed";
 const ABORT_ERROR: &str = "MessageAbortedError";
 
 /// How a tool part ended, judged for an abort.
-fn judge_tool_part(part: &Value) -> Result<String, String> {
-    let what = describe_tool_part(part);
-    let status = part_status(part);
-    let aborted = part_mentions_abort(part);
+fn judge_tool_part(part: Part) -> Result<String, String> {
+    let what = part.describe();
+    let status = part.status();
+    let aborted = part.mentions_abort();
     match (status, aborted) {
         ("error", true) => Ok(format!("the tool part {what} ended in `error` (aborted)")),
         ("error", false) => Ok(format!("the tool part {what} ended in `error`")),
@@ -38,11 +38,11 @@ fn judge_tool_part(part: &Value) -> Result<String, String> {
     }
 }
 
-fn judge_message(info: Option<&Value>) -> Result<String, String> {
-    let Some(info) = info else {
+fn judge_message(info: Option<Message>) -> Result<String, String> {
+    let Some(info) = info.filter(|i| i.present) else {
         return Err("the assistant message holding the tool part was not found".into());
     };
-    match info.pointer("/error/name").and_then(Value::as_str) {
+    match info.error {
         Some(ABORT_ERROR) => Ok(format!("the assistant message carries {ABORT_ERROR}")),
         Some(other) => Err(format!(
             "the assistant message carries `{other}` instead of {ABORT_ERROR}"
@@ -62,14 +62,10 @@ pub fn tool_ends_aborted(tl: &Timeline) -> CheckResult {
     };
 
     if let Some(stored) = stored_messages(tl, sid) {
-        if let Some(messages) = stored.messages {
+        if let Some(messages) = &stored.messages {
             let last_tool = messages.iter().rev().find_map(|m| {
-                let parts = m["parts"].as_array()?;
-                let part = parts
-                    .iter()
-                    .rev()
-                    .find(|p| p["type"].as_str() == Some("tool"))?;
-                Some((m.get("info"), part))
+                let part = m.parts().rev().find(Part::is_tool)?;
+                Some((m.info, part))
             });
             let Some((info, part)) = last_tool else {
                 return CheckResult::error(
@@ -84,7 +80,7 @@ pub fn tool_ends_aborted(tl: &Timeline) -> CheckResult {
             return verdict(
                 check,
                 judge_tool_part(part),
-                judge_message(info),
+                judge_message(Some(info)),
                 &source,
                 vec![stored.entry.seq],
             );
@@ -107,8 +103,8 @@ pub fn tool_ends_aborted(tl: &Timeline) -> CheckResult {
         .iter()
         .rev()
         .find(|(_, info)| match last.message_id() {
-            Some(id) => info["id"].as_str() == Some(id),
-            None => info["role"].as_str() == Some("assistant"),
+            Some(id) => info.id == Some(id),
+            None => info.role == Some("assistant"),
         });
     let tool = judge_tool_part(last.part);
     if msg.is_none() && tool.is_ok() {
@@ -211,7 +207,7 @@ pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
         if p.event.at() > deadline && matches!(p.status(), "pending" | "running") {
             problems.push(format!(
                 "the tool part {} was {} at {}",
-                describe_tool_part(p.part),
+                p.part.describe(),
                 p.status(),
                 ms(p.event.at())
             ));
@@ -333,11 +329,7 @@ pub fn messages_stored(tl: &Timeline, min: u32, max: Option<u32>) -> CheckResult
     let n = messages.len() as u64;
     let roles: Vec<&str> = messages
         .iter()
-        .map(|m| {
-            m.pointer("/info/role")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        })
+        .map(|m| m.info.role.unwrap_or("?"))
         .collect();
     let expected = match max {
         Some(max) => format!("at least {min} and at most {max}"),
@@ -457,7 +449,8 @@ mod tests {
         b.at(100.0).status("busy");
         b.at(500.0).status("idle");
         let idle = b.last();
-        b.at(1200.0).model_request(ModelRequestKind::Title); // titles are fine
+        // Past the grace (idle at 500 + 1000 ms), so judged: titles are fine.
+        b.at(1550.0).model_request(ModelRequestKind::Title);
         b.at(1600.0).model_request(ModelRequestKind::Turn);
         let turn = b.last();
         b.at(1700.0).tool_part("prt_1", "call_1", "running");

@@ -8,11 +8,12 @@
 //! - [`lives`]: each process of the run from `Appeared` to `Exited` (or `Zombie`);
 //! - [`tool_part_updates`], [`stored_messages`], [`server_exit`], [`teardown_started`].
 
+use crate::wire::{self, Event, Message, Part, StoredMessage};
 use crate::{
     Entry, EventStream, Observation, ProcessChange, ProcessInfo, ProcessRole, ServerChange,
     StepPhase, Timeline,
 };
-use serde_json::Value;
+pub use crate::wire::{is_busy, session_of as props_session_id};
 
 /// A `session.idle` this close to a `session.status` idle (either order, no busy between)
 /// is the same transition announced twice, not a second idle.
@@ -48,11 +49,12 @@ pub fn join_problems(problems: &[String]) -> String {
 
 /// What the harness said about its own blind spots, as a suffix for an Error message.
 pub fn harness_notes(tl: &Timeline) -> String {
-    let notes: Vec<&str> = tl
+    let notes: Vec<String> = tl
         .entries
         .iter()
         .filter_map(|e| match &e.obs {
-            Observation::Harness { message } => Some(message.as_str()),
+            Observation::Harness { message } => Some(message.clone()),
+            Observation::StreamEnded { .. } => Some(e.obs.describe()),
             _ => None,
         })
         .take(3)
@@ -97,23 +99,12 @@ pub fn event_session_id(entry: &Entry) -> Option<&str> {
     }
 }
 
-pub fn props_session_id(p: &Value) -> Option<&str> {
-    [
-        "/sessionID",
-        "/info/sessionID",
-        "/part/sessionID",
-        "/message/sessionID",
-    ]
-    .iter()
-    .find_map(|ptr| p.pointer(ptr).and_then(Value::as_str))
-}
-
 /// One event frame, borrowed from its entry.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'a> {
     pub entry: &'a Entry,
     pub event_type: &'a str,
-    pub props: &'a Value,
+    pub props: &'a serde_json::Value,
 }
 
 impl<'a> EventRef<'a> {
@@ -122,6 +113,10 @@ impl<'a> EventRef<'a> {
     }
     pub fn at(&self) -> f64 {
         self.entry.at_ms
+    }
+    /// What the event means (decoded from its raw properties by [`wire`]).
+    pub fn event(&self) -> Event<'a> {
+        wire::decode(self.event_type, self.props)
     }
 }
 
@@ -144,13 +139,47 @@ pub fn session_events<'a>(
     stream_events(tl, stream).filter(move |e| event_session_id(e.entry) == Some(sid))
 }
 
+/// An event stream the server ended while it was alive: the end, and the health answer
+/// after it that shows the server was still there. Events after the end are unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamHole<'a> {
+    pub stream: EventStream,
+    pub end: &'a Entry,
+    pub health: &'a Entry,
+}
+
+/// Every stream the server ended, unasked, while `GET /global/health` still answered.
+pub fn stream_holes(tl: &Timeline) -> Vec<StreamHole<'_>> {
+    let mut out = Vec::new();
+    for (i, end) in tl.entries.iter().enumerate() {
+        let Observation::StreamEnded {
+            stream,
+            cause: crate::StreamEndCause::Ended,
+            expected: false,
+        } = &end.obs
+        else {
+            continue;
+        };
+        // The observer asks for health right after the end; that answer is the witness.
+        let health = tl.entries[i + 1..].iter().find(|e| {
+            matches!(&e.obs, Observation::Http { method, path, step: None, .. }
+                if method == "GET" && path_only(path) == "/global/health")
+        });
+        if let Some(health) = health.filter(|h| {
+            matches!(&h.obs, Observation::Http { status, .. } if (200..300).contains(status))
+        }) {
+            out.push(StreamHole {
+                stream: *stream,
+                end,
+                health,
+            });
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------
 // Status as a function of time
-
-/// `retry` is still busy; anything but `idle` counts as not idle.
-pub fn is_busy(status: &str) -> bool {
-    status != "idle"
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct StatusPoint<'a> {
@@ -311,11 +340,10 @@ impl Signal<'_> {
         match self.phase {
             Phase::Busy => format!(
                 "session.status {} event at {}",
-                self.first
-                    .props
-                    .pointer("/status/type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("busy"),
+                match self.first.event() {
+                    Event::SessionStatus { status: Some(s) } => s,
+                    _ => "busy",
+                },
                 ms(self.at())
             ),
             Phase::Idle if self.first.event_type == "session.idle" && self.paired.is_none() => {
@@ -332,14 +360,10 @@ impl Signal<'_> {
 pub fn signals<'a>(tl: &'a Timeline, sid: &'a str, stream: EventStream) -> Vec<Signal<'a>> {
     let mut out: Vec<Signal<'a>> = Vec::new();
     for ev in session_events(tl, sid, stream) {
-        let phase = match ev.event_type {
-            "session.status" => match ev.props.pointer("/status/type").and_then(Value::as_str) {
-                Some(s) if !is_busy(s) => Phase::Idle,
-                Some(_) => Phase::Busy,
-                None => continue,
-            },
-            "session.idle" => Phase::Idle,
-            _ => continue,
+        let phase = match ev.event().busy() {
+            Some(true) => Phase::Busy,
+            Some(false) => Phase::Idle,
+            None => continue,
         };
         if phase == Phase::Idle {
             if let Some(last) = out.last_mut() {
@@ -547,48 +571,22 @@ pub fn teardown_started(tl: &Timeline) -> Option<&Entry> {
 #[derive(Debug, Clone, Copy)]
 pub struct ToolPart<'a> {
     pub event: EventRef<'a>,
-    pub part: &'a Value,
+    pub part: Part<'a>,
 }
 
 impl<'a> ToolPart<'a> {
     pub fn status(&self) -> &'a str {
-        part_status(self.part)
+        self.part.status()
     }
     pub fn id(&self) -> Option<&'a str> {
-        self.part["id"].as_str()
+        self.part.id()
     }
     pub fn call_id(&self) -> Option<&'a str> {
-        self.part["callID"].as_str()
+        self.part.call_id()
     }
     pub fn message_id(&self) -> Option<&'a str> {
-        self.part["messageID"].as_str()
+        self.part.message_id()
     }
-}
-
-pub fn part_status(part: &Value) -> &str {
-    part.pointer("/state/status")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-}
-
-/// "`bash` (call_2)"
-pub fn describe_tool_part(part: &Value) -> String {
-    let tool = part["tool"].as_str().unwrap_or("?");
-    match part["callID"].as_str() {
-        Some(c) => format!("`{tool}` ({c})"),
-        None => format!("`{tool}`"),
-    }
-}
-
-/// Whether a tool part's error or output says it was aborted or interrupted.
-pub fn part_mentions_abort(part: &Value) -> bool {
-    ["/state/error", "/state/output", "/state/metadata/output"]
-        .iter()
-        .filter_map(|p| part.pointer(p).and_then(Value::as_str))
-        .any(|s| {
-            let s = s.to_ascii_lowercase();
-            s.contains("abort") || s.contains("interrupt")
-        })
 }
 
 /// Tool part updates for the session on `stream`, in order.
@@ -598,10 +596,9 @@ pub fn tool_part_updates<'a>(
     stream: EventStream,
 ) -> Vec<ToolPart<'a>> {
     session_events(tl, sid, stream)
-        .filter(|e| e.event_type == "message.part.updated")
         .filter_map(|event| {
-            let part = event.props.get("part")?;
-            (part["type"].as_str() == Some("tool")).then_some(ToolPart { event, part })
+            let part = event.event().tool_part()?;
+            Some(ToolPart { event, part })
         })
         .collect()
 }
@@ -611,20 +608,22 @@ pub fn message_updates<'a>(
     tl: &'a Timeline,
     sid: &'a str,
     stream: EventStream,
-) -> Vec<(EventRef<'a>, &'a Value)> {
+) -> Vec<(EventRef<'a>, Message<'a>)> {
     session_events(tl, sid, stream)
-        .filter(|e| e.event_type == "message.updated")
-        .filter_map(|e| Some((e, e.props.get("info")?)))
+        .filter_map(|e| match e.event() {
+            Event::MessageUpdated(info) if info.present => Some((e, info)),
+            _ => None,
+        })
         .collect()
 }
 
 /// The last `GET /session/{sid}/message` the harness recorded: the stored truth.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StoredMessages<'a> {
     pub entry: &'a Entry,
     pub status: u16,
     /// The `[{info, parts}]` array, when the answer was a 2xx array.
-    pub messages: Option<&'a Vec<Value>>,
+    pub messages: Option<Vec<StoredMessage<'a>>>,
 }
 
 pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages<'a>> {
@@ -640,7 +639,10 @@ pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages
             Some(StoredMessages {
                 entry: e,
                 status: *status,
-                messages: body.as_array().filter(|_| (200..300).contains(status)),
+                messages: body
+                    .as_array()
+                    .filter(|_| (200..300).contains(status))
+                    .map(|a| a.iter().map(StoredMessage::of).collect()),
             })
         }
         _ => None,

@@ -392,7 +392,11 @@ async fn play(
         }
         let played = tokio::select! {
             r = steps::play(&mut live, i, step, since) => r,
-            why = watch.lost() => Err(StepProblem::Error(why)),
+            // The server closing /global/event is for the checks to judge: no error.
+            why = watch.lost() => match watch.lost_by_server() {
+                true => break,
+                false => Err(StepProblem::Error(why)),
+            },
         };
         match played {
             Ok(()) => {}

@@ -2,7 +2,7 @@
 
 use super::Live;
 use crate::execute::wait;
-use oc_conform_checks::{EventStream, Observation, ServerChange, StepPhase};
+use oc_conform_checks::{wire, EventStream, Observation, ServerChange, StepPhase};
 use oc_conform_scenario::{OnTimeout, SignalName, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,9 +23,18 @@ pub fn step_name(step: &Step) -> String {
         Step::Http { method, path, .. } => format!("http {method} {path}"),
         Step::PermissionReply { reply } => format!("permission-reply {reply}"),
         Step::Command { name, .. } => format!("command {name}"),
-        Step::Signal { signal } => format!("signal {signal:?}"),
+        Step::Signal { signal } => format!("signal SIG{}", signal_number(signal).1),
         Step::Dispose {} => "dispose".into(),
         Step::StopServer {} => "stop-server".into(),
+    }
+}
+
+/// The signal's number and its name as written in a scenario (`TERM`).
+fn signal_number(signal: &SignalName) -> (i32, &'static str) {
+    match signal {
+        SignalName::Term => (libc::SIGTERM, "TERM"),
+        SignalName::Int => (libc::SIGINT, "INT"),
+        SignalName::Kill => (libc::SIGKILL, "KILL"),
     }
 }
 
@@ -61,12 +70,13 @@ fn substitute_value(v: &Value, live: &Live) -> Value {
     }
 }
 
-/// The id of the last permission request asked on the event stream (`permission.asked`,
-/// or `permission.updated` before 1.0.224).
+/// The id of the last permission request asked on the event stream.
 pub fn last_permission_id(t: &oc_conform_checks::Timeline) -> Option<String> {
     t.events(EventStream::Global)
-        .filter(|(_, ty, _)| *ty == "permission.asked" || *ty == "permission.updated")
-        .filter_map(|(_, _, p)| p["id"].as_str().map(str::to_string))
+        .filter_map(|(_, ty, p)| match wire::decode(ty, p) {
+            wire::Event::PermissionAsked(a) => a.id.map(str::to_string),
+            _ => None,
+        })
         .last()
 }
 
@@ -177,15 +187,14 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                     "no permission.asked event was observed to reply to; wait for one first".into(),
                 ));
             };
-            let path = format!("/permission/{id}/reply");
+            let [(path, body), (old, old_body)] = wire::permission_reply_requests(&sid, &id, reply);
             let a = api
-                .call(&rec, Some(index), "POST", &path, Some(&json!({"reply": reply})), call_timeout)
+                .call(&rec, Some(index), "POST", &path, Some(&body), call_timeout)
                 .await;
             if a.status == 404 {
                 // Releases before the /permission routes: the per-session form.
-                let old = format!("/session/{sid}/permissions/{id}");
                 let a = api
-                    .call(&rec, Some(index), "POST", &old, Some(&json!({"response": reply})), call_timeout)
+                    .call(&rec, Some(index), "POST", &old, Some(&old_body), call_timeout)
                     .await;
                 return expect_2xx(&format!("POST {old}"), &a);
             }
@@ -204,11 +213,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             check_status(&format!("POST {path}"), &a, *expect_status)
         }
         Step::Signal { signal } => {
-            let (sig, label) = match signal {
-                SignalName::Term => (libc::SIGTERM, "TERM"),
-                SignalName::Int => (libc::SIGINT, "INT"),
-                SignalName::Kill => (libc::SIGKILL, "KILL"),
-            };
+            let (sig, label) = signal_number(signal);
             rec.record(Observation::Server(ServerChange::Signalled {
                 signal: label.into(),
             }));

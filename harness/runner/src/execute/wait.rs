@@ -4,7 +4,7 @@
 use crate::record::Recorder;
 use oc_conform_checks::{Entry, EventStream, Observation, ProcessChange, ProcessRole, ServerChange, Timeline};
 use oc_conform_scenario::Condition;
-use serde_json::Value;
+use oc_conform_checks::wire;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
                 event_type,
                 session_id,
                 ..
-            } => event_type == ty && (session_id.is_none() || session_id.as_deref() == session),
+            } => wire::names_event(event_type, ty) && (session_id.is_none() || session_id.as_deref() == session),
             _ => false,
         }),
         Condition::Status(s) => current_status(t).as_deref() == Some(s.as_str()),
@@ -39,7 +39,7 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
                 .values()
                 .any(|(_, cmd)| cmd.contains(text.as_str()))
         }
-        Condition::ToolState(s) => recent().any(|e| tool_state(e).as_deref() == Some(s.as_str())),
+        Condition::ToolState(s) => recent().any(|e| tool_state(e) == Some(s.as_str())),
         Condition::ModelRequests(n) => {
             t.entries
                 .iter()
@@ -73,20 +73,12 @@ fn current_status(t: &Timeline) -> Option<String> {
     })
 }
 
-fn tool_state(e: &Entry) -> Option<String> {
+fn tool_state(e: &Entry) -> Option<&str> {
     match &e.obs {
         Observation::Event {
             stream: EventStream::Global,
-            event_type,
-            properties,
             ..
-        } if event_type == "message.part.updated" => {
-            let part = &properties["part"];
-            (part["type"] == "tool")
-                .then(|| part.pointer("/state/status").and_then(Value::as_str))
-                .flatten()
-                .map(str::to_string)
-        }
+        } => wire::event_of(e)?.tool_part()?.state(),
         _ => None,
     }
 }

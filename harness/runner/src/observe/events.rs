@@ -5,9 +5,10 @@
 
 use crate::observe::http::Api;
 use crate::record::Recorder;
-use futures::StreamExt;
-use oc_conform_checks::{EventStream, Observation};
-use serde_json::Value;
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::{Stream, StreamExt};
+use oc_conform_checks::wire::{self, Event};
+use oc_conform_checks::{EventStream, Observation, StreamEndCause};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,11 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 /// What the scenario needs to know about its event streams beyond their events: whether
 /// one was lost. A stream that ends while the server still answers, and no step meant to
-/// end it, leaves the events after that moment unknown: every check over events would be
-/// judging a hole, so the scenario stops with ERROR instead of a verdict.
+/// end it, leaves the events after that moment unknown. When the harness's connection
+/// broke, every check over events would be judging a hole it made: the scenario stops with
+/// ERROR instead of a verdict. When the server closed `/global/event` (the stream the steps
+/// wait on), the steps stop too, but the checks judge: `event-streams-stay-open` fails.
 #[derive(Clone, Default)]
 pub struct StreamWatch {
     end_expected: Arc<AtomicBool>,
+    by_server: Arc<AtomicBool>,
     lost: CancellationToken,
     reason: Arc<Mutex<Option<String>>>,
     inject_drop: bool,
@@ -51,67 +55,32 @@ impl StreamWatch {
         self.lost.is_cancelled()
     }
 
+    /// The lost stream was closed by the server while it was alive: an observation about
+    /// opencode, for the checks to judge, not a reason to withhold the verdict.
+    pub fn lost_by_server(&self) -> bool {
+        self.by_server.load(Ordering::SeqCst)
+    }
+
     fn mark_lost(&self, reason: String) {
         self.reason.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
         self.lost.cancel();
     }
 }
 
-/// Splits an SSE byte stream into the `data` payloads of complete frames.
-#[derive(Default)]
-pub struct SseParser {
-    buf: String,
-}
-
-impl SseParser {
-    /// Feeds bytes; returns the data of every frame completed by them.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.buf.push_str(&String::from_utf8_lossy(chunk));
-        if self.buf.contains('\r') {
-            self.buf = self.buf.replace("\r\n", "\n");
-        }
-        let mut out = Vec::new();
-        while let Some(end) = self.buf.find("\n\n") {
-            let frame: String = self.buf.drain(..end + 2).collect();
-            let data: Vec<&str> = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if !data.is_empty() {
-                out.push(data.join("\n"));
-            }
-        }
-        out
-    }
-}
-
-/// The session an event is about, wherever this event type keeps it.
-pub fn session_of(properties: &Value) -> Option<String> {
-    [
-        "/sessionID",
-        "/info/sessionID",
-        "/part/sessionID",
-        "/message/sessionID",
-    ]
-    .iter()
-    .find_map(|p| properties.pointer(p).and_then(Value::as_str))
-    .map(str::to_string)
-}
-
-/// Turns one frame's data into (type, properties); `None` for frames to drop.
-pub fn decode(stream: EventStream, data: &str) -> Option<(String, Value)> {
-    let v: Value = serde_json::from_str(data).ok()?;
-    let payload = match stream {
-        EventStream::Global => v.get("payload").cloned().unwrap_or(v),
-        EventStream::Directory => v,
-    };
-    let ty = payload.get("type")?.as_str()?.to_string();
-    if ty == "sync" || ty == "server.heartbeat" {
-        return None;
-    }
-    let props = payload.get("properties").cloned().unwrap_or(Value::Null);
-    Some((ty, props))
+/// The `data` of each SSE frame of a response body. The body is decoded as one UTF-8
+/// text (a character split across chunks stays whole) by a kept SSE parser that never
+/// reconnects: the stream ends where the body ends, so a lost stream is seen.
+pub fn sse_data<S, B, E>(body: S) -> impl Stream<Item = Result<String, String>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    body.eventsource().map(|r| match r {
+        Ok(ev) => Ok(ev.data),
+        Err(EventStreamError::Transport(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("undecodable frame: {e}")),
+    })
 }
 
 /// Subscribes to one stream and records its events until `cancel` fires or the stream
@@ -125,10 +94,7 @@ pub async fn observe_path(
     cancel: CancellationToken,
     watch: StreamWatch,
 ) {
-    let name = match stream {
-        EventStream::Global => "/global/event",
-        EventStream::Directory => "/event",
-    };
+    let name = stream.path();
     let resp = tokio::select! {
         r = api.open_stream(&path) => r,
         _ = cancel.cancelled() => return,
@@ -149,89 +115,159 @@ pub async fn observe_path(
         }
     };
     let mut connected = Some(connected);
-    let mut parser = SseParser::default();
-    let mut body = resp.bytes_stream();
-    let how = loop {
-        let chunk = tokio::select! {
-            c = body.next() => c,
+    let mut frames = Box::pin(sse_data(resp.bytes_stream()));
+    let cause = loop {
+        let data = tokio::select! {
+            d = frames.next() => d,
             _ = cancel.cancelled() => return,
         };
-        let chunk = match chunk {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => break format!("{name} stream broke ({e})"),
-            None => break format!("{name} stream ended"),
+        let data = match data {
+            Some(Ok(d)) => d,
+            Some(Err(error)) => break StreamEndCause::Broke { error },
+            None => break StreamEndCause::Ended,
         };
-        let mut inject = false;
-        for data in parser.push(&chunk) {
-            let Some((event_type, properties)) = decode(stream, &data) else {
-                continue;
-            };
-            if event_type == "server.connected" {
+        let Some(ev) = wire::frame(stream, &data) else {
+            continue;
+        };
+        let typed = wire::decode(&ev.event_type, &ev.properties);
+        match typed {
+            // It carries nothing, and would make "nothing happened for N ms" unobservable.
+            Event::ServerHeartbeat => continue,
+            Event::ServerConnected => {
                 if let Some(tx) = connected.take() {
                     let _ = tx.send(());
                 }
             }
-            inject |= watch.inject_drop
-                && stream == EventStream::Global
-                && event_type == "session.status"
-                && properties.pointer("/status/type") == Some(&Value::from("busy"));
-            rec.record(Observation::Event {
-                stream,
-                session_id: session_of(&properties),
-                event_type,
-                properties,
-            });
+            _ => {}
         }
+        let inject = watch.inject_drop
+            && stream == EventStream::Global
+            && typed.busy() == Some(true)
+            && matches!(typed, Event::SessionStatus { .. });
+        rec.record(Observation::Event {
+            stream,
+            session_id: wire::session_of(&ev.properties).map(str::to_string),
+            event_type: ev.event_type,
+            properties: ev.properties,
+        });
         if inject {
-            // Dropping the body closes the connection: the server sees a real disconnect.
-            break format!("{name} stream broke (injected by OC_CONFORM_FAULT_DROP_EVENTS_IN)");
+            break StreamEndCause::Dropped {
+                why: "injected by OC_CONFORM_FAULT_DROP_EVENTS_IN".into(),
+            };
         }
     };
-    drop(body);
-    rec.record(Observation::Harness { message: how.clone() });
-    if cancel.is_cancelled() || watch.end_expected.load(Ordering::SeqCst) {
+    // Dropping the body closes the connection: the server sees a real disconnect.
+    drop(frames);
+    let how = cause.describe(stream);
+    let expected = watch.end_expected.load(Ordering::SeqCst);
+    if cancel.is_cancelled() {
         return;
     }
-    // Ended by the server's death: the supervisor reports that, with the exit status.
-    let health = api.call_quiet("GET", "/global/health", None, Duration::from_secs(2)).await;
-    if health.ok() && !cancel.is_cancelled() && !watch.end_expected.load(Ordering::SeqCst) {
-        watch.mark_lost(format!(
-            "{how} while the server was alive (GET /global/health still answered {}): the events after that are unknown, so no verdict",
-            health.status
-        ));
+    rec.record(Observation::StreamEnded {
+        stream,
+        cause: cause.clone(),
+        expected,
+    });
+    if expected {
+        return;
     }
+    // Ended by the server's death: the supervisor reports that, with the exit status. The
+    // health answer is recorded: it is the witness that the server was alive.
+    let health = api
+        .call(&rec, None, "GET", "/global/health", None, Duration::from_secs(2))
+        .await;
+    if !health.ok() || cancel.is_cancelled() || watch.end_expected.load(Ordering::SeqCst) {
+        return;
+    }
+    // The server closed the stream while alive: an observation about opencode, judged by
+    // `event-streams-stay-open` (FAIL). Without /global/event the steps cannot go on.
+    if cause == StreamEndCause::Ended {
+        if stream == EventStream::Global {
+            watch.by_server.store(true, Ordering::SeqCst);
+            watch.mark_lost(format!(
+                "{how} while the server was alive (GET /global/health still answered {}): the steps stop here",
+                health.status
+            ));
+        }
+        return;
+    }
+    watch.mark_lost(format!(
+        "{how} while the server was alive (GET /global/health still answered {}): the events after that are unknown, so no verdict",
+        health.status
+    ));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use std::convert::Infallible;
+
+    fn frames(chunks: &[&[u8]]) -> Vec<String> {
+        let body = futures::stream::iter(chunks.iter().map(|c| Ok::<_, Infallible>(c.to_vec())));
+        futures::executor::block_on(sse_data(body).map(Result::unwrap).collect())
+    }
+
+    #[test]
+    fn a_character_split_across_chunks_survives() {
+        let frame = "data: {\"t\":\"é✓\"}\n\n".as_bytes();
+        let cut = frame.iter().position(|&b| b >= 0x80).unwrap() + 1;
+        assert_eq!(frames(&[&frame[..cut], &frame[cut..]]), vec!["{\"t\":\"é✓\"}"]);
+    }
 
     #[test]
     fn frames_split_across_chunks_and_crlf() {
-        let mut p = SseParser::default();
-        assert!(p.push(b"data: {\"a\":").is_empty());
-        assert_eq!(p.push(b"1}\r\n\r\ndata: x\n\n: comment\n\n"), vec!["{\"a\":1}", "x"]);
+        assert_eq!(
+            frames(&[b"data: {\"a\":", b"1}\r\n\r\ndata: x\n\n: comment\n\n"]),
+            vec!["{\"a\":1}", "x"]
+        );
     }
 
-    #[test]
-    fn global_envelopes_are_unwrapped_and_sync_dropped() {
-        let d = json!({"directory": "/p", "payload": {"type": "session.idle", "properties": {"sessionID": "ses_1"}}});
-        let (ty, props) = decode(EventStream::Global, &d.to_string()).unwrap();
-        assert_eq!(ty, "session.idle");
-        assert_eq!(session_of(&props).as_deref(), Some("ses_1"));
-        let sync = json!({"directory": "/p", "payload": {"type": "sync", "properties": {}}});
-        assert!(decode(EventStream::Global, &sync.to_string()).is_none());
-        let hb = json!({"type": "server.heartbeat", "properties": {}});
-        assert!(decode(EventStream::Directory, &hb.to_string()).is_none());
+    /// A server whose event stream sends `server.connected` and then closes, while
+    /// `GET /global/health` answers 200: the stream the server ended while alive.
+    async fn closing_server() -> Api {
+        let connected = "data: {\"type\":\"server.connected\",\"properties\":{}}\n\n";
+        let app = axum::Router::new()
+            .route(
+                "/event",
+                axum::routing::get(move || async move {
+                    ([("content-type", "text/event-stream")], connected)
+                }),
+            )
+            .route(
+                "/global/health",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"healthy": true})) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Api::new(&format!("http://{addr}"), "", "/p")
     }
 
-    #[test]
-    fn session_is_found_in_parts_and_infos() {
-        let part = json!({"part": {"sessionID": "ses_2", "type": "tool"}});
-        assert_eq!(session_of(&part).as_deref(), Some("ses_2"));
-        let info = json!({"info": {"sessionID": "ses_3"}});
-        assert_eq!(session_of(&info).as_deref(), Some("ses_3"));
-        assert_eq!(session_of(&json!({})), None);
+    async fn observe(stream: EventStream) -> (oc_conform_checks::Timeline, StreamWatch) {
+        let api = closing_server().await;
+        let rec = Recorder::new("s", "v");
+        let watch = StreamWatch::new(false);
+        let (tx, rx) = oneshot::channel();
+        let cancel = CancellationToken::new();
+        observe_path(api, stream, "/event".into(), rec.clone(), tx, cancel, watch.clone()).await;
+        assert!(rx.await.is_ok(), "server.connected was seen");
+        (rec.snapshot(), watch)
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_server_closes_while_alive_is_recorded_with_the_health_answer() {
+        let (tl, watch) = observe(EventStream::Directory).await;
+        let seen: Vec<String> = tl.entries.iter().map(|e| e.obs.describe()).collect();
+        assert_eq!(
+            seen,
+            ["dir-event server.connected", "/event stream ended", "GET /global/health -> 200"]
+        );
+        // Judged by the checks (event-streams-stay-open), not a reason for no verdict.
+        assert!(!watch.is_lost());
+        assert_eq!(oc_conform_checks::checks::view::stream_holes(&tl).len(), 1);
+
+        // Without /global/event the steps stop, but the verdict is still the checks'.
+        let (_, watch) = observe(EventStream::Global).await;
+        assert!(watch.is_lost() && watch.lost_by_server());
     }
 }

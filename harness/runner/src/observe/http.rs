@@ -3,6 +3,7 @@
 //! `GET /permission` say, on change.
 
 use crate::record::Recorder;
+use oc_conform_checks::wire::{self, Event};
 use oc_conform_checks::Observation;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -160,34 +161,6 @@ impl UnauthenticatedApi {
     }
 }
 
-/// What `GET /session/status` says of each session: absent means idle.
-pub fn statuses(body: &Value) -> BTreeMap<String, String> {
-    body.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(id, s)| {
-                    let ty = s["type"].as_str().unwrap_or("unknown").to_string();
-                    (id.clone(), ty)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Ids of the pending permission requests in a `GET /permission` answer.
-pub fn pending_ids(body: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = body
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
 /// After an event announces a change, the poller polls at once, then again after each of
 /// these delays while the answer still disagrees with what the events announced: every
 /// 5 ms for the first 60 ms (1.18.34's status map lags its idle event by up to ~40 ms in
@@ -271,7 +244,7 @@ impl Poller {
                     message: "status poll answered again".into(),
                 });
             }
-            let mut now = statuses(&answer.body);
+            let mut now = wire::status_map(&answer.body);
             for s in &self.sessions {
                 now.entry(s.clone()).or_insert_with(|| "idle".into());
             }
@@ -299,7 +272,7 @@ impl Poller {
             if self.permissions {
                 let answer = self.api.call_quiet("GET", "/permission", None, timeout).await;
                 if answer.ok() {
-                    let ids = pending_ids(&answer.body);
+                    let ids = wire::pending_permission_ids(&answer.body);
                     if last_perms.as_ref() != Some(&ids) {
                         rec.record(Observation::PendingPermissions { ids: ids.clone() });
                         last_perms = Some(ids);
@@ -345,47 +318,26 @@ fn announcements(entries: &[oc_conform_checks::Entry]) -> Vec<Announced> {
                 ..
             } => {
                 let session = session_id.clone().unwrap_or_default();
-                match event_type.as_str() {
-                    "session.status" => Some(Announced::Status {
+                match wire::decode(event_type, properties) {
+                    Event::SessionStatus { status } => Some(Announced::Status {
                         session,
-                        status: properties
-                            .pointer("/status/type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown")
-                            .to_string(),
+                        status: status.unwrap_or("unknown").to_string(),
                     }),
-                    "session.idle" => Some(Announced::Status {
+                    Event::SessionIdle => Some(Announced::Status {
                         session,
                         status: "idle".into(),
                     }),
                     // An error may come with a status change, or none: one look settles it.
-                    "session.error" => Some(Announced::Status {
+                    Event::SessionError(_) => Some(Announced::Status {
                         session,
                         status: String::new(),
                     }),
-                    t if t.starts_with("permission.") => Some(Announced::Permission),
+                    Event::PermissionAsked(_) | Event::PermissionReplied(_) => Some(Announced::Permission),
+                    _ if event_type.starts_with("permission.") => Some(Announced::Permission),
                     _ => None,
                 }
             }
             _ => None,
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn status_map_and_pending_list() {
-        let s = statuses(&json!({"ses_a": {"type": "busy"}, "ses_b": {"type": "retry", "attempt": 1}}));
-        assert_eq!(s["ses_a"], "busy");
-        assert_eq!(s["ses_b"], "retry");
-        assert!(statuses(&json!({})).is_empty());
-        assert_eq!(
-            pending_ids(&json!([{"id": "per_2"}, {"id": "per_1"}])),
-            vec!["per_1", "per_2"]
-        );
-    }
 }

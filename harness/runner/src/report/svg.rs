@@ -10,6 +10,7 @@
 //! a `<title>` (hover) and, where it is one timeline entry, `data-seq` for the page's
 //! script. All text is escaped.
 
+use oc_conform_checks::wire::{self, Event};
 use oc_conform_checks::{
     EventStream, ModelRequestKind, Observation, ProcessChange, ProcessRole, ServerChange,
     StepPhase, Timeline,
@@ -771,10 +772,9 @@ fn permissions_lane(p: &mut Picture) {
 
 /// How an event is drawn: its class and label, or `None` to leave it out of the picture.
 fn event_mark(event_type: &str, props: &Value) -> Option<(&'static str, String)> {
-    let str_at = |ptr: &str| props.pointer(ptr).and_then(Value::as_str);
-    Some(match event_type {
-        "session.status" => {
-            let s = str_at("/status/type").unwrap_or("?");
+    Some(match wire::decode(event_type, props) {
+        Event::SessionStatus { status } => {
+            let s = status.unwrap_or("?");
             let class = match s {
                 "busy" => "ev-busy",
                 "idle" => "ev-idle",
@@ -782,39 +782,31 @@ fn event_mark(event_type: &str, props: &Value) -> Option<(&'static str, String)>
             };
             (class, s.to_string())
         }
-        "session.idle" => ("ev-idle", "session.idle".into()),
-        "session.error" => (
-            "ev-error",
-            format!("error {}", str_at("/error/name").unwrap_or("")),
-        ),
-        "message.part.updated" => {
-            if str_at("/part/type") != Some("tool") {
+        Event::SessionIdle => ("ev-idle", "session.idle".into()),
+        Event::SessionError(err) => ("ev-error", format!("error {}", err.name.unwrap_or(""))),
+        Event::PartUpdated(part) => {
+            if !part.is_tool() {
                 return None;
             }
-            let status = str_at("/part/state/status").unwrap_or("?");
+            let status = part.status();
             let class = match status {
                 "error" => "ev-error",
                 "completed" => "ev-tooldone",
                 _ => "ev-tool",
             };
-            (
-                class,
-                format!("{} {status}", str_at("/part/tool").unwrap_or("tool")),
-            )
+            (class, format!("{} {status}", part.tool().unwrap_or("tool")))
         }
-        "message.updated" => {
-            let name = str_at("/info/error/name")?;
-            ("ev-msgerr", format!("message {name}"))
+        Event::MessageUpdated(info) => ("ev-msgerr", format!("message {}", info.error?)),
+        Event::PermissionAsked(_) => ("ev-perm", format!("perm {}", event_type.trim_start_matches("permission."))),
+        Event::PermissionReplied(r) => match r.reply {
+            Some(reply) => ("ev-perm", format!("perm replied {reply}")),
+            None => ("ev-perm", "perm replied".into()),
+        },
+        Event::ServerConnected => ("ev-misc", "connected".into()),
+        Event::InstanceDisposed => ("ev-error", event_type.to_string()),
+        _ if event_type.starts_with("permission.") => {
+            ("ev-perm", format!("perm {}", event_type.trim_start_matches("permission.")))
         }
-        t if t.starts_with("permission.") => {
-            let what = t.trim_start_matches("permission.");
-            match str_at("/reply").or_else(|| str_at("/response")) {
-                Some(r) => ("ev-perm", format!("perm {what} {r}")),
-                None => ("ev-perm", format!("perm {what}")),
-            }
-        }
-        "server.connected" => ("ev-misc", "connected".into()),
-        t if t.contains("disposed") => ("ev-error", t.to_string()),
         _ => return None,
     })
 }
@@ -988,6 +980,13 @@ fn harness_lane(p: &mut Picture) {
                     class: "hn",
                     label: short(message, 36),
                     title: format!("{:.1} ms (#{}): harness: {message}", e.at_ms, e.seq),
+                }),
+                Observation::StreamEnded { .. } => Some(Tick {
+                    at: e.at_ms,
+                    seq: e.seq,
+                    class: "hn",
+                    label: short(&e.obs.describe(), 36),
+                    title: format!("{:.1} ms (#{}): {}", e.at_ms, e.seq, e.obs.describe()),
                 }),
                 _ => None,
             })
@@ -1267,5 +1266,21 @@ mod tests {
             short_cmd("/a/b/opencode serve --port 0"),
             "opencode serve --port 0"
         );
+    }
+
+    #[test]
+    fn the_picture_speaks_words_not_rust() {
+        let mut b = oc_conform_checks::testing::TimelineBuilder::new();
+        b.server_started();
+        b.at(100.0).step(&crate::execute::step_name(&oc_conform_scenario::Step::Signal {
+            signal: oc_conform_scenario::SignalName::Kill,
+        }), StepPhase::Started);
+        b.at(120.0).model_request(oc_conform_checks::ModelRequestKind::Turn);
+        b.at(150.0).server_exited(None, Some(9));
+        let svg = render(&b.build(), &[]);
+        assert!(svg.contains("signal SIGKILL"), "{svg}");
+        for debug in ["Kill", "Some(", "{ code", "Exited", "(Turn", "Started"] {
+            assert!(!svg.contains(debug), "{debug} in the picture");
+        }
     }
 }

@@ -1,0 +1,510 @@
+//! opencode's wire: the one place that knows how opencode spells its events and its HTTP
+//! answers, and how that spelling differs between releases.
+//!
+//! The timeline keeps what opencode sent (an event's type and raw `properties`, an
+//! answer's raw body), so a stored timeline is re-read with today's knowledge; everything
+//! else (the observers, the steps, the checks, the reports) asks this module what a frame
+//! or an answer means. Supporting a changed opencode API is a change here plus a test on
+//! a recorded timeline of that release.
+//!
+//! Differences between releases, each decoded here and nowhere else:
+//! - a permission request is announced as `permission.asked` (1.0.224 on) or
+//!   `permission.updated` (before): both are [`Event::PermissionAsked`];
+//! - `permission.replied` carries `{requestID, reply}` on current releases and
+//!   `{permissionID, response}` on old ones: both are [`Event::PermissionReplied`], with
+//!   the shape kept in [`ReplyShape`];
+//! - `/global/event` wraps each event as `{directory, payload}` (a bare event is taken as
+//!   is) and interleaves `sync` envelopes, which are not events;
+//! - a permission is answered with `POST /permission/<id>/reply {reply}`, or before those
+//!   routes `POST /session/<sid>/permissions/<id> {response}`;
+//! - an error body names its error in `name` (opencode's `NamedError`) or `_tag`
+//!   (Effect-style errors such as `PermissionNotFoundError`).
+
+use crate::{Entry, EventStream, Observation};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------------------------------
+// SSE frames
+
+/// One event as the timeline keeps it: its type and raw properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    pub event_type: String,
+    pub properties: Value,
+}
+
+/// Turns one SSE frame's `data` into an event; `None` when it is not an event (not JSON,
+/// no type, or a `/global/event` `sync` envelope).
+pub fn frame(stream: EventStream, data: &str) -> Option<RawEvent> {
+    let v: Value = serde_json::from_str(data).ok()?;
+    let payload = match stream {
+        EventStream::Global => match v.get("payload") {
+            Some(p) => p.clone(),
+            None => v,
+        },
+        EventStream::Directory => v,
+    };
+    let event_type = payload.get("type")?.as_str()?.to_string();
+    if event_type == "sync" {
+        return None;
+    }
+    let properties = payload.get("properties").cloned().unwrap_or(Value::Null);
+    Some(RawEvent {
+        event_type,
+        properties,
+    })
+}
+
+/// The session an event is about, wherever its type keeps it.
+pub fn session_of(properties: &Value) -> Option<&str> {
+    [
+        "/sessionID",
+        "/info/sessionID",
+        "/part/sessionID",
+        "/message/sessionID",
+    ]
+    .iter()
+    .find_map(|p| properties.pointer(p).and_then(Value::as_str))
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed events
+
+/// What an event means, borrowed from its raw properties.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    /// `session.status`: `busy`, `idle`, `retry` (`None` when the frame names none).
+    SessionStatus { status: Option<&'a str> },
+    /// `session.idle` (deprecated twin of `session.status` idle, still sent).
+    SessionIdle,
+    /// `session.error`.
+    SessionError(ErrorInfo<'a>),
+    /// `message.updated`.
+    MessageUpdated(Message<'a>),
+    /// `message.part.updated`.
+    PartUpdated(Part<'a>),
+    /// `permission.asked`, or `permission.updated` before 1.0.224.
+    PermissionAsked(PermissionAsked<'a>),
+    /// `permission.replied`, in either release's shape.
+    PermissionReplied(PermissionReplied<'a>),
+    /// `command.executed`.
+    CommandExecuted { name: Option<&'a str> },
+    ServerConnected,
+    ServerHeartbeat,
+    /// `server.instance.disposed` (and any other `*disposed` announcement).
+    InstanceDisposed,
+    Other,
+}
+
+/// Decodes an event from its type and properties.
+pub fn decode<'a>(event_type: &str, p: &'a Value) -> Event<'a> {
+    let s = |ptr: &str| p.pointer(ptr).and_then(Value::as_str);
+    match event_type {
+        "session.status" => Event::SessionStatus {
+            status: s("/status/type"),
+        },
+        "session.idle" => Event::SessionIdle,
+        "session.error" => Event::SessionError(ErrorInfo::of(p.get("error"))),
+        "message.updated" => Event::MessageUpdated(Message::of(p.get("info"))),
+        "message.part.updated" => Event::PartUpdated(Part(p.get("part").unwrap_or(&Value::Null))),
+        "permission.asked" | "permission.updated" => Event::PermissionAsked(PermissionAsked {
+            id: s("/id"),
+            session: s("/sessionID"),
+            call_id: s("/tool/callID").or_else(|| s("/callID")),
+        }),
+        "permission.replied" => Event::PermissionReplied(match (s("/requestID"), s("/permissionID")) {
+            (Some(id), _) => PermissionReplied {
+                id: Some(id),
+                reply: s("/reply"),
+                shape: ReplyShape::RequestReply,
+            },
+            (None, Some(id)) => PermissionReplied {
+                id: Some(id),
+                reply: s("/response"),
+                shape: ReplyShape::PermissionResponse,
+            },
+            (None, None) => PermissionReplied {
+                id: s("/id"),
+                reply: s("/reply").or_else(|| s("/response")),
+                shape: ReplyShape::Unknown,
+            },
+        }),
+        "command.executed" => Event::CommandExecuted { name: s("/name") },
+        "server.connected" => Event::ServerConnected,
+        "server.heartbeat" => Event::ServerHeartbeat,
+        t if t.ends_with("disposed") => Event::InstanceDisposed,
+        _ => Event::Other,
+    }
+}
+
+impl<'a> Event<'a> {
+    /// The idle/busy reading of a status event: `Some(true)` busy (`retry` is still busy),
+    /// `Some(false)` idle (`session.status` idle or `session.idle`), `None` otherwise.
+    pub fn busy(&self) -> Option<bool> {
+        match self {
+            Event::SessionStatus { status: Some(s) } => Some(is_busy(s)),
+            Event::SessionIdle => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The tool part this event updates, if it is one.
+    pub fn tool_part(&self) -> Option<Part<'a>> {
+        match self {
+            Event::PartUpdated(p) if p.is_tool() => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// The permission request this event is about (asked or replied).
+    pub fn permission_id(&self) -> Option<&'a str> {
+        match self {
+            Event::PermissionAsked(a) => a.id,
+            Event::PermissionReplied(r) => r.id,
+            _ => None,
+        }
+    }
+}
+
+/// Whether an event of type `event_type` is what a scenario names `wanted` (a wait's
+/// `until = { event = ... }`): the same type, or the other release's name for it
+/// (`permission.updated` is a `permission.asked`).
+pub fn names_event(event_type: &str, wanted: &str) -> bool {
+    fn canonical(t: &str) -> &str {
+        match t {
+            "permission.updated" => "permission.asked",
+            _ => t,
+        }
+    }
+    canonical(event_type) == canonical(wanted)
+}
+
+/// The typed event of a timeline entry, if it is an event.
+pub fn event_of(entry: &Entry) -> Option<Event<'_>> {
+    match &entry.obs {
+        Observation::Event {
+            event_type,
+            properties,
+            ..
+        } => Some(decode(event_type, properties)),
+        _ => None,
+    }
+}
+
+/// `retry` is still busy; anything but `idle` counts as not idle.
+pub fn is_busy(status: &str) -> bool {
+    status != "idle"
+}
+
+/// An error as opencode serializes it: `{name, data: {message}}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorInfo<'a> {
+    pub name: Option<&'a str>,
+    pub message: Option<&'a str>,
+}
+
+impl<'a> ErrorInfo<'a> {
+    pub fn of(v: Option<&'a Value>) -> Self {
+        let v = v.unwrap_or(&Value::Null);
+        ErrorInfo {
+            name: v.get("name").and_then(Value::as_str),
+            message: v.pointer("/data/message").and_then(Value::as_str),
+        }
+    }
+}
+
+/// A message's info (`message.updated`'s `info`, or a stored message's `info`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Message<'a> {
+    pub id: Option<&'a str>,
+    pub role: Option<&'a str>,
+    /// The error the message ended with (`MessageAbortedError`, ...).
+    pub error: Option<&'a str>,
+    pub present: bool,
+}
+
+impl<'a> Message<'a> {
+    pub fn of(info: Option<&'a Value>) -> Self {
+        let v = info.unwrap_or(&Value::Null);
+        Message {
+            id: v.get("id").and_then(Value::as_str),
+            role: v.get("role").and_then(Value::as_str),
+            error: v.pointer("/error/name").and_then(Value::as_str),
+            present: info.is_some_and(|i| !i.is_null()),
+        }
+    }
+}
+
+/// A message part (`message.part.updated`'s `part`, or a stored message's part).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Part<'a>(pub &'a Value);
+
+impl<'a> Part<'a> {
+    fn s(&self, ptr: &str) -> Option<&'a str> {
+        self.0.pointer(ptr).and_then(Value::as_str)
+    }
+    /// `tool`, `text`, `step-start`...
+    pub fn kind(&self) -> Option<&'a str> {
+        self.s("/type")
+    }
+    pub fn is_tool(&self) -> bool {
+        self.kind() == Some("tool")
+    }
+    pub fn id(&self) -> Option<&'a str> {
+        self.s("/id")
+    }
+    pub fn call_id(&self) -> Option<&'a str> {
+        self.s("/callID")
+    }
+    pub fn message_id(&self) -> Option<&'a str> {
+        self.s("/messageID")
+    }
+    /// The tool's name (`bash`).
+    pub fn tool(&self) -> Option<&'a str> {
+        self.s("/tool")
+    }
+    /// A tool part's state: `pending`, `running`, `completed`, `error`.
+    pub fn state(&self) -> Option<&'a str> {
+        self.s("/state/status")
+    }
+    /// The state, or `?` when the part names none.
+    pub fn status(&self) -> &'a str {
+        self.state().unwrap_or("?")
+    }
+    /// The error text of a tool part that ended in `error`.
+    pub fn error(&self) -> Option<&'a str> {
+        self.s("/state/error")
+    }
+    /// "`bash` (call_2)"
+    pub fn describe(&self) -> String {
+        let tool = self.tool().unwrap_or("?");
+        match self.call_id() {
+            Some(c) => format!("`{tool}` ({c})"),
+            None => format!("`{tool}`"),
+        }
+    }
+    /// Whether the part's error or output says it was aborted or interrupted.
+    pub fn mentions_abort(&self) -> bool {
+        ["/state/error", "/state/output", "/state/metadata/output"]
+            .iter()
+            .filter_map(|p| self.s(p))
+            .any(|s| {
+                let s = s.to_ascii_lowercase();
+                s.contains("abort") || s.contains("interrupt")
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PermissionAsked<'a> {
+    pub id: Option<&'a str>,
+    pub session: Option<&'a str>,
+    /// The tool call the request holds.
+    pub call_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PermissionReplied<'a> {
+    pub id: Option<&'a str>,
+    /// `once`, `always`, `reject`.
+    pub reply: Option<&'a str>,
+    pub shape: ReplyShape,
+}
+
+/// How a `permission.replied` spelled itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyShape {
+    /// `{requestID, reply}`: current releases.
+    RequestReply,
+    /// `{permissionID, response}`: older releases.
+    PermissionResponse,
+    /// Neither: the id taken from `id`.
+    Unknown,
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP answers
+
+/// What `GET /session/status` says of each session; a session absent from the map is idle.
+pub fn status_map(body: &Value) -> BTreeMap<String, String> {
+    body.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(id, s)| {
+                    let ty = s["type"].as_str().unwrap_or("unknown").to_string();
+                    (id.clone(), ty)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Ids of the pending requests in a `GET /permission` answer, sorted.
+pub fn pending_permission_ids(body: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = body
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// The permission a reply request answers: `POST /permission/<id>/reply` (current
+/// releases) or `POST /session/<sid>/permissions/<id>` (older ones, still served).
+pub fn permission_reply_target(path: &str) -> Option<&str> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["permission", id, "reply"] => Some(id),
+        ["session", _, "permissions", id] => Some(id),
+        _ => None,
+    }
+}
+
+/// How to answer permission request `id` of `session`, newest form first:
+/// `POST /permission/<id>/reply {"reply"}`, and for releases before the `/permission`
+/// routes (the first answers 404) `POST /session/<sid>/permissions/<id> {"response"}`.
+pub fn permission_reply_requests(session: &str, id: &str, reply: &str) -> [(String, Value); 2] {
+    [
+        (format!("/permission/{id}/reply"), serde_json::json!({ "reply": reply })),
+        (
+            format!("/session/{session}/permissions/{id}"),
+            serde_json::json!({ "response": reply }),
+        ),
+    ]
+}
+
+/// The id of a session in a `POST /session` or `GET /session/{id}` answer.
+pub fn session_id(body: &Value) -> Option<&str> {
+    body["id"].as_str()
+}
+
+/// The version in a `GET /global/health` answer.
+pub fn health_version(body: &Value) -> Option<&str> {
+    body["version"].as_str()
+}
+
+/// The error an error answer names: `name` (opencode's errors) or `_tag` (Effect-style).
+pub fn answer_error(body: &Value) -> ErrorInfo<'_> {
+    ErrorInfo {
+        name: body["name"].as_str().or_else(|| body["_tag"].as_str()),
+        message: body.pointer("/data/message").and_then(Value::as_str),
+    }
+}
+
+/// One message of a `GET /session/{id}/message` answer: `{info, parts}`.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredMessage<'a> {
+    pub info: Message<'a>,
+    pub parts: &'a [Value],
+}
+
+impl<'a> StoredMessage<'a> {
+    pub fn of(v: &'a Value) -> Self {
+        StoredMessage {
+            info: Message::of(v.get("info")),
+            parts: v["parts"].as_array().map_or(&[][..], Vec::as_slice),
+        }
+    }
+    pub fn parts(&self) -> impl DoubleEndedIterator<Item = Part<'a>> {
+        self.parts.iter().map(Part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn global_envelopes_are_unwrapped_and_sync_is_no_event() {
+        let d = json!({"directory": "/p", "payload": {"type": "session.idle", "properties": {"sessionID": "ses_1"}}});
+        let ev = frame(EventStream::Global, &d.to_string()).unwrap();
+        assert_eq!(ev.event_type, "session.idle");
+        assert_eq!(session_of(&ev.properties), Some("ses_1"));
+        let bare = json!({"type": "session.idle", "properties": {"sessionID": "ses_1"}});
+        assert_eq!(frame(EventStream::Global, &bare.to_string()), Some(ev));
+        let sync = json!({"directory": "/p", "payload": {"type": "sync", "properties": {}}});
+        assert!(frame(EventStream::Global, &sync.to_string()).is_none());
+        assert!(frame(EventStream::Directory, "not json").is_none());
+    }
+
+    #[test]
+    fn session_is_found_in_parts_and_infos() {
+        assert_eq!(session_of(&json!({"part": {"sessionID": "ses_2"}})), Some("ses_2"));
+        assert_eq!(session_of(&json!({"info": {"sessionID": "ses_3"}})), Some("ses_3"));
+        assert_eq!(session_of(&json!({})), None);
+    }
+
+    #[test]
+    fn both_permission_announcements_are_one_asked() {
+        let p = json!({"id": "per_1", "sessionID": "ses_1", "tool": {"callID": "call_1"}});
+        let want = Event::PermissionAsked(PermissionAsked {
+            id: Some("per_1"),
+            session: Some("ses_1"),
+            call_id: Some("call_1"),
+        });
+        assert_eq!(decode("permission.asked", &p), want);
+        assert_eq!(decode("permission.updated", &p), want);
+        assert!(names_event("permission.updated", "permission.asked"));
+        assert!(names_event("permission.asked", "permission.asked"));
+        assert!(!names_event("permission.replied", "permission.asked"));
+        let old = json!({"id": "per_1", "sessionID": "ses_1", "callID": "call_1"});
+        assert_eq!(decode("permission.updated", &old), want);
+    }
+
+    #[test]
+    fn both_reply_shapes_are_one_replied() {
+        let new = json!({"sessionID": "ses_1", "requestID": "per_1", "reply": "once"});
+        let old = json!({"sessionID": "ses_1", "permissionID": "per_1", "response": "once"});
+        for (p, shape) in [(new, ReplyShape::RequestReply), (old, ReplyShape::PermissionResponse)] {
+            assert_eq!(
+                decode("permission.replied", &p),
+                Event::PermissionReplied(PermissionReplied {
+                    id: Some("per_1"),
+                    reply: Some("once"),
+                    shape
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn status_and_tool_parts() {
+        let busy = json!({"status": {"type": "retry"}});
+        assert_eq!(decode("session.status", &busy).busy(), Some(true));
+        assert_eq!(decode("session.idle", &json!({})).busy(), Some(false));
+        let part = json!({"part": {"type": "tool", "tool": "bash", "callID": "c", "state": {"status": "error", "error": "Tool execution aborted"}}});
+        let p = decode("message.part.updated", &part).tool_part().unwrap();
+        assert_eq!((p.status(), p.describe().as_str()), ("error", "`bash` (c)"));
+        assert!(p.mentions_abort());
+        let text = json!({"part": {"type": "text"}});
+        assert!(decode("message.part.updated", &text).tool_part().is_none());
+        assert_eq!(decode("server.instance.disposed", &json!({})), Event::InstanceDisposed);
+    }
+
+    #[test]
+    fn answers() {
+        let s = status_map(&json!({"ses_a": {"type": "busy"}, "ses_b": {"type": "retry", "attempt": 1}}));
+        assert_eq!(s["ses_a"], "busy");
+        assert_eq!(s["ses_b"], "retry");
+        assert!(status_map(&json!({})).is_empty());
+        assert_eq!(
+            pending_permission_ids(&json!([{"id": "per_2"}, {"id": "per_1"}])),
+            vec!["per_1", "per_2"]
+        );
+        for (path, _) in permission_reply_requests("ses_1", "per_1", "once") {
+            assert_eq!(permission_reply_target(&path), Some("per_1"));
+        }
+        assert_eq!(permission_reply_target("/permission/per_1/reply"), Some("per_1"));
+        assert_eq!(permission_reply_target("/session/ses_1/permissions/per_1?x=1"), Some("per_1"));
+        assert_eq!(permission_reply_target("/session/ses_1/abort"), None);
+        assert_eq!(answer_error(&json!({"_tag": "PermissionNotFoundError"})).name, Some("PermissionNotFoundError"));
+        assert_eq!(answer_error(&json!({"name": "UnknownError", "data": {"message": "boom"}})).message, Some("boom"));
+    }
+}
