@@ -450,3 +450,56 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("promt", "prompt"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("sitting", "kitten"), 3);
+        assert_eq!(edit_distance("wiat", "wait"), 2);
+        assert_eq!(edit_distance("é", "e"), 1);
+    }
+
+    #[test]
+    fn a_suggestion_is_a_slip_away() {
+        let known = ["prompt", "wait", "abort", "stop-server"];
+        assert_eq!(suggest("promt", &known), Some("prompt"));
+        assert_eq!(suggest("wiat", &known), Some("wait"));
+        // Two edits are always a slip; a third of a long name too.
+        assert_eq!(suggest("xbxrt", &known), Some("abort"));
+        assert_eq!(suggest("xbxrx", &known), None);
+        assert_eq!(suggest("stap-sxrvex", &known), Some("stop-server"));
+        assert_eq!(suggest("stap-sxrvxx", &known), None);
+        // A name with its end cut off or added to.
+        assert_eq!(suggest("stop", &known), Some("stop-server"));
+        assert_eq!(suggest("abortion", &known), Some("abort"));
+        assert_eq!(suggest("st", &["stop-server"]), None);
+        assert_eq!(suggest("anything", &[]), None);
+    }
+
+    #[test]
+    fn serde_messages_are_read_back() {
+        let u = Unknown::parse("unknown field `timeout`, expected one of `until`, `timeout_ms`").unwrap();
+        assert_eq!((u.name, u.is_key, u.known), ("timeout", true, vec!["until", "timeout_ms"]));
+        let u = Unknown::parse("unknown variant `promt`, expected `prompt` or `wait`").unwrap();
+        assert_eq!((u.name, u.is_key, u.known), ("promt", false, vec!["prompt", "wait"]));
+        let u = Unknown::parse("unknown field `x`, there are no fields").unwrap();
+        assert!(u.known.is_empty());
+        assert!(Unknown::parse("missing field `name`").is_none());
+    }
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        assert_eq!(line_col("", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é\nx", 2), (1, 2));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
+}

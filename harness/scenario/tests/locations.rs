@@ -165,3 +165,14 @@ fn a_name_far_from_every_known_one_gets_no_suggestion() {
     assert!(!e.contains("did you mean"), "{e}");
     assert!(e.contains("prompt"), "{e}");
 }
+
+/// Two steps with the same unknown key: the error is the first step's, and so is its place.
+#[test]
+fn an_unknown_key_points_at_the_first_of_its_name_after_the_table() {
+    let bad = COMMENTED
+        .replace("text = \"Hello\"", "text = \"Hello\"\ntimeout = 1")
+        .replace("timeout_ms = 5000", "timeout = 5000");
+    let e = error_of(&bad);
+    let line = line_of(&bad, "timeout = 1", 0);
+    assert!(e.starts_with(&format!("s.toml:{line}:1:")), "want line {line}: {e}");
+}
