@@ -208,4 +208,20 @@ outcome = "fail"
         let e = Expectations::load(Path::new("/nonexistent/expectations.toml")).unwrap();
         assert!(e.entries.is_empty());
     }
+
+    #[test]
+    fn the_shipped_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/expectations.toml");
+        let e = Expectations::load(&path).unwrap();
+        assert_eq!(e.format_version, EXPECTATIONS_FORMAT_VERSION);
+        assert!(!e.entries.is_empty(), "{}", path.display());
+    }
+
+    /// Only a missing file means "no expectations"; one that cannot be read is an error.
+    #[test]
+    fn an_unreadable_file_is_an_error() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let e = Expectations::load(dir).unwrap_err();
+        assert!(matches!(e, ExpectationsError::Io { .. }), "{e}");
+    }
 }

@@ -326,24 +326,26 @@ impl<'a> Places<'a> {
         self.at(offset, message)
     }
 
-    /// At the `n`th table of the array of tables at `path` (`[[steps]]`, `[[model.turns]]`).
+    /// At the `n`th table of the array of tables at `path` (`[[steps]]`, `[[model.turns]]`),
+    /// or the top of the file when there is none.
     fn at_entry(&self, path: &[&str], n: usize, message: String) -> ScenarioError {
+        let offset = self.entry(path, n).map_or(0, |e| e.span().start);
+        self.at(offset, message)
+    }
+
+    fn entry(&self, path: &[&str], n: usize) -> Option<&'a Spanned<DeValue<'a>>> {
+        let (last, parents) = path.split_last()?;
         let mut table = self.doc.get_ref();
-        let mut offset = 0;
-        for (i, key) in path.iter().enumerate() {
-            let Some(value) = table.get(*key) else { break };
-            match value.get_ref() {
+        for key in parents {
+            match table.get(*key)?.get_ref() {
                 DeValue::Table(t) => table = t,
-                DeValue::Array(a) if i + 1 == path.len() => {
-                    offset = a.get(n).map_or(value.span().start, |e| e.span().start);
-                }
-                _ => {
-                    offset = value.span().start;
-                    break;
-                }
+                _ => return None,
             }
         }
-        self.at(offset, message)
+        match table.get(*last)?.get_ref() {
+            DeValue::Array(a) => a.get(n),
+            _ => None,
+        }
     }
 
     /// The first key named `name` that starts at or after `offset`, anywhere in the file.

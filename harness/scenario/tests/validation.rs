@@ -212,3 +212,65 @@ fn defaults_are_the_documented_ones() {
     let s = ok(&scenario(TURN, STEP, CHECK).replace("deadline_ms = 20000\n", ""));
     assert_eq!(s.deadline_ms, 60_000);
 }
+
+/// Every check's `check = "..."` spelling, and the name reports give it, are one.
+#[test]
+fn each_check_is_named_as_it_is_written() {
+    let names = [
+        "status-reaches-idle",
+        "idle-has-no-tool-process",
+        "idle-event-matches-status",
+        "one-idle-per-busy",
+        "tool-ends-aborted",
+        "quiet-after-idle",
+        "permission-reply-takes-effect",
+        "server-tree-gone",
+        "server-stays-up",
+        "no-model-requests",
+        "errors-are-typed",
+        "event-streams-agree",
+        "plugin-reported",
+        "session-error-reported",
+        "messages-stored",
+    ];
+    for name in names {
+        let extra = if name == "plugin-reported" { "\nevent = \"e\"" } else { "" };
+        let s = ok(&scenario(TURN, STEP, &format!("check = \"{name}\"{extra}")));
+        assert_eq!(s.checks[0].name(), name);
+    }
+}
+
+/// The grace periods a check waits by default (opencode's bash tool: SIGTERM, then
+/// SIGKILL 3 s later; status polling can lag events by up to 2 s on a loaded machine).
+#[test]
+fn check_grace_periods_default_as_documented() {
+    let grace = |name: &str| -> u64 {
+        let s = ok(&scenario(TURN, STEP, &format!("check = \"{name}\"")));
+        match s.checks[0] {
+            CheckSpec::IdleHasNoToolProcess { grace_ms }
+            | CheckSpec::IdleEventMatchesStatus { grace_ms }
+            | CheckSpec::QuietAfterIdle { grace_ms }
+            | CheckSpec::PermissionReplyTakesEffect { grace_ms }
+            | CheckSpec::ServerTreeGone { grace_ms } => grace_ms,
+            ref other => panic!("{other:?} has no grace period"),
+        }
+    };
+    assert_eq!(grace("idle-has-no-tool-process"), 3_500);
+    assert_eq!(grace("server-tree-gone"), 3_500);
+    assert_eq!(grace("idle-event-matches-status"), 2_000);
+    assert_eq!(grace("quiet-after-idle"), 1_000);
+    assert_eq!(grace("permission-reply-takes-effect"), 3_000);
+}
+
+#[test]
+fn an_error_tells_its_place_and_a_read_error_has_none() {
+    let e = parse_str(
+        &step("do = \"http\"\nmethod = \"GET\"\npath = \"x\""),
+        Path::new("e.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(e.location(), Some((STEP_LINE, 1)));
+    let missing = oc_conform_scenario::load_file(Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert!(matches!(missing, oc_conform_scenario::ScenarioError::Io { .. }));
+    assert_eq!(missing.location(), None);
+}
