@@ -318,34 +318,13 @@ impl<'a> Places<'a> {
 
     /// At the top-level key `key`, or the top of the file when it is absent.
     fn at_key(&self, key: &str, message: String) -> ScenarioError {
-        let offset = self
-            .doc
-            .get_ref()
-            .get_key_value(key)
-            .map_or(0, |(k, _)| k.span().start);
-        self.at(offset, message)
+        self.at(key_offset(self.doc, key), message)
     }
 
     /// At the `n`th table of the array of tables at `path` (`[[steps]]`, `[[model.turns]]`),
     /// or the top of the file when there is none.
     fn at_entry(&self, path: &[&str], n: usize, message: String) -> ScenarioError {
-        let offset = self.entry(path, n).map_or(0, |e| e.span().start);
-        self.at(offset, message)
-    }
-
-    fn entry(&self, path: &[&str], n: usize) -> Option<&'a Spanned<DeValue<'a>>> {
-        let (last, parents) = path.split_last()?;
-        let mut table = self.doc.get_ref();
-        for key in parents {
-            match table.get(*key)?.get_ref() {
-                DeValue::Table(t) => table = t,
-                _ => return None,
-            }
-        }
-        match table.get(*last)?.get_ref() {
-            DeValue::Array(a) => a.get(n),
-            _ => None,
-        }
+        self.at(entry_offset(self.doc, path, n), message)
     }
 
     /// The first key named `name` that starts at or after `offset`, anywhere in the file.
@@ -372,6 +351,37 @@ impl<'a> Places<'a> {
         walk(self.doc.get_ref(), name, offset, &mut best);
         best
     }
+}
+
+/// Where the top-level key `key` is written, or the top of the file when it is absent.
+pub(crate) fn key_offset(doc: &Spanned<DeTable<'_>>, key: &str) -> usize {
+    doc.get_ref()
+        .get_key_value(key)
+        .map_or(0, |(k, _)| k.span().start)
+}
+
+/// Where the `n`th table of the array of tables at `path` starts (its `[[...]]` header),
+/// or the top of the file when there is none.
+pub(crate) fn entry_offset(doc: &Spanned<DeTable<'_>>, path: &[&str], n: usize) -> usize {
+    fn entry<'d, 'i>(
+        doc: &'d DeTable<'i>,
+        path: &[&str],
+        n: usize,
+    ) -> Option<&'d Spanned<DeValue<'i>>> {
+        let (last, parents) = path.split_last()?;
+        let mut table = doc;
+        for key in parents {
+            match table.get(*key)?.get_ref() {
+                DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        match table.get(*last)?.get_ref() {
+            DeValue::Array(a) => a.get(n),
+            _ => None,
+        }
+    }
+    entry(doc.get_ref(), path, n).map_or(0, |e| e.span().start)
 }
 
 fn located(path: &Path, text: &str, offset: usize, message: String) -> ScenarioError {
