@@ -8,6 +8,13 @@
 //! against a pinned SHA-256 and cached in `$OC_CONFORM_CACHE/schemas/` (default
 //! `~/.cache/oc-conform/schemas/`). `OC_CONFORM_JUNIT_XSD=/path/junit-10.xsd` uses a
 //! schema file already at hand instead. A missing tool fails the test, naming it.
+//!
+//! One attribute is added to the schema before validating: a `skipped` count on the root
+//! `<testsuites>`, which quick-junit writes (as newer JUnit dialects do) and junit-10.xsd,
+//! older, does not declare (the amended copy is written beside the cached one, as
+//! `junit-10-root-skipped.xsd`). Everything else is judged by the pinned schema as it is.
+//!
+//! Below, junit.xml is also read back as CI tools read a testcase's identity.
 
 mod common;
 
@@ -38,10 +45,42 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The schema: given, cached, or fetched now (once per test process).
+/// The schema (given, cached, or fetched now) with the root's `skipped` allowed; made
+/// once per test process.
 fn junit_xsd() -> PathBuf {
     static XSD: OnceLock<PathBuf> = OnceLock::new();
-    XSD.get_or_init(find_or_fetch_xsd).clone()
+    XSD.get_or_init(|| {
+        let pinned = find_or_fetch_xsd();
+        let text = std::fs::read_to_string(&pinned)
+            .unwrap_or_else(|e| panic!("{}: {e}", pinned.display()));
+        let schemas = cache_dir().join("schemas");
+        std::fs::create_dir_all(&schemas).unwrap();
+        let amended = schemas.join("junit-10-root-skipped.xsd");
+        let mut part = tempfile::NamedTempFile::new_in(&schemas).unwrap();
+        std::io::Write::write_all(&mut part, allow_root_skipped(&text).as_bytes()).unwrap();
+        part.persist(&amended).unwrap();
+        amended
+    })
+    .clone()
+}
+
+/// `xsd` with a `skipped` attribute declared on the `testsuites` element, after its
+/// `errors`.
+fn allow_root_skipped(xsd: &str) -> String {
+    let root = xsd
+        .find("<xs:element name=\"testsuites\">")
+        .expect("the schema declares <testsuites>");
+    let errors = "<xs:attribute name=\"errors\" type=\"xs:string\" />";
+    let at = root
+        + xsd[root..]
+            .find(errors)
+            .expect("<testsuites> declares `errors`")
+        + errors.len();
+    format!(
+        "{}\n            <xs:attribute name=\"skipped\" type=\"xs:string\" />{}",
+        &xsd[..at],
+        &xsd[at..]
+    )
 }
 
 fn find_or_fetch_xsd() -> PathBuf {
@@ -144,15 +183,31 @@ fn check(xml: &str) -> Result<(), String> {
     }
 }
 
-/// The validator really judges: what quick-junit writes as is (a suite's `disabled`
-/// count) is outside the schema, and is refused.
+/// The validator really judges: a suite's `disabled` count (what quick-junit 0.5 wrote in
+/// place of `skipped`) is outside the schema, and is refused.
 #[test]
 fn the_validator_refuses_what_the_schema_does_not_allow() {
     let (doc, _) = common::synthetic();
-    let xml = junit::render(&doc)
-        .unwrap()
-        .replacen(" skipped=\"", " disabled=\"", 1);
+    let xml = junit::render(&doc).unwrap();
+    let suite = xml.find("<testsuite ").expect("a testsuite");
+    let xml = format!(
+        "{}{}",
+        &xml[..suite],
+        xml[suite..].replacen(" skipped=\"", " disabled=\"", 1)
+    );
+    assert!(xml.contains("<testsuite name=\"opencode 1.18.34\" tests=\"5\" disabled=\""), "{xml}");
     let err = check(&xml).expect_err("a suite with `disabled` must not validate");
+    assert!(err.contains("disabled"), "{err}");
+}
+
+/// The one amendment is the root's `skipped`: another attribute there is still refused.
+#[test]
+fn the_amended_schema_allows_only_the_roots_skipped() {
+    let (doc, _) = common::synthetic();
+    let xml = junit::render(&doc).unwrap();
+    assert!(xml.contains("<testsuites name=\"oc-conform\" tests=\"10\" skipped=\""), "{xml}");
+    let err = check(&xml.replacen(" skipped=\"", " disabled=\"", 1))
+        .expect_err("a root with `disabled` must not validate");
     assert!(err.contains("disabled"), "{err}");
 }
 
@@ -181,4 +236,90 @@ fn an_empty_run_validates() {
     doc.versions.clear();
     doc.scenarios.clear();
     validate(&junit::render(&doc).unwrap());
+}
+
+// How CI tools read a testcase. Jenkins splits `classname` at its last dot into package
+// and class and keys a test's history on package, class and name; GitLab keys a test on
+// classname and name and keeps only the first of two with the same. These tests read
+// junit.xml back as they do.
+
+/// (package, class, name) of each testcase, by Jenkins's rule, with its suite's name.
+fn identities(xml: &str) -> Vec<(String, String, String, String)> {
+    let report = quick_junit::Report::deserialize_from_str(xml).expect("junit.xml reads back");
+    let mut out = Vec::new();
+    for suite in &report.test_suites {
+        for case in &suite.test_cases {
+            let classname = case.classname.as_ref().expect("every testcase has a classname");
+            let (package, class) = classname
+                .as_str()
+                .rsplit_once('.')
+                .unwrap_or(("(root)", classname.as_str()));
+            out.push((
+                suite.name.as_str().to_string(),
+                package.to_string(),
+                class.to_string(),
+                case.name.as_str().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn ci_tools_file_each_scenario_as_a_class_of_the_oc_conform_package() {
+    let (doc, _) = common::synthetic();
+    let xml = junit::render(&doc).unwrap();
+    let ids = identities(&xml);
+    assert_eq!(ids.len(), doc.results.len(), "{xml}");
+    for cell in &doc.results {
+        let suite = format!("opencode {}", cell.opencode_version);
+        let found = ids
+            .iter()
+            .find(|(s, _, class, _)| *s == suite && *class == cell.scenario)
+            .unwrap_or_else(|| panic!("no testcase of class {} in suite `{suite}`:\n{xml}", cell.scenario));
+        assert_eq!(found.1, "oc-conform", "package of {found:?}");
+        assert!(found.3.starts_with(&cell.scenario), "the name says the scenario: {found:?}");
+    }
+    for (_, package, class, _) in &ids {
+        for version in &doc.versions {
+            let classname = format!("{package}.{class}");
+            assert!(!classname.contains(version.as_str()), "{classname} names version {version}");
+        }
+    }
+}
+
+/// Two versions of a scenario in one file are two tests: neither hides the other.
+#[test]
+fn every_cell_is_a_test_of_its_own() {
+    let (doc, _) = common::synthetic();
+    let xml = junit::render(&doc).unwrap();
+    let mut keys: Vec<(String, String)> = identities(&xml)
+        .into_iter()
+        .map(|(_, p, c, n)| (format!("{p}.{c}"), n))
+        .collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "two testcases share classname and name:\n{xml}");
+}
+
+/// The usual gate runs one pinned version and moves it to each new release: a scenario
+/// stays the same test, so CI keeps one history for it.
+#[test]
+fn a_one_version_run_keeps_its_tests_across_releases() {
+    let (mut doc, _) = common::synthetic();
+    doc.results.retain(|c| c.opencode_version == common::NEW);
+    doc.versions = vec![common::NEW.to_string()];
+    let before = identities(&junit::render(&doc).unwrap());
+    let next = "1.18.35";
+    doc.versions = vec![next.to_string()];
+    for c in &mut doc.results {
+        c.opencode_version = next.to_string();
+    }
+    let after = identities(&junit::render(&doc).unwrap());
+    let tests = |ids: &[(String, String, String, String)]| -> Vec<(String, String, String)> {
+        ids.iter().map(|(_, p, c, n)| (p.clone(), c.clone(), n.clone())).collect()
+    };
+    assert_eq!(tests(&before), tests(&after));
+    assert_eq!(after[0].0, format!("opencode {next}"), "the suite says the version");
 }

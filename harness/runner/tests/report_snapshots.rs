@@ -55,3 +55,32 @@ fn write_all_writes_every_report() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// Rust's debug spelling of a value (`Exited { code: None, signal: Some(15) }`, an enum
+/// variant's name such as `(Opencode, ...)`), found in `text`.
+fn debug_text(text: &str) -> Vec<&str> {
+    const MARKS: [&str; 6] = ["Some(", "None", " { ", "(Opencode", "(Tool", "(Server"];
+    text.lines()
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
+        .collect()
+}
+
+#[test]
+fn the_debug_text_finder_finds_it() {
+    assert_eq!(
+        debug_text("ok\n  #18 server Exited { code: None, signal: Some(15) }\nfine"),
+        vec!["  #18 server Exited { code: None, signal: Some(15) }"]
+    );
+    assert!(debug_text("the server was killed by SIGTERM (signal 15)").is_empty());
+}
+
+/// People read junit.xml: its witness lines are words. The witness text is written by
+/// `Observation::describe` (oc-conform-checks, `timeline.rs`), which still prints Rust
+/// debug text for server changes, process roles, model request kinds and step phases.
+#[test]
+#[ignore = "fails until Observation::describe writes words (issue 12: Rust debug text in reports)"]
+fn junit_xml_has_no_rust_debug_text() {
+    let (doc, _) = common::synthetic();
+    let xml = junit::render(&doc).unwrap();
+    assert_eq!(debug_text(&xml), Vec::<&str>::new());
+}

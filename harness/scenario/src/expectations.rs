@@ -2,8 +2,9 @@
 //! intermittent) on which opencode versions, with the upstream issue. The gate compares
 //! each run's verdicts with it: a known failure is EXPECTED-FAIL, not a regression.
 
-use crate::load::{line_col, Located};
+use crate::load::{entry_offset, key_offset, line_col, Located};
 use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
 use std::path::{Path, PathBuf};
 
 pub const EXPECTATIONS_FORMAT_VERSION: u32 = 1;
@@ -88,11 +89,16 @@ impl Expectations {
                 message,
             })
         };
-        let e: Expectations = toml::from_str(text)
-            .map_err(|e| located(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+        let toml_error = |e: toml::de::Error| {
+            located(e.span().map_or(0, |s| s.start), e.message().trim().to_string())
+        };
+        // Places come from the parser's spans: a `[[expect]]` in a comment is no entry.
+        let doc = DeTable::parse(text).map_err(toml_error)?;
+        let e = Expectations::deserialize(toml::de::Deserializer::from(doc.clone()))
+            .map_err(toml_error)?;
         if e.format_version != EXPECTATIONS_FORMAT_VERSION {
             return Err(located(
-                0,
+                key_offset(&doc, "format_version"),
                 format!(
                     "format_version {} is not understood; this oc-conform reads format_version = {EXPECTATIONS_FORMAT_VERSION}",
                     e.format_version
@@ -100,7 +106,7 @@ impl Expectations {
             ));
         }
         for (i, entry) in e.entries.iter().enumerate() {
-            let offset = text.match_indices("[[expect]]").nth(i).map_or(0, |(o, _)| o);
+            let offset = entry_offset(&doc, &["expect"], i);
             if entry.versions.is_empty() {
                 return Err(located(offset, format!("expectation for `{}` lists no versions; use versions = [\"*\"] for all", entry.scenario)));
             }
@@ -190,17 +196,54 @@ outcome = "fail"
         assert!(err.contains("from 1.14 on"), "{err}");
     }
 
+    /// Every entry comes back whole, sorted by scenario, under the file's header.
     #[test]
     fn round_trips_through_toml() {
         let e = Expectations::parse(FILE, Path::new("e.toml")).unwrap();
-        let again = Expectations::parse(&e.to_toml(), Path::new("e.toml")).unwrap();
-        assert_eq!(again.entries.len(), 2);
-        assert_eq!(again.find("abort-plugin-client", "1.15.13"), e.find("abort-plugin-client", "1.15.13"));
+        let text = e.to_toml();
+        assert!(text.starts_with("# Known failures"), "{text}");
+        let again = Expectations::parse(&text, Path::new("e.toml")).unwrap();
+        let mut sorted = e.clone();
+        sorted.entries.reverse();
+        assert_eq!(sorted.entries[0].scenario, "abort-idle-once");
+        assert_eq!(again, sorted);
+    }
+
+    /// A table header in a comment is not the entry: the error points at the real one.
+    #[test]
+    fn an_error_points_at_the_entry_not_at_a_comment() {
+        let commented = FILE.replace(
+            "format_version = 1\n",
+            "format_version = 1\n# Each [[expect]] table is one entry.\n",
+        );
+        let bad = commented.replace("versions = [\"*\"]", "versions = []");
+        let err = Expectations::parse(&bad, Path::new("e.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("e.toml:11:"), "{err}");
+        assert!(err.contains("lists no versions"), "{err}");
+        let bad = commented.replace("format_version = 1", "# format_version = 2\nformat_version = 2");
+        let err = Expectations::parse(&bad, Path::new("e.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("e.toml:2:1:"), "{err}");
     }
 
     #[test]
     fn a_missing_file_expects_nothing() {
         let e = Expectations::load(Path::new("/nonexistent/expectations.toml")).unwrap();
         assert!(e.entries.is_empty());
+    }
+
+    #[test]
+    fn the_shipped_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/expectations.toml");
+        let e = Expectations::load(&path).unwrap();
+        assert_eq!(e.format_version, EXPECTATIONS_FORMAT_VERSION);
+        assert!(!e.entries.is_empty(), "{}", path.display());
+    }
+
+    /// Only a missing file means "no expectations"; one that cannot be read is an error.
+    #[test]
+    fn an_unreadable_file_is_an_error() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let e = Expectations::load(dir).unwrap_err();
+        assert!(matches!(e, ExpectationsError::Io { .. }), "{e}");
     }
 }

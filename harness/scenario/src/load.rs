@@ -1,10 +1,17 @@
 //! Reading scenario files, with errors that point at the file, line and column and say
 //! what was expected.
+//!
+//! Places come from the TOML parser's spans (the span-carrying document `toml::de::DeTable`),
+//! never from searching the text: a `[[steps]]` in a comment or a `name = ` inside a
+//! multi-line string is not a table or a key, and an error never points at it.
 
 use crate::model::{CheckSpec, Condition, ModelTurn, Scenario, Step};
 use crate::FORMAT_VERSION;
+use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 /// A scenario file that could not be used. Displays as `path:line:col: message`.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +70,13 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let scenario = parse_str(&text, path)?;
+    let doc = parse_doc(&text, path)?;
+    let places = Places::new(&text, path, &doc);
+    let scenario = deserialize(&doc, &places)?;
+    validate(&scenario, &places)?;
     if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
         if stem != scenario.name {
-            return Err(invalid_at_key(
-                path,
-                &text,
+            return Err(places.at_key(
                 "name",
                 format!(
                     "the scenario is named `{}` but its file is `{stem}.toml`; rename one so they match",
@@ -110,22 +118,45 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, ScenarioError> {
 
 /// Parses and validates scenario text; `path` is only used in messages.
 pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
-        let (line, column) = line_col(text, offset);
-        ScenarioError::Invalid(Located {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        })
-    })?;
-    validate(&scenario, text, path)?;
+    let doc = parse_doc(text, path)?;
+    let places = Places::new(text, path, &doc);
+    let scenario = deserialize(&doc, &places)?;
+    validate(&scenario, &places)?;
     Ok(scenario)
 }
 
-fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> {
-    let err = |key: &str, msg: String| Err(invalid_at_key(path, text, key, msg));
+/// The TOML document with the span of every table, array entry, key and value.
+fn parse_doc<'a>(text: &'a str, path: &Path) -> Result<Spanned<DeTable<'a>>, ScenarioError> {
+    DeTable::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        located(path, text, offset, e.message().trim().to_string())
+    })
+}
+
+/// The scenario model from the document. An unknown key or name is pointed at where it
+/// is written, with the nearest known spelling when one is close.
+fn deserialize(doc: &Spanned<DeTable<'_>>, places: &Places<'_>) -> Result<Scenario, ScenarioError> {
+    Scenario::deserialize(toml::de::Deserializer::from(doc.clone())).map_err(|e| {
+        let mut offset = e.span().map_or(0, |s| s.start);
+        let mut message = e.message().trim().to_string();
+        if let Some(unknown) = Unknown::parse(&message) {
+            if unknown.is_key {
+                // An internally tagged table (`do`, `check`) reports its unknown keys at
+                // the table; the key itself is the first of that name from there on.
+                if let Some(at) = places.key_from(unknown.name, offset) {
+                    offset = at;
+                }
+            }
+            if let Some(near) = suggest(unknown.name, &unknown.known) {
+                message.push_str(&format!("; did you mean `{near}`?"));
+            }
+        }
+        places.at(offset, message)
+    })
+}
+
+fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
+    let err = |key: &str, msg: String| Err(places.at_key(key, msg));
     if s.format_version != FORMAT_VERSION {
         return err(
             "format_version",
@@ -159,17 +190,17 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
         return err("deadline_ms", "deadline_ms must be more than 0".into());
     }
     for (i, turn) in s.model.turns.iter().enumerate() {
-        validate_turn(turn).or_else(|m| {
-            err_nth(path, text, "[[model.turns]]", i, format!("model turn {}: {m}", i + 1))
+        validate_turn(turn).map_err(|m| {
+            places.at_entry(&["model", "turns"], i, format!("model turn {}: {m}", i + 1))
         })?;
     }
     for (i, step) in s.steps.iter().enumerate() {
         validate_step(step, s.deadline_ms)
-            .or_else(|m| err_nth(path, text, "[[steps]]", i, format!("step {}: {m}", i + 1)))?;
+            .map_err(|m| places.at_entry(&["steps"], i, format!("step {}: {m}", i + 1)))?;
     }
     for (i, check) in s.checks.iter().enumerate() {
         validate_check(check)
-            .or_else(|m| err_nth(path, text, "[[checks]]", i, format!("check {}: {m}", i + 1)))?;
+            .map_err(|m| places.at_entry(&["checks"], i, format!("check {}: {m}", i + 1)))?;
     }
     Ok(())
 }
@@ -269,8 +300,91 @@ fn validate_check(check: &CheckSpec) -> Result<(), String> {
     }
 }
 
-fn invalid_at_key(path: &Path, text: &str, key: &str, message: String) -> ScenarioError {
-    let offset = find_key(text, key).unwrap_or(0);
+/// Where the parts of one scenario file are written, from the parser's spans.
+struct Places<'a> {
+    text: &'a str,
+    path: &'a Path,
+    doc: &'a Spanned<DeTable<'a>>,
+}
+
+impl<'a> Places<'a> {
+    fn new(text: &'a str, path: &'a Path, doc: &'a Spanned<DeTable<'a>>) -> Self {
+        Places { text, path, doc }
+    }
+
+    fn at(&self, offset: usize, message: String) -> ScenarioError {
+        located(self.path, self.text, offset, message)
+    }
+
+    /// At the top-level key `key`, or the top of the file when it is absent.
+    fn at_key(&self, key: &str, message: String) -> ScenarioError {
+        self.at(key_offset(self.doc, key), message)
+    }
+
+    /// At the `n`th table of the array of tables at `path` (`[[steps]]`, `[[model.turns]]`),
+    /// or the top of the file when there is none.
+    fn at_entry(&self, path: &[&str], n: usize, message: String) -> ScenarioError {
+        self.at(entry_offset(self.doc, path, n), message)
+    }
+
+    /// The first key named `name` that starts at or after `offset`, anywhere in the file.
+    fn key_from(&self, name: &str, offset: usize) -> Option<usize> {
+        fn walk(table: &DeTable<'_>, name: &str, offset: usize, best: &mut Option<usize>) {
+            for (k, v) in table.iter() {
+                let start = k.span().start;
+                if k.get_ref() == name && start >= offset {
+                    *best = Some(best.map_or(start, |b| b.min(start)));
+                }
+                walk_value(v.get_ref(), name, offset, best);
+            }
+        }
+        fn walk_value(value: &DeValue<'_>, name: &str, offset: usize, best: &mut Option<usize>) {
+            match value {
+                DeValue::Table(t) => walk(t, name, offset, best),
+                DeValue::Array(a) => a
+                    .iter()
+                    .for_each(|v| walk_value(v.get_ref(), name, offset, best)),
+                _ => {}
+            }
+        }
+        let mut best = None;
+        walk(self.doc.get_ref(), name, offset, &mut best);
+        best
+    }
+}
+
+/// Where the top-level key `key` is written, or the top of the file when it is absent.
+pub(crate) fn key_offset(doc: &Spanned<DeTable<'_>>, key: &str) -> usize {
+    doc.get_ref()
+        .get_key_value(key)
+        .map_or(0, |(k, _)| k.span().start)
+}
+
+/// Where the `n`th table of the array of tables at `path` starts (its `[[...]]` header),
+/// or the top of the file when there is none.
+pub(crate) fn entry_offset(doc: &Spanned<DeTable<'_>>, path: &[&str], n: usize) -> usize {
+    fn entry<'d, 'i>(
+        doc: &'d DeTable<'i>,
+        path: &[&str],
+        n: usize,
+    ) -> Option<&'d Spanned<DeValue<'i>>> {
+        let (last, parents) = path.split_last()?;
+        let mut table = doc;
+        for key in parents {
+            match table.get(*key)?.get_ref() {
+                DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        match table.get(*last)?.get_ref() {
+            DeValue::Array(a) => a.get(n),
+            _ => None,
+        }
+    }
+    entry(doc.get_ref(), path, n).map_or(0, |e| e.span().start)
+}
+
+fn located(path: &Path, text: &str, offset: usize, message: String) -> ScenarioError {
     let (line, column) = line_col(text, offset);
     ScenarioError::Invalid(Located {
         path: path.to_path_buf(),
@@ -280,40 +394,64 @@ fn invalid_at_key(path: &Path, text: &str, key: &str, message: String) -> Scenar
     })
 }
 
-fn err_nth<T>(
-    path: &Path,
-    text: &str,
-    header: &str,
-    n: usize,
-    message: String,
-) -> Result<T, ScenarioError> {
-    let offset = text
-        .match_indices(header)
-        .nth(n)
-        .map(|(i, _)| i)
-        .unwrap_or(0);
-    let (line, column) = line_col(text, offset);
-    Err(ScenarioError::Invalid(Located {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    }))
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant ..."), read
+/// back so the nearest known name can be offered.
+struct Unknown<'m> {
+    name: &'m str,
+    /// A field (a key), rather than a variant (a value such as a step's `do`).
+    is_key: bool,
+    known: Vec<&'m str>,
 }
 
-/// The offset of the first line that assigns `key` at the top level.
-fn find_key(text: &str, key: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return Some(offset + (line.len() - trimmed.len()));
-            }
-        }
-        offset += line.len();
+impl<'m> Unknown<'m> {
+    fn parse(message: &'m str) -> Option<Self> {
+        let (is_key, rest) = if let Some(rest) = message.strip_prefix("unknown field `") {
+            (true, rest)
+        } else {
+            (false, message.strip_prefix("unknown variant `")?)
+        };
+        let (name, expected) = rest.split_once("`, ")?;
+        let known = expected.split('`').skip(1).step_by(2).collect();
+        Some(Unknown {
+            name,
+            is_key,
+            known,
+        })
     }
-    None
+}
+
+/// The known name nearest to `name`, when it is near enough to be a slip: a few edits
+/// away (a third of the name), or the known name with its end left off or added to.
+fn suggest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let slips = (name.chars().count() / 3).max(2);
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= slips || shares_a_stem(name, k))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// One starts with the other, and the shorter has at least three letters.
+fn shares_a_stem(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.chars().count() >= 3 && long.starts_with(short)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// 1-based line and column of a byte offset.
@@ -323,4 +461,57 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("promt", "prompt"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("sitting", "kitten"), 3);
+        assert_eq!(edit_distance("wiat", "wait"), 2);
+        assert_eq!(edit_distance("é", "e"), 1);
+    }
+
+    #[test]
+    fn a_suggestion_is_a_slip_away() {
+        let known = ["prompt", "wait", "abort", "stop-server"];
+        assert_eq!(suggest("promt", &known), Some("prompt"));
+        assert_eq!(suggest("wiat", &known), Some("wait"));
+        // Two edits are always a slip; a third of a long name too.
+        assert_eq!(suggest("xbxrt", &known), Some("abort"));
+        assert_eq!(suggest("xbxrx", &known), None);
+        assert_eq!(suggest("stap-sxrvex", &known), Some("stop-server"));
+        assert_eq!(suggest("stap-sxrvxx", &known), None);
+        // A name with its end cut off or added to.
+        assert_eq!(suggest("stop", &known), Some("stop-server"));
+        assert_eq!(suggest("abortion", &known), Some("abort"));
+        assert_eq!(suggest("st", &["stop-server"]), None);
+        assert_eq!(suggest("anything", &[]), None);
+    }
+
+    #[test]
+    fn serde_messages_are_read_back() {
+        let u = Unknown::parse("unknown field `timeout`, expected one of `until`, `timeout_ms`").unwrap();
+        assert_eq!((u.name, u.is_key, u.known), ("timeout", true, vec!["until", "timeout_ms"]));
+        let u = Unknown::parse("unknown variant `promt`, expected `prompt` or `wait`").unwrap();
+        assert_eq!((u.name, u.is_key, u.known), ("promt", false, vec!["prompt", "wait"]));
+        let u = Unknown::parse("unknown field `x`, there are no fields").unwrap();
+        assert!(u.known.is_empty());
+        assert!(Unknown::parse("missing field `name`").is_none());
+    }
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        assert_eq!(line_col("", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é\nx", 2), (1, 2));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
 }

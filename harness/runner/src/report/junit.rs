@@ -1,6 +1,15 @@
 //! `junit.xml`: the run for CI test-report viewers (GitLab, Jenkins, GitHub test-report
-//! actions, Azure). One `<testsuite>` per opencode version (`oc-conform.<version>`), one
-//! `<testcase>` per scenario (classname `oc-conform.<version>`), with its time.
+//! actions, Azure). One `<testsuite>` per opencode version (`opencode <version>`), one
+//! `<testcase>` per scenario, with its time.
+//!
+//! A testcase's identity is what CI tools key a test's history on: Jenkins splits
+//! `classname` at its last dot into package and class and follows package, class and name
+//! from build to build; GitLab keys on classname and name and keeps only the first of two
+//! alike. So the classname is `oc-conform.<scenario>` (package `oc-conform`, class the
+//! scenario; scenario names have no dots) and never holds the version. The name is the
+//! scenario when the run covers one version, so the usual gate, which moves its one pinned
+//! version to each new release, keeps one history per scenario; with several versions
+//! each cell is a test of its own, named `<scenario> [opencode <version>]`.
 //!
 //! | outcome | testcase |
 //! |---|---|
@@ -13,8 +22,9 @@
 //! | (no result in an interrupted run) | `<skipped type="NOT-RUN">` |
 //!
 //! The document validates against the Jenkins xUnit plugin's `junit-10.xsd` (the schema
-//! most JUnit consumers follow): quick-junit's `disabled` count of a suite is written as
-//! that schema's `skipped`, and no testcase carries properties or a timestamp.
+//! most JUnit consumers follow) but for one attribute: quick-junit also writes the run's
+//! `skipped` count on the root `<testsuites>`, as newer JUnit dialects do. No testcase
+//! carries properties or a timestamp.
 
 use super::common::{self, witness_line};
 use super::model::{CellReport, ResultsDoc, RunReport};
@@ -41,9 +51,10 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("oc-conform");
     let mut total_ms = 0;
     let started = chrono::DateTime::parse_from_rfc3339(&doc.started_at).ok();
-    for version in common::versions(doc) {
-        let classname = format!("oc-conform.{version}");
-        let mut suite = TestSuite::new(classname.clone());
+    let versions = common::versions(doc);
+    let one_version = versions.len() == 1;
+    for version in versions {
+        let mut suite = TestSuite::new(format!("opencode {version}"));
         if let Some(t) = started {
             suite.set_timestamp(t);
         }
@@ -57,10 +68,15 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
         }
         let mut suite_ms = 0;
         for scenario in common::scenarios(doc) {
-            let case = match common::cell(doc, &scenario, &version) {
+            let name = if one_version {
+                scenario.clone()
+            } else {
+                format!("{scenario} [opencode {version}]")
+            };
+            let mut case = match common::cell(doc, &scenario, &version) {
                 Some(cell) => {
                     suite_ms += cell.duration_ms;
-                    testcase(cell)
+                    testcase(cell, name)
                 }
                 // Only an interrupted unpartitioned run knows a missing cell should have run.
                 None if doc.interrupted && doc.partition.is_none() => {
@@ -68,12 +84,11 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
                     status
                         .set_type("NOT-RUN")
                         .set_message(common::missing_reason(doc));
-                    TestCase::new(scenario.as_str(), status)
+                    TestCase::new(name, status)
                 }
                 None => continue,
             };
-            let mut case = case;
-            case.set_classname(classname.clone());
+            case.set_classname(format!("oc-conform.{scenario}"));
             suite.add_test_case(case);
         }
         suite.set_time(Duration::from_millis(suite_ms));
@@ -81,10 +96,10 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
         report.add_test_suite(suite);
     }
     report.set_time(Duration::from_millis(total_ms));
-    Ok(skipped_for_disabled(&report.to_string()?))
+    report.to_string()
 }
 
-fn testcase(cell: &CellReport) -> TestCase {
+fn testcase(cell: &CellReport, name: String) -> TestCase {
     let status = match cell.outcome {
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail => {
@@ -133,7 +148,7 @@ fn testcase(cell: &CellReport) -> TestCase {
             s
         }
     };
-    let mut case = TestCase::new(cell.scenario.as_str(), status);
+    let mut case = TestCase::new(name, status);
     case.set_time(Duration::from_millis(cell.duration_ms));
     if let Some(out) = system_out(cell) {
         case.set_system_out(out);
@@ -273,37 +288,5 @@ fn system_out(cell: &CellReport) -> Option<String> {
         }
         // EXPECTED-FAIL: its `<skipped>` message names the known issue already.
         _ => None,
-    }
-}
-
-/// quick-junit counts skipped testcases as `disabled`; JUnit consumers and the xUnit
-/// schema read `skipped`. Rewrites the attribute inside `<testsuite ...>` start tags only
-/// (attribute values are escaped, so a tag ends at the first `>`).
-fn skipped_for_disabled(xml: &str) -> String {
-    let mut out = String::with_capacity(xml.len());
-    let mut rest = xml;
-    while let Some(i) = rest.find("<testsuite ") {
-        let (before, tag_and_more) = rest.split_at(i);
-        out.push_str(before);
-        let end = tag_and_more.find('>').map_or(tag_and_more.len(), |e| e + 1);
-        let (tag, more) = tag_and_more.split_at(end);
-        out.push_str(&tag.replacen(" disabled=\"", " skipped=\"", 1));
-        rest = more;
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disabled_becomes_skipped_in_suite_tags_only() {
-        let xml = "<testsuites><testsuite name=\"a disabled=&quot;\" tests=\"1\" disabled=\"2\" errors=\"0\">\
-                   <testcase name=\"x\"><system-out> disabled=\"3\"</system-out></testcase></testsuite></testsuites>";
-        let out = skipped_for_disabled(xml);
-        assert!(out.contains("tests=\"1\" skipped=\"2\""), "{out}");
-        assert!(out.contains("<system-out> disabled=\"3\""), "{out}");
     }
 }
