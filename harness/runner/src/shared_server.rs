@@ -19,33 +19,11 @@ use crate::install::Installed;
 use crate::record::Recorder;
 use crate::sandbox::{Sandbox, SandboxSpec};
 use crate::server::{ServerConfig, ServerHandle, ServerLog};
-use oc_conform_scenario::{requirements, Capability, Scenario, ServerMode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
-
-/// Why `s` cannot be played on the run's shared server (empty: it can): what it needs
-/// that [`ServerMode::Shared`] does not offer.
-pub fn blockers(s: &Scenario) -> Vec<String> {
-    oc_conform_scenario::unmet(ServerMode::Shared, s)
-}
-
-/// What keeps `s` off a server the harness did not start at all, beyond [`blockers`] and
-/// its plugins: what it watches that only a server the harness started shows (its tool
-/// processes, its plugins' records). For `run --server-url` until it asks
-/// `oc_conform_scenario::unmet(ServerMode::Attached, ..)` for all of it.
-pub fn process_blockers(s: &Scenario) -> Vec<String> {
-    let mut why: Vec<String> = Vec::new();
-    for r in requirements::unmet_requirements(ServerMode::Attached, s) {
-        let beyond = ServerMode::Shared.offers(r.capability) && r.capability != Capability::Plugins;
-        if beyond && !why.contains(&r.reason) {
-            why.push(r.reason);
-        }
-    }
-    why
-}
 
 /// The run's shared server, as a scenario played on it sees it.
 #[derive(Clone)]

@@ -138,3 +138,16 @@ fn strict_is_one_decision_that_every_report_renders() {
     assert!(page.contains("REGRESSION (--strict"), "the page's headline");
     assert!(!page.contains("all as expected"), "the page contradicts the exit code");
 }
+
+/// JUnit renders the same decision: under --strict the unexpected pass is a failure.
+#[test]
+fn junit_marks_a_strict_unexpected_pass_as_a_failure() {
+    let (mut doc, _) = common::synthetic();
+    doc.results.retain(|c| matches!(c.outcome, Outcome::Pass | Outcome::UnexpectedPass));
+    let lenient = oc_conform_runner::report::junit::render(&doc).unwrap();
+    assert_eq!(lenient.matches("<failure").count(), 0, "{lenient}");
+    doc.gate = Some(gate::decide(&doc.results, true));
+    let strict = oc_conform_runner::report::junit::render(&doc).unwrap();
+    assert_eq!(strict.matches("<failure").count(), 1, "{strict}");
+    assert!(strict.contains("UNEXPECTED-PASS: expected to fail but passed; --strict makes it a regression"), "{strict}");
+}

@@ -78,7 +78,6 @@ fn the_debug_text_finder_finds_it() {
 /// `Observation::describe` (oc-conform-checks, `timeline.rs`), which still prints Rust
 /// debug text for server changes, process roles, model request kinds and step phases.
 #[test]
-#[ignore = "fails until Observation::describe writes words (issue 12: Rust debug text in reports)"]
 fn junit_xml_has_no_rust_debug_text() {
     let (doc, _) = common::synthetic();
     let xml = junit::render(&doc).unwrap();

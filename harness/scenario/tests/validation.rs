@@ -194,7 +194,9 @@ fn process_control_follows_the_steps_unless_said() {
     let signal = step("do = \"signal\"\nsignal = \"TERM\"");
     assert!(ok(&signal).needs_process_control());
     assert!(ok(&step("do = \"stop-server\"")).needs_process_control());
-    assert!(!ok(&step("do = \"dispose\"")).needs_process_control());
+    // `dispose` is POST /global/dispose: every instance of the server, not the scenario's.
+    assert!(ok(&step("do = \"dispose\"")).needs_process_control());
+    assert!(!ok(&step("do = \"http\"\nmethod = \"GET\"\npath = \"/session/status\"")).needs_process_control());
     let said = signal.replace("deadline_ms = 20000", "deadline_ms = 20000\nneeds_process_control = false");
     assert!(!ok(&said).needs_process_control());
     let said = scenario(TURN, STEP, CHECK).replace("deadline_ms = 20000", "deadline_ms = 20000\nneeds_process_control = true");

@@ -14,7 +14,7 @@ use oc_conform_runner::report::model::SkippedCell;
 use oc_conform_runner::report::{json, Bus, CellReport, Event, ResultsDoc, RunHeader};
 use oc_conform_runner::server;
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
-use oc_conform_scenario::{Expectations, Scenario};
+use oc_conform_scenario::{Expectations, Scenario, ServerMode};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -216,18 +216,10 @@ fn finish(
     Ok(doc)
 }
 
-/// Why `s` cannot run against a server the harness did not start (empty: it can).
+/// Why `s` cannot run against a server the harness did not start (empty: it can): what
+/// it needs that an attached server does not offer.
 pub fn attach_blockers(s: &Scenario) -> Vec<String> {
-    let mut why = Vec::new();
-    if !s.plugins.is_empty() {
-        why.push(format!(
-            "it loads plugins ({}): they could not report to the harness from a server it did not start",
-            s.plugins.join(", ")
-        ));
-    }
-    why.extend(oc_conform_runner::shared_server::blockers(s));
-    why.extend(oc_conform_runner::shared_server::process_blockers(s));
-    why
+    oc_conform_scenario::unmet(ServerMode::Attached, s)
 }
 
 async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<ResultsDoc, AppError> {
@@ -291,7 +283,6 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
         url: target.url.clone(),
         password: target.password.clone(),
         model_port: target.model_port,
-        shared: None,
     };
     // One server, one fake-model port: one scenario at a time.
     let opts = SuiteOptions {

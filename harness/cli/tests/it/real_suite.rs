@@ -88,7 +88,7 @@ fn assert_nothing_left(pid: u32, run: &Run) {
     );
 }
 
-/// The scenarios that need no server of their own (see `shared_server::blockers`).
+/// The scenarios that need no server of their own (see `oc_conform_scenario::unmet(ServerMode::Shared, ..)`).
 const SHARED: &[&str] = &[
     "abort-http",
     "abort-idle-once",

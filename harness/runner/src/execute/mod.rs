@@ -45,10 +45,6 @@ pub struct AttachTo {
     pub password: String,
     /// The fake model's fixed loopback port (`--model-port`); 0 for any.
     pub model_port: u16,
-    /// Always `None`: the run's shared server is a [`ServerSource::Shared`] of its own.
-    /// Kept only so that `AttachTo { .., shared: None }` in callers compiles until they
-    /// drop it; it cannot be set.
-    pub shared: Option<std::convert::Infallible>,
 }
 
 impl Default for Settings {
@@ -163,7 +159,15 @@ pub async fn run_scenario_on(
     }
     let started = Instant::now();
     let recorder = Recorder::new(&scenario.name, target.version);
-    let _ = std::fs::create_dir_all(&target.artifacts_dir);
+    // What could not be written: the reports would link files that do not exist, so the
+    // run cannot stand behind a verdict (ERROR, with the reason).
+    let mut artifact_errors: Vec<String> = Vec::new();
+    let mut note = |r: std::io::Result<()>, what: &Path| {
+        if let Err(e) = r {
+            artifact_errors.push(format!("cannot write {}: {e}", what.display()));
+        }
+    };
+    note(std::fs::create_dir_all(&target.artifacts_dir), &target.artifacts_dir);
     let deadline = Duration::from_millis(scenario.deadline_ms);
 
     let mut step_results: Vec<CheckResult> = Vec::new();
@@ -199,9 +203,10 @@ pub async fn run_scenario_on(
         }
         // play() owns the server; a deadline drops it mid-step, and the handle's Drop has
         // killed the group and the run's marked processes by now.
-        write_lines(
-            &target.artifacts_dir.join("model-requests.jsonl"),
-            fake.requests().iter().map(|r| serde_json::to_value(r).unwrap_or_default()),
+        let path = target.artifacts_dir.join("model-requests.jsonl");
+        note(
+            write_lines(&path, fake.requests().iter().map(|r| serde_json::to_value(r).unwrap_or_default())),
+            &path,
         );
     }
     if let Some(fake) = fake {
@@ -209,16 +214,18 @@ pub async fn run_scenario_on(
     }
 
     let timeline = recorder.snapshot();
-    let _ = std::fs::write(
-        target.artifacts_dir.join("timeline.json"),
-        serde_json::to_vec_pretty(&timeline).unwrap_or_default(),
-    );
-
+    let path = target.artifacts_dir.join("timeline.json");
+    note(write_json(&path, &timeline), &path);
     // Step expectations cannot be re-played from the timeline; `analyze` reads them here.
-    let _ = std::fs::write(
-        target.artifacts_dir.join("steps.json"),
-        serde_json::to_vec_pretty(&step_results).unwrap_or_default(),
-    );
+    let path = target.artifacts_dir.join("steps.json");
+    note(write_json(&path, &step_results), &path);
+    if !artifact_errors.is_empty() {
+        let what = artifact_errors.join("; ");
+        error = Some(match error {
+            Some(e) => format!("{e}\n{what}"),
+            None => what,
+        });
+    }
     let mut results = step_results;
     if error.is_none() {
         results.extend(checks::run_all(&scenario.checks, &timeline));
@@ -466,9 +473,13 @@ async fn play(
     }
 }
 
-fn write_lines(path: &Path, values: impl Iterator<Item = serde_json::Value>) {
+fn write_lines(path: &Path, values: impl Iterator<Item = serde_json::Value>) -> std::io::Result<()> {
     let text: String = values.map(|v| format!("{v}\n")).collect();
-    let _ = std::fs::write(path, text);
+    std::fs::write(path, text)
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)
 }
 
 #[cfg(test)]

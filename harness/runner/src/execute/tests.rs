@@ -32,7 +32,6 @@ fn sources() -> Vec<ServerSource> {
             url: "http://127.0.0.1:9".into(),
             password: "p".into(),
             model_port: 0,
-            shared: None,
         }),
     ]
 }

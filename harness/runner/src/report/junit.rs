@@ -53,6 +53,9 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
     let started = chrono::DateTime::parse_from_rfc3339(&doc.started_at).ok();
     let versions = common::versions(doc);
     let one_version = versions.len() == 1;
+    // The run's one decision: under --strict an unexpected pass or an undeclared flake is
+    // a failure here too, as it is for the exit code and every other report.
+    let strict = doc.gate_decision().strict;
     for version in versions {
         let mut suite = TestSuite::new(format!("opencode {version}"));
         if let Some(t) = started {
@@ -76,7 +79,7 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
             let mut case = match common::cell(doc, &scenario, &version) {
                 Some(cell) => {
                     suite_ms += cell.duration_ms;
-                    testcase(cell, name)
+                    testcase(cell, name, strict)
                 }
                 // Only an interrupted unpartitioned run knows a missing cell should have run.
                 None if doc.interrupted && doc.partition.is_none() => {
@@ -99,8 +102,18 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
     report.to_string()
 }
 
-fn testcase(cell: &CellReport, name: String) -> TestCase {
+fn testcase(cell: &CellReport, name: String, strict: bool) -> TestCase {
     let status = match cell.outcome {
+        Outcome::UnexpectedPass | Outcome::Flaky if super::gate::fails_gate(cell, strict) => {
+            let kind = cell.outcome.as_str();
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let why = match cell.outcome {
+                Outcome::UnexpectedPass => "expected to fail but passed",
+                _ => "passed and failed across runs, not declared flaky",
+            };
+            s.set_type(kind).set_message(format!("{kind}: {why}; --strict makes it a regression"));
+            s
+        }
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
