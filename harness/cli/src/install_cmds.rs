@@ -67,7 +67,8 @@ pub fn list(dir: Option<PathBuf>) -> u8 {
         Ok(all) => {
             for (_, s) in &all.entries {
                 let first = s.description.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-                println!("{:36} {first}", s.name);
+                let requires = s.requires.describe().map(|r| format!(" [requires {r}]")).unwrap_or_default();
+                println!("{:36} {first}{requires}", s.name);
             }
             exit::OK
         }

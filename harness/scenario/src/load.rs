@@ -180,6 +180,14 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             ),
         );
     }
+    if let Some(req) = &s.requires.opencode {
+        if let Err(e) = semver::VersionReq::parse(req) {
+            return err(
+                "requires",
+                format!("requires.opencode `{req}` is not a version requirement ({e}); write e.g. \">=1.15.0\""),
+            );
+        }
+    }
     if s.steps.is_empty() {
         return err(
             "name",

@@ -46,6 +46,51 @@ pub struct Scenario {
     /// server of its own whatever its steps.
     #[serde(default)]
     pub needs_process_control: Option<bool>,
+    /// What a release must have for the scenario to apply to it. On a release without it
+    /// the scenario is SKIPPED with the reason: never FAIL, never ERROR.
+    #[serde(default, skip_serializing_if = "Requires::is_empty")]
+    pub requires: Requires,
+}
+
+/// `[requires]`: the releases a scenario applies to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// A version requirement on opencode (`">=1.15.0"`, `">=1.15.0, <1.18.0"`), for a
+    /// feature that releases outside it lack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opencode: Option<String>,
+    /// What those releases lack, said in the skip reason (`"the question tool"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+}
+
+impl Requires {
+    pub fn is_empty(&self) -> bool {
+        self.opencode.is_none() && self.feature.is_none()
+    }
+
+    /// Why `version` does not meet the requirement (none: it does). A version that is not
+    /// a release number (a local build's label) is assumed to meet it: the run says so
+    /// by playing it.
+    pub fn unmet_by(&self, version: &str) -> Option<String> {
+        let req = semver::VersionReq::parse(self.opencode.as_deref()?).ok()?;
+        let v = semver::Version::parse(version).ok()?;
+        if req.matches(&v) {
+            return None;
+        }
+        let what = self.feature.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+        Some(format!("needs opencode {req}{what}; this is {version}"))
+    }
+
+    /// How `list` shows it.
+    pub fn describe(&self) -> Option<String> {
+        let req = self.opencode.as_deref()?;
+        Some(match &self.feature {
+            Some(f) => format!("opencode {req} ({f})"),
+            None => format!("opencode {req}"),
+        })
+    }
 }
 
 fn default_deadline_ms() -> u64 {
@@ -347,5 +392,33 @@ impl CheckSpec {
             CheckSpec::MessagesStored { .. } => "messages-stored",
             CheckSpec::SessionErrorReported { .. } => "session-error-reported",
         }
+    }
+}
+
+#[cfg(test)]
+mod requires_tests {
+    use super::Requires;
+
+    fn req(r: &str, feature: Option<&str>) -> Requires {
+        Requires {
+            opencode: Some(r.into()),
+            feature: feature.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_release_outside_the_range_is_told_why() {
+        let r = req(">=1.15.0", Some("the question tool"));
+        assert_eq!(r.unmet_by("1.15.0"), None);
+        assert_eq!(r.unmet_by("1.18.34"), None);
+        assert_eq!(
+            r.unmet_by("1.14.48").as_deref(),
+            Some("needs opencode >=1.15.0 (the question tool); this is 1.14.48")
+        );
+        assert_eq!(req(">=1.15.0, <1.18.0", None).unmet_by("1.18.34").as_deref(), Some("needs opencode >=1.15.0, <1.18.0; this is 1.18.34"));
+        // A local build's label is not a release: the run plays it and says what it saw.
+        assert_eq!(r.unmet_by("local-build"), None);
+        assert_eq!(Requires::default().unmet_by("1.0.0"), None);
+        assert_eq!(r.describe().as_deref(), Some("opencode >=1.15.0 (the question tool)"));
     }
 }

@@ -64,6 +64,24 @@ enum Planned {
     Play(Cell),
     /// Its version could not be installed.
     Unavailable { scenario: Scenario, version: String, reason: String },
+    /// The release lacks what the scenario requires (`[requires]`).
+    Skip(SkippedCell),
+}
+
+/// The cell of `scenario` on `version`: played, or skipped when the release lacks what the
+/// scenario requires.
+fn plan_cell(scenario: &Scenario, target: &Installed) -> Planned {
+    match scenario.requires.unmet_by(&target.version) {
+        Some(reason) => Planned::Skip(SkippedCell {
+            scenario: scenario.name.clone(),
+            opencode_version: Some(target.version.clone()),
+            reason,
+        }),
+        None => Planned::Play(Cell {
+            scenario: scenario.clone(),
+            target: target.clone(),
+        }),
+    }
 }
 
 /// Plays the plan; returns the run's document (its gate decision says the exit code).
@@ -143,10 +161,7 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
     for (version, target) in versions.iter().zip(&installed) {
         for s in &plan.scenarios {
             cells.push(match target {
-                Ok(t) => Planned::Play(Cell {
-                    scenario: s.clone(),
-                    target: t.clone(),
-                }),
+                Ok(t) => plan_cell(s, t),
                 Err(reason) => Planned::Unavailable {
                     scenario: s.clone(),
                     version: version.clone(),
@@ -158,9 +173,20 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
     if let Some((k, n)) = plan.partition {
         cells = suite::partition(cells, k, n);
     }
+    let mut skipped = Vec::new();
+    cells.retain(|c| match c {
+        Planned::Skip(s) => {
+            skipped.push(s.clone());
+            false
+        }
+        _ => true,
+    });
     let total = cells.len();
     let head = header(&plan, versions, &plan.scenarios, total);
     bus.emit(Event::RunStarted { run: head.clone() });
+    for s in &skipped {
+        bus.emit(Event::Skipped { skipped: s.clone() });
+    }
 
     let (play, unavailable): (Vec<Planned>, Vec<Planned>) = cells.into_iter().partition(|c| matches!(c, Planned::Play(_)));
     let mut results = Vec::new();
@@ -181,12 +207,12 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         .into_iter()
         .filter_map(|c| match c {
             Planned::Play(cell) => Some(cell),
-            Planned::Unavailable { .. } => None,
+            Planned::Unavailable { .. } | Planned::Skip(_) => None,
         })
         .collect();
     let opts = suite_options(&plan, share, None);
     results.extend(suite::run_cells_counted(play, &plan.expectations, &opts, bus, results.len(), total).await);
-    finish(&plan, head, results, vec![], bus)
+    finish(&plan, head, results, skipped, bus)
 }
 
 /// The gate decision and the run's end: what the results reporter wrote.
@@ -260,13 +286,15 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
         binary: PathBuf::new(),
         source: Source::Local,
     };
-    let cells: Vec<Cell> = runnable
-        .iter()
-        .map(|s| Cell {
-            scenario: s.clone(),
-            target: installed.clone(),
-        })
-        .collect();
+    let mut cells: Vec<Cell> = Vec::new();
+    for s in &runnable {
+        match plan_cell(s, &installed) {
+            Planned::Play(cell) => cells.push(cell),
+            Planned::Skip(skip) => skipped.push(skip),
+            Planned::Unavailable { .. } => {}
+        }
+    }
+    runnable.retain(|s| cells.iter().any(|c| c.scenario.name == s.name));
     let mut head = header(&plan, vec![version], &runnable, cells.len());
     head.attached_to = Some(target.url.clone());
     bus.emit(Event::Note {

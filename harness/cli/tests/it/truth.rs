@@ -183,3 +183,40 @@ fn the_stored_run_commands_explain_their_arguments() {
         }
     }
 }
+
+#[test]
+fn a_release_that_lacks_what_a_scenario_requires_skips_it() {
+    let data = repo_root().join("harness/cli/tests/data/requires");
+    let dir = tempfile::tempdir().unwrap();
+    let out = oc_conform()
+        .args(["run", "--opencode", NEW, "--scenario", "needs-the-future", "--message-format", "json", "--scenarios"])
+        .arg(&data)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a skip is neither a failure nor an error: {stderr}");
+    let why = format!("needs opencode >=99.0.0 (a feature from the future); this is {NEW}");
+    let results: Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["results"].as_array().unwrap().len(), 0, "{results}");
+    assert_eq!(results["skipped"][0]["scenario"], "needs-the-future");
+    assert_eq!(results["skipped"][0]["opencode_version"], NEW);
+    assert_eq!(results["skipped"][0]["reason"], why.as_str());
+    let stream = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stream.lines().any(|l| l.contains(r#""event":"skipped""#) && l.contains(&why)),
+        "the JSON stream: {stream}"
+    );
+    for file in ["summary.md", "junit.xml", "index.html"] {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(text.contains("99.0.0 (a feature from the future); this is"), "{file} does not say why: {text}");
+    }
+    assert!(stderr.contains("SKIPPED needs-the-future"), "{stderr}");
+    oc_conform()
+        .args(["list", "--scenarios"])
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[requires opencode >=99.0.0 (a feature from the future)]"));
+}

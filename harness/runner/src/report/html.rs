@@ -130,11 +130,11 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
                     );
                 }
                 None => {
-                    let _ = write!(
-                        h,
-                        "<td class=\"o-none\" title=\"{}\">-</td>",
-                        esc(common::missing_reason(doc))
-                    );
+                    let (text, why) = match common::skipped(doc, s, v) {
+                        Some(skip) => ("skip", format!("SKIPPED: {}", skip.reason)),
+                        None => ("-", common::missing_reason(doc).to_string()),
+                    };
+                    let _ = write!(h, "<td class=\"o-none\" title=\"{}\">{text}</td>", esc(&why));
                 }
             }
         }

@@ -81,6 +81,14 @@ pub fn render(doc: &ResultsDoc) -> Result<String, quick_junit::SerializeError> {
                     suite_ms += cell.duration_ms;
                     testcase(cell, name, strict)
                 }
+                // Not played: the release lacks what the scenario requires, or the server
+                // cannot offer what it needs.
+                None if common::skipped(doc, &scenario, &version).is_some() => {
+                    let why = common::skipped(doc, &scenario, &version).map(|s| s.reason.clone()).unwrap_or_default();
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_type("SKIPPED").set_message(format!("SKIPPED: {why}"));
+                    TestCase::new(name, status)
+                }
                 // Only an interrupted unpartitioned run knows a missing cell should have run.
                 None if doc.interrupted && doc.partition.is_none() => {
                     let mut status = TestCaseStatus::skipped();

@@ -38,8 +38,23 @@ pub fn render(doc: &ResultsDoc) -> String {
     headline(doc, &mut md);
     regressions(doc, &mut md);
     matrix(doc, &mut md);
+    skipped(doc, &mut md);
     expected_failures(doc, &mut md);
     md
+}
+
+/// The scenarios the run did not play, and why: neither failed nor passed.
+fn skipped(doc: &ResultsDoc, md: &mut String) {
+    if doc.skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### Skipped ({})
+", doc.skipped.len());
+    for s in &doc.skipped {
+        let on = s.opencode_version.as_deref().map(|v| format!(" on {}", md_inline(v))).unwrap_or_default();
+        let _ = writeln!(md, "- `{}`{on}: {}", md_code(&s.scenario), md_inline(&s.reason));
+    }
+    md.push('\n');
 }
 
 fn headline(doc: &ResultsDoc, md: &mut String) {
@@ -237,6 +252,7 @@ fn matrix(doc: &ResultsDoc, md: &mut String) {
                     format!("**{}**", common::marker(c.outcome))
                 }
                 Some(c) => common::marker(c.outcome).to_string(),
+                None if common::skipped(doc, s, v).is_some() => "skip".to_string(),
                 None => "-".to_string(),
             };
             let _ = write!(md, " {text} |");
