@@ -93,6 +93,9 @@ pub enum Observation {
         /// A step was ending the server (a signal, a stop, a dispose): an end to expect.
         expected: bool,
     },
+    /// Processes of the run still alive after its server was gone, which the harness's
+    /// teardown had to kill (what a plugin or a tool left behind).
+    TeardownKilled { pids: Vec<u32> },
     /// The harness noticed something about its own observation (a stream ended, a poll
     /// failed). Kept so a check never mistakes a blind spot for silence.
     Harness { message: String },
@@ -365,6 +368,10 @@ impl Observation {
             } => {
                 let also = if *expected { " (a step was ending the server)" } else { "" };
                 format!("{}{also}", cause.describe(*stream))
+            }
+            Observation::TeardownKilled { pids } => {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!("teardown killed processes of the run still alive: pids {}", pids.join(", "))
             }
             Observation::Harness { message } => format!("harness: {message}"),
         }

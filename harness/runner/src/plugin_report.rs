@@ -14,10 +14,6 @@ use std::fmt::Write as _;
 
 pub const PLUGIN_REPORT_FORMAT_VERSION: u32 = 1;
 
-/// The message the runner records when teardown had to kill processes of the run that
-/// outlived the server (`execute::play`).
-const TEARDOWN_KILLED: &str = "teardown killed processes of the run still alive: ";
-
 /// Hooks known never to be called by some releases, with the upstream reference.
 const KNOWN_UNCALLED: &[(&str, &str)] = &[(
     "permission.ask",
@@ -378,15 +374,10 @@ pub fn leftovers(t: &Timeline) -> Vec<(u32, String)> {
     t.entries
         .iter()
         .filter_map(|e| match &e.obs {
-            Observation::Harness { message } => message.strip_prefix(TEARDOWN_KILLED),
+            Observation::TeardownKilled { pids } => Some(pids.iter().copied()),
             _ => None,
         })
-        .flat_map(|list| {
-            list.trim_matches(|c| c == '[' || c == ']' || c == ' ')
-                .split(',')
-                .filter_map(|p| p.trim().parse::<u32>().ok())
-                .collect::<Vec<_>>()
-        })
+        .flatten()
         .map(|pid| {
             let cmd = cmdlines
                 .get(&pid)
@@ -984,9 +975,7 @@ mod tests {
         );
         t.push(
             3.0,
-            Observation::Harness {
-                message: format!("{TEARDOWN_KILLED}[4242, 77]"),
-            },
+            Observation::TeardownKilled { pids: vec![4242, 77] },
         );
         assert_eq!(
             leftovers(&t),

@@ -117,7 +117,17 @@ const SHARED: &[&str] = &[
     "permission-reply-plugin-serverurl",
     "plugin-loads",
     "server-requires-auth",
+    "permission-abort",
+    "prompt-async-model-401",
+    "prompt-async-unknown-model",
+    "question-abort",
+    "turn-end-event-order",
 ];
+
+/// Shared scenarios one of whose checks opencode itself decides by a race, so a second
+/// run may judge that check differently whatever the server: `permission-abort`'s stale
+/// reply starts the aborted command in about 13 of 15 runs (see the scenario).
+const RACY_CHECKS: &[(&str, &str)] = &[("permission-abort", "idle-has-no-tool-process")];
 
 fn played_on_shared_server(run: &Run, scenario: &str, version: &str) -> bool {
     let path = run.dir.path().join(version).join(scenario).join("timeline.json");
@@ -150,11 +160,14 @@ fn assert_sharing_is_faithful(run: &Run, version: &str) {
         args.extend(["--scenario", s]);
     }
     let fresh = crate::support::run(&args);
+    let steady = |s: &str, verdicts: Vec<(String, String)>| -> Vec<(String, String)> {
+        verdicts.into_iter().filter(|(c, _)| !RACY_CHECKS.contains(&(s, c.as_str()))).collect()
+    };
     for s in SHARED {
         assert!(!played_on_shared_server(&fresh, s, version));
         assert_eq!(
-            check_verdicts(&fresh, s, version),
-            check_verdicts(run, s, version),
+            steady(s, check_verdicts(&fresh, s, version)),
+            steady(s, check_verdicts(run, s, version)),
             "{s}: a server of its own judged it differently"
         );
     }

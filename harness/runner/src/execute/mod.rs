@@ -454,9 +454,7 @@ async fn play(
         .finish(&mut live.server, &api, rec, &session_id, settings.stop_grace)
         .await;
     if !left.is_empty() {
-        rec.record(Observation::Harness {
-            message: format!("teardown killed processes of the run still alive: {left:?}"),
-        });
+        rec.record(Observation::TeardownKilled { pids: left });
     }
     if let Some(task) = procs_task {
         let _ = task.await;

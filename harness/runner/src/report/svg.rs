@@ -981,7 +981,7 @@ fn harness_lane(p: &mut Picture) {
                     label: short(message, 36),
                     title: format!("{:.1} ms (#{}): harness: {message}", e.at_ms, e.seq),
                 }),
-                Observation::StreamEnded { .. } => Some(Tick {
+                Observation::StreamEnded { .. } | Observation::TeardownKilled { .. } => Some(Tick {
                     at: e.at_ms,
                     seq: e.seq,
                     class: "hn",
