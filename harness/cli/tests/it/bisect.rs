@@ -4,17 +4,13 @@
 //! 1.17.9, 1.17.11 and 1.17.18, so the first fixed release it holds is 1.17.9, found in
 //! three probes (the two ends, then 1.17.9).
 
-use crate::support::{oc_conform, processes_marked_by, repo_root};
+use crate::support::{oc_conform, one_real_run_at_a_time, processes_marked_by, repo_root};
 use predicates::prelude::*;
 use serde_json::Value;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 const SCENARIO: &str = "abort-plugin-client";
 
-/// The real-server tests of this module take turns: two at once on a small machine make
-/// the scenario's timing, not the bisect, the thing under test.
-static REAL: Mutex<()> = Mutex::new(());
 /// How abort-plugin-client fails where ctx.client misses the listening server.
 const FINGERPRINT: &str = "idle-event-matches-status+idle-has-no-tool-process+quiet-after-idle+status-reaches-idle+tool-ends-aborted";
 
@@ -67,7 +63,10 @@ fn run_exit_code_bisect_without_a_binary_cannot_decide() {
 
 #[test]
 fn run_exit_code_bisect_on_a_real_failure() {
-    let _turn = REAL.lock().unwrap_or_else(|p| p.into_inner());
+    // One real-server run at a time across the whole test binary (the shared lock, not one
+    // of this module's own): an overlapping run would make the machine's load, not the
+    // bisect, decide the probes. Nothing below calls `support::run`, which takes it too.
+    let _one = one_real_run_at_a_time();
     // 1.15.13 fails the known way: 1 with no fingerprint and with the matching one
     // (expectations do not turn it into a pass), 125 when another failure is asked for.
     let dir = tempfile::tempdir().unwrap();
@@ -91,7 +90,8 @@ fn run_exit_code_bisect_on_a_real_failure() {
 
 #[test]
 fn fixed_bisect_names_the_first_fixed_release() {
-    let _turn = REAL.lock().unwrap_or_else(|p| p.into_inner());
+    // The shared lock, as above (no `support::run` below, which would take it again).
+    let _one = one_real_run_at_a_time();
     let mut dir = tempfile::tempdir().unwrap();
     let child = Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
         .env("OC_CONFORM_ROOT", repo_root())

@@ -269,6 +269,9 @@ check = "status-reaches-idle"
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scenarios_arg = scenarios.path().to_str().unwrap().to_string();
+    // Installed before the clock starts: the timed span is the run's server start and the
+    // scenario, not a cold npm install.
+    installed_binary("1.18.34");
     let mut child = spawn_run(&["--scenarios", &scenarios_arg, "--scenario", "never-ends"], dir.path(), &[], None);
     let harness = child.id();
     let started = Instant::now();
@@ -377,6 +380,9 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace() {
 fn an_event_stream_that_drops_is_an_error_with_the_cause_and_the_rest_goes_on() {
     let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
+    // Installed before the clock starts: the timed span is the two server starts and the
+    // scenarios, not a cold npm install.
+    installed_binary("1.18.34");
     let started = Instant::now();
     let mut child = spawn_run(
         &["--scenario", "abort-http", "--scenario", "server-requires-auth"],
@@ -517,7 +523,24 @@ fn a_server_the_user_started_by_hand_is_untouched_by_runs_and_gc() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut run = spawn_run(&["--scenario", "abort-http", "--scenario", "plugin-spawned-server"], dir.path(), &[], None);
-    wait_exit(&mut run, Duration::from_secs(120));
+    let code = wait_exit(&mut run, Duration::from_secs(120));
+    // The run really ran beside the user's server: a run that failed at start would touch
+    // nothing and prove nothing.
+    let mut err = String::new();
+    if let Some(mut e) = run.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let mut outcomes: Vec<(String, String)> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["scenario"].as_str().unwrap().into(), r["outcome"].as_str().unwrap().into()))
+        .collect();
+    outcomes.sort();
+    let want = |s: &str, o: &str| (s.to_string(), o.to_string());
+    assert_eq!(outcomes, [want("abort-http", "PASS"), want("plugin-spawned-server", "EXPECTED-FAIL")], "{err}");
     let gc = crate::support::oc_conform().arg("gc").output().unwrap();
     assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
     assert!(!String::from_utf8_lossy(&gc.stdout).contains(&format!("killed {server} ")));
