@@ -449,11 +449,18 @@ fn tool_children_that_setsid_or_double_fork_are_ended_by_the_run_marker() {
         let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
         assert!(matches!(state, None | Some('Z') | Some('X')), "{pid} is still alive: {stat}");
     }
-    let timeline = std::fs::read_to_string(dir.path().join("1.18.34/tool-children-escape/timeline.json")).unwrap();
-    assert!(
-        timeline.contains("teardown killed processes of the run still alive"),
-        "the sweep is not in the timeline"
-    );
+    let timeline: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("1.18.34/tool-children-escape/timeline.json")).unwrap()).unwrap();
+    // The sweep is in the timeline, naming the process that left the server's group.
+    let swept: Vec<u64> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "teardown_killed")
+        .flat_map(|e| e["pids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p.as_u64())
+        .collect();
+    assert!(swept.contains(&(setsid as u64)), "the sweep of {setsid} is not in the timeline: {swept:?}");
 }
 
 /// Waits (deadline 30 s) until `GET /global/health` on 127.0.0.1:`port` answers 200.
