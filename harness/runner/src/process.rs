@@ -226,14 +226,28 @@ pub(crate) mod tests {
         !stat.is_empty() && !stat.contains(") Z ")
     }
 
-    pub(crate) async fn gone_soon(pid: i32) -> bool {
-        for _ in 0..50 {
-            if !pid_alive(pid) {
-                return true;
+    /// `probe`'s first answer within 2 s (the processes under test start and end in
+    /// milliseconds; a test has nothing to subscribe to, so it looks every 20 ms).
+    pub(crate) async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(v) = probe() {
+                return Some(v);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        false
+    }
+
+    pub(crate) async fn gone_soon(pid: i32) -> bool {
+        eventually(|| (!pid_alive(pid)).then_some(())).await.is_some()
+    }
+
+    /// The pid a test's shell wrote into `file`.
+    async fn read_pid(file: &std::path::Path) -> Option<i32> {
+        eventually(|| std::fs::read_to_string(file).ok()?.trim().parse().ok()).await
     }
 
     fn sh(script: &str) -> Command {
@@ -306,17 +320,7 @@ pub(crate) mod tests {
             pidfile.display()
         );
         let mut child = spawn_group(&mut sh(&script)).await.unwrap();
-        let mut pid = None;
-        for _ in 0..100 {
-            pid = std::fs::read_to_string(&pidfile)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok());
-            if pid.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let pid = pid.expect("the grandchild started");
+        let pid = read_pid(&pidfile).await.expect("the grandchild started");
         let status = child.stop(Duration::from_secs(5)).await.unwrap();
         assert_eq!(status.code(), Some(7), "{status:?}");
         assert!(gone_soon(pid).await, "the straggler {pid} outlived stop");
@@ -329,13 +333,7 @@ pub(crate) mod tests {
         )))
         .await
         .unwrap();
-        for _ in 0..100 {
-            if ready.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(ready.exists(), "the TERM trap is set");
+        assert!(eventually(|| ready.exists().then_some(())).await.is_some(), "the TERM trap is set");
         let started = std::time::Instant::now();
         let status = stubborn.stop(Duration::from_millis(300)).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -353,17 +351,7 @@ pub(crate) mod tests {
         let child = spawn_group(&mut cmd).await.unwrap();
         let leader = child.child.id().unwrap() as i32;
         assert_eq!(child.group.pgid(), Some(leader));
-        let mut pid = None;
-        for _ in 0..100 {
-            pid = std::fs::read_to_string(&pidfile)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok());
-            if pid.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let pid = pid.expect("the grandchild started");
+        let pid = read_pid(&pidfile).await.expect("the grandchild started");
         assert!(pid_alive(pid));
         drop(child);
         assert!(

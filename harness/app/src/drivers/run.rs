@@ -68,16 +68,16 @@ enum Planned {
     Skip(SkippedCell),
 }
 
-/// The cell of `scenario` on `version`: played, or skipped when the release lacks what the
+/// The cell of `scenario` on `target`, or why it is skipped: the release lacks what the
 /// scenario requires.
-fn plan_cell(scenario: &Scenario, target: &Installed) -> Planned {
+fn plan_cell(scenario: &Scenario, target: &Installed) -> Result<Cell, SkippedCell> {
     match scenario.requires.unmet_by(&target.version) {
-        Some(reason) => Planned::Skip(SkippedCell {
+        Some(reason) => Err(SkippedCell {
             scenario: scenario.name.clone(),
             opencode_version: Some(target.version.clone()),
             reason,
         }),
-        None => Planned::Play(Cell {
+        None => Ok(Cell {
             scenario: scenario.clone(),
             target: target.clone(),
         }),
@@ -161,7 +161,7 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
     for (version, target) in versions.iter().zip(&installed) {
         for s in &plan.scenarios {
             cells.push(match target {
-                Ok(t) => plan_cell(s, t),
+                Ok(t) => plan_cell(s, t).map_or_else(Planned::Skip, Planned::Play),
                 Err(reason) => Planned::Unavailable {
                     scenario: s.clone(),
                     version: version.clone(),
@@ -242,17 +242,11 @@ fn finish(
     Ok(doc)
 }
 
-/// Why `s` cannot run against a server the harness did not start (empty: it can): what
-/// it needs that an attached server does not offer.
-pub fn attach_blockers(s: &Scenario) -> Vec<String> {
-    oc_conform_scenario::unmet(ServerMode::Attached, s)
-}
-
 async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<ResultsDoc, AppError> {
     let mut runnable = Vec::new();
     let mut skipped = Vec::new();
     for s in &plan.scenarios {
-        let why = attach_blockers(s);
+        let why = oc_conform_scenario::unmet(ServerMode::Attached, s);
         if why.is_empty() {
             runnable.push(s.clone());
         } else {
@@ -289,9 +283,8 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
     let mut cells: Vec<Cell> = Vec::new();
     for s in &runnable {
         match plan_cell(s, &installed) {
-            Planned::Play(cell) => cells.push(cell),
-            Planned::Skip(skip) => skipped.push(skip),
-            Planned::Unavailable { .. } => {}
+            Ok(cell) => cells.push(cell),
+            Err(skip) => skipped.push(skip),
         }
     }
     runnable.retain(|s| cells.iter().any(|c| c.scenario.name == s.name));
@@ -327,66 +320,4 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
         });
     }
     finish(&plan, head, results, skipped, bus)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn scenario(text: &str) -> Scenario {
-        oc_conform_scenario::parse_str(text, Path::new("x.toml")).unwrap()
-    }
-
-    #[test]
-    fn what_needs_process_control_is_named() {
-        let s = scenario(
-            r#"format_version = 1
-name = "x"
-description = "x"
-plugins = ["a.js"]
-env = { A = "1" }
-[[steps]]
-do = "wait"
-until = { process = "sleep 100" }
-[[steps]]
-do = "dispose"
-[[steps]]
-do = "signal"
-signal = "TERM"
-[[checks]]
-check = "server-tree-gone"
-"#,
-        );
-        let why = attach_blockers(&s).join("; ");
-        for part in [
-            "loads plugins (a.js)",
-            "environment (A)",
-            "step 1 waits on the server's processes (process = \"sleep 100\")",
-            "step 2 disposes",
-            "step 3 signals",
-            "check `server-tree-gone`",
-        ] {
-            assert!(why.contains(part), "{part} not in {why}");
-        }
-    }
-
-    #[test]
-    fn http_only_scenarios_can_run_attached() {
-        let s = scenario(
-            r#"format_version = 1
-name = "x"
-description = "x"
-[[steps]]
-do = "http"
-method = "GET"
-path = "/session/status"
-auth = false
-expect_status = 401
-[[checks]]
-check = "server-stays-up"
-"#,
-        );
-        assert!(attach_blockers(&s).is_empty());
-    }
 }

@@ -203,3 +203,18 @@ check = "idle-has-no-tool-process"
     assert_eq!(attached[2], "step 1 waits on the server's processes (process = \"sleep 100\")");
     assert!(attached[7].starts_with("check `idle-has-no-tool-process` needs the server's process tree"));
 }
+
+/// What `run --server-url` says of a scenario it skips, and what it plays.
+#[test]
+fn an_attached_server_skips_signals_and_plays_plain_http() {
+    let parse = |text: &str| parse_str(text, Path::new("x.toml")).unwrap();
+    let signals = parse(
+        "format_version = 1\nname = \"x\"\ndescription = \"x\"\n[[steps]]\ndo = \"signal\"\nsignal = \"TERM\"\n",
+    );
+    assert!(unmet(ServerMode::Attached, &signals).join("; ").contains("step 1 signals"));
+    let http = parse(
+        "format_version = 1\nname = \"x\"\ndescription = \"x\"\n[[steps]]\ndo = \"http\"\nmethod = \"GET\"\n\
+         path = \"/session/status\"\nauth = false\nexpect_status = 401\n[[checks]]\ncheck = \"server-stays-up\"\n",
+    );
+    assert!(unmet(ServerMode::Attached, &http).is_empty());
+}
