@@ -16,6 +16,7 @@ pub mod drivers;
 pub mod error;
 pub mod interrupt;
 pub mod reporters;
+pub mod selection;
 pub mod workspace;
 
 pub use error::AppError;

@@ -46,3 +46,19 @@ pub fn for_check_plugin(format: MessageFormat) -> Bus {
     bus.add(Box::new(PluginFiles));
     bus
 }
+
+/// `--auto-bisect`: one bisect's documents in `report_dir`, its events forwarded to the
+/// run's own bus (its terminal and JSON stream).
+pub fn for_auto_bisect(run: &Bus, report_dir: &Path) -> Bus {
+    Bus::new(vec![Box::new(Forward(run.clone())), Box::new(BisectFiles::new(report_dir))])
+}
+
+/// Passes every event on to another bus.
+struct Forward(Bus);
+
+impl Reporter for Forward {
+    fn report(&mut self, event: &Event) -> std::io::Result<()> {
+        self.0.emit(event.clone());
+        Ok(())
+    }
+}

@@ -26,9 +26,8 @@ pub struct BenchArgs {
     /// The opencode to measure (default: `default_opencode`).
     #[arg(long, value_name = "V")]
     pub opencode: Option<String>,
-    /// Scenarios to run (default: all).
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenario: Vec<String>,
+    #[command(flatten)]
+    pub select: crate::run::SelectionArgs,
     /// Bare server starts to measure the floor over.
     #[arg(long, default_value_t = 5)]
     pub floor_runs: usize,
@@ -109,7 +108,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
         }
     };
     let cfg = &ws.config;
-    let selected = match ws.catalogue(&[]).and_then(|c| c.select(&args.scenario)) {
+    let selected = match ws.catalogue(&[]).and_then(|c| args.select.selection().apply(&c)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -61,14 +61,34 @@ pub async fn versions() -> u8 {
     }
 }
 
-pub fn list(dir: Option<PathBuf>) -> u8 {
-    let result = Workspace::load().and_then(|ws| ws.catalogue(&dir.into_iter().collect::<Vec<_>>()));
+/// `list`: the same selection flags as `run`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: crate::run::SelectionArgs,
+    /// An extra directory (or file) of scenarios, as `run --scenarios`. Repeatable.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub scenarios: Vec<PathBuf>,
+    /// Only the names, one a line (for scripts).
+    #[arg(long)]
+    pub names: bool,
+}
+
+pub fn list(args: ListArgs) -> u8 {
+    let result = Workspace::load()
+        .and_then(|ws| ws.catalogue(&args.scenarios))
+        .and_then(|c| args.select.selection().apply(&c));
     match result {
-        Ok(all) => {
-            for (_, s) in &all.entries {
+        Ok(selected) => {
+            for s in &selected {
+                if args.names {
+                    println!("{}", s.name);
+                    continue;
+                }
                 let first = s.description.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
                 let requires = s.requires.describe().map(|r| format!(" [requires {r}]")).unwrap_or_default();
-                println!("{:36} {first}{requires}", s.name);
+                let tags = if s.tags.is_empty() { String::new() } else { format!(" [tags {}]", s.tags.join(", ")) };
+                println!("{:36} {first}{requires}{tags}", s.name);
             }
             exit::OK
         }

@@ -1,11 +1,13 @@
 //! `oc-conform`: the command line. Parses arguments, builds a driver's plan, calls the
 //! driver (`oc-conform-app`) and maps its one typed error to an exit code.
 
+mod auto_bisect;
 mod bench;
 mod bisect;
 mod check_plugin;
 mod install_cmds;
 mod new_scenario;
+mod rerun;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,10 +42,43 @@ impl From<MessageFormatArg> for MessageFormat {
     }
 }
 
+/// `--annotate`: workflow annotations for a CI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnnotateArg {
+    /// One `::error` per regression (GitHub Actions).
+    Github,
+    /// None, even when CI=true.
+    None,
+}
+
+/// Whether to write GitHub annotations: asked for, or `CI=true` unless `--annotate none`.
+pub fn annotate_github(arg: Option<AnnotateArg>) -> bool {
+    match arg {
+        Some(AnnotateArg::Github) => true,
+        Some(AnnotateArg::None) => false,
+        None => std::env::var("CI").is_ok_and(|v| v == "true"),
+    }
+}
+
+/// Adds the GitHub annotations to a run's bus when asked for (to stderr when stdout is
+/// the JSON stream).
+pub fn add_annotations(bus: &oc_conform_runner::report::Bus, arg: Option<AnnotateArg>, format: MessageFormatArg) {
+    if annotate_github(arg) {
+        bus.add(Box::new(oc_conform_runner::report::annotations::GithubAnnotations::new(
+            format == MessageFormatArg::Json,
+        )));
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios against one or more opencode versions.
     Run(run::RunArgs),
+    /// Play again only the cells of a stored run that were not as expected (same versions,
+    /// the scenarios as they ran, the same expectations), each on a server of its own;
+    /// say for each whether it still is (real) or not (flaky), in one report combined with
+    /// the first run's.
+    Rerun(rerun::RerunArgs),
     /// Check a plugin (file, package directory or .tgz) against the core scenarios: does it
     /// load, do they still pass with it, its hooks' calls and timings, what it leaves behind.
     CheckPlugin(check_plugin::CheckPluginArgs),
@@ -62,12 +97,9 @@ enum Command {
     },
     /// List the versions the registry has and those in the cache.
     Versions,
-    /// List the scenarios.
-    List {
-        /// A directory of scenario files (default: the project's `scenarios/`).
-        #[arg(long)]
-        scenarios: Option<PathBuf>,
-    },
+    /// List the scenarios, or those a selection would run (the same --scenario, --tag and
+    /// --scenarios as `run`), with their tags.
+    List(install_cmds::ListArgs),
     /// Re-run the checks on a stored run's timelines, without a server; print each run's
     /// verdict and the checks that did not pass. Exit 1 when a verdict differs from the
     /// recorded one.
@@ -87,6 +119,11 @@ enum Command {
         /// Unexpected passes and undeclared flakes fail the gate too.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        auto: auto_bisect::AutoBisectArgs,
+        /// `github`: one `::error` annotation per regression (default when CI=true).
+        #[arg(long, value_enum, value_name = "CI")]
+        annotate: Option<AnnotateArg>,
     },
     /// End the processes earlier runs left behind (a harness that was SIGKILLed).
     /// Only processes carrying an oc-conform run marker are touched.
@@ -165,15 +202,33 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command {
+            Command::Run(args) if args.last_failed => rerun::last_failed(args.rerun_options()).await,
             Command::Run(args) => run::run(args).await,
+            Command::Rerun(args) => rerun::rerun(args).await,
             Command::Bisect(args) => bisect::bisect(args).await,
             Command::CheckPlugin(args) => check_plugin::check_plugin(args).await,
             Command::New { what } => new_scenario::new(what),
             Command::Install { versions } => install_cmds::install(versions).await,
             Command::Versions => install_cmds::versions().await,
-            Command::List { scenarios } => install_cmds::list(scenarios),
+            Command::List(args) => install_cmds::list(args),
             Command::Analyze { run_dir } => stored::analyze(&run_dir),
-            Command::Merge { dirs, report_dir, strict } => stored::merge(&dirs, &report_dir, strict),
+            Command::Merge { dirs, report_dir, strict, auto, annotate } => {
+                let code = stored::merge(&dirs, &report_dir, strict);
+                let merged = code != exit::USAGE && report_dir.join("results.json").is_file();
+                let code = if auto.auto_bisect && merged {
+                    auto_bisect::after_merge(&report_dir, &auto, code).await
+                } else {
+                    code
+                };
+                if merged && annotate_github(annotate) {
+                    if let Ok(doc) = oc_conform_runner::report::ResultsDoc::load(&report_dir) {
+                        for line in oc_conform_runner::report::annotations::github_lines(&doc) {
+                            println!("{line}");
+                        }
+                    }
+                }
+                code
+            }
             Command::Gc => install_cmds::gc(),
             Command::Bench(args) => bench::bench(args).await,
             Command::Diff { run_a, run_b } => stored::diff(&run_a, &run_b),

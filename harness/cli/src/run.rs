@@ -3,6 +3,7 @@
 use crate::MessageFormatArg;
 use clap::{Args, ValueEnum};
 use oc_conform_app::drivers::run::{self, AttachTarget, RunPlan, ServerSource};
+use oc_conform_app::selection::Selection;
 use oc_conform_app::{reporters, workspace, AppError, Workspace};
 use oc_conform_runner::bisect::Fingerprint;
 use oc_conform_runner::report::ExitMode;
@@ -20,9 +21,8 @@ pub struct RunArgs {
     /// Every registry version from FROM to TO (inclusive), e.g. `1.18.30..1.18.34`.
     #[arg(long, value_name = "FROM..TO")]
     pub opencode_range: Option<String>,
-    /// Scenario to run (by name). Repeat for several. Default: all.
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenario: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectionArgs,
     /// An extra directory (or file) of scenarios: yours. Repeatable.
     #[arg(long = "scenarios", value_name = "DIR")]
     pub scenarios: Vec<PathBuf>,
@@ -86,6 +86,51 @@ pub struct RunArgs {
     /// the reports are built from (schema: reports/README.md).
     #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
     pub message_format: MessageFormatArg,
+    /// Play again only what was not as expected in the newest run under reports/ (as
+    /// `oc-conform rerun`); --report-dir, --jobs, --strict, --keep-sandbox,
+    /// --start-timeout and --scenarios apply.
+    #[arg(long, conflicts_with_all = ["opencode", "opencode_range", "scenario", "tag", "server_url", "partition"])]
+    pub last_failed: bool,
+    #[command(flatten)]
+    pub auto: crate::auto_bisect::AutoBisectArgs,
+    /// `github`: one `::error` annotation per regression (default when CI=true; `none`
+    /// turns it off).
+    #[arg(long, value_enum, value_name = "CI")]
+    pub annotate: Option<crate::AnnotateArg>,
+}
+
+impl RunArgs {
+    /// The options `--last-failed` passes on to the re-run.
+    pub fn rerun_options(&self) -> crate::rerun::RerunOptions {
+        crate::rerun::RerunOptions {
+            report_dir: self.report_dir.clone(),
+            jobs: self.jobs,
+            strict: self.strict,
+            keep_sandbox: self.keep_sandbox,
+            start_timeout: self.start_timeout,
+            scenarios: self.scenarios.clone(),
+            message_format: self.message_format,
+            annotate: self.annotate,
+        }
+    }
+}
+
+/// Which scenarios: `run`, `list` and `bench` take the same flags.
+#[derive(Args, Debug, Clone)]
+pub struct SelectionArgs {
+    /// Scenario to run: a name or a glob (`abort-*`, quoted for the shell). Repeat for
+    /// several. Default: all (those with a --tag, when given).
+    #[arg(long = "scenario", value_name = "PATTERN")]
+    pub scenario: Vec<String>,
+    /// Only scenarios carrying this tag (`tags = [...]` in the file). Repeat: any of them.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tag: Vec<String>,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> Selection {
+        Selection::new(&self.scenario, &self.tag)
+    }
 }
 
 /// What `oc-conform run`'s exit code reports.
@@ -153,14 +198,14 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         (ExitMode::Gate, Some(_)) => return Err(AppError::usage("--fingerprint needs --exit-code bisect")),
         (ExitMode::Bisect, Some(s)) => Some(s.parse().map_err(|e: oc_conform_runner::bisect::FingerprintError| AppError::usage(e.to_string()))?),
     };
-    let scenarios = ws.catalogue(&args.scenarios)?.select(&args.scenario)?;
+    let scenarios = args.select.selection().apply(&ws.catalogue(&args.scenarios)?)?;
     if scenarios.is_empty() {
         return Err(AppError::usage(format!("no scenarios to run in {}", ws.config.scenarios_dir.display())));
     }
     let partition = args.partition.as_deref().map(parse_partition).transpose()?;
     let expectations = ws.expectations(args.expectations.as_deref())?;
     let report_dir = ws.report_dir(args.report_dir.as_deref(), "")?;
-    let installer = workspace::installer()?;
+    let installer = std::sync::Arc::new(workspace::installer()?);
     let source = match &args.server_url {
         Some(url) => ServerSource::Attach(AttachTarget {
             url: url.clone(),
@@ -191,8 +236,11 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         strict: args.strict,
         exit_mode,
         fingerprint,
+        only: None,
+        auto_bisect: args.auto.options(&ws, &installer, args.keep_sandbox)?,
     };
     let bus = reporters::for_run(args.message_format.into());
+    crate::add_annotations(&bus, args.annotate, args.message_format);
     let doc = run::run(plan, &installer, &bus).await?;
     Ok(doc.gate_decision().exit_code)
 }

@@ -838,6 +838,7 @@ mod tests {
             runs: vec![],
             artifacts: Artifacts::for_dir(&format!("with-plugin/1.18.34/{scenario}")),
             first_bad: None,
+            rerun: None,
         }
     }
 

@@ -222,3 +222,80 @@ fn render_a_stored_report() {
     let _ = std::fs::remove_file(open);
     eprintln!("screenshot, every cell open: {}", png.display());
 }
+
+/// A 40 x 30 matrix built from the synthetic run's cells: every outcome, regressions
+/// spread over versions and scenarios; each cell points at one of the synthetic
+/// timelines (so the page reads real artifacts).
+fn large_matrix() -> (ResultsDoc, Vec<(String, oc_conform_checks::Timeline)>) {
+    use oc_conform_checks::outcome::Outcome;
+    let (mut doc, timelines) = common::synthetic();
+    let templates = doc.results.clone();
+    let of = |o: Outcome| templates.iter().find(|c| c.outcome == o).cloned().expect("the synthetic run has every outcome");
+    let (pass, fail, xfail) = (of(Outcome::Pass), of(Outcome::Fail), of(Outcome::ExpectedFail));
+    let versions: Vec<String> = (0..40).map(|i| format!("1.{}.{}", 10 + i / 10, i % 10)).collect();
+    let scenarios: Vec<String> = (0..30).map(|i| format!("scenario-{i:02}")).collect();
+    let mut cells = Vec::new();
+    for (vi, v) in versions.iter().enumerate() {
+        for (si, s) in scenarios.iter().enumerate() {
+            let mut c = if (vi * 31 + si) % 37 == 0 {
+                fail.clone()
+            } else if si % 7 == 0 {
+                xfail.clone()
+            } else {
+                pass.clone()
+            };
+            c.scenario = s.clone();
+            c.opencode_version = v.clone();
+            cells.push(c);
+        }
+    }
+    doc.versions = versions;
+    doc.scenarios = scenarios;
+    doc.results = cells;
+    doc.gate = Some(report::gate::decide(&doc.results, false));
+    (doc, timelines)
+}
+
+#[test]
+fn a_40_by_30_matrix_stays_readable() {
+    let (doc, timelines) = large_matrix();
+    assert_eq!(doc.results.len(), 1200);
+    let regressions = doc.results.iter().filter(|c| c.outcome == oc_conform_checks::outcome::Outcome::Fail).count();
+    assert!(regressions > 20, "{regressions}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::write_artifacts(dir, &timelines);
+    report::write_all(&doc, dir).unwrap();
+
+    // summary.md: under GitHub's job-summary limit, regressions before the matrix, each
+    // regression named.
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.len() <= report::summary::MAX_BYTES, "summary.md is {} bytes", summary.len());
+    let attention = summary.find("### Needs attention").expect("regressions listed");
+    assert!(attention < summary.find("### Matrix").unwrap_or(usize::MAX), "regressions come first");
+    for c in doc.results.iter().filter(|c| c.outcome == oc_conform_checks::outcome::Outcome::Fail) {
+        assert!(summary.contains(&format!("`{}` on `{}`", c.scenario, c.opencode_version)), "{} {}", c.scenario, c.opencode_version);
+    }
+
+    // One annotation per regression.
+    let annotations = report::annotations::github_lines(&doc);
+    assert_eq!(annotations.len(), regressions);
+    assert!(annotations.iter().all(|l| l.starts_with("::error title=oc-conform FAIL") && !l.contains('\n')));
+
+    // index.html: small enough to open fast, and it does.
+    let page = dir.join(html::FILE);
+    let size = std::fs::metadata(&page).unwrap().len();
+    let started = Instant::now();
+    let dom = chromium(&page, &["--dump-dom".to_string()]);
+    let load = started.elapsed();
+    eprintln!("40 x 30: index.html {size} bytes, summary.md {} bytes, headless chromium --dump-dom {load:?}", summary.len());
+    assert!(size < 3 * 1024 * 1024, "index.html is {size} bytes");
+    assert!(dom.contains("data-js=\"ready\""), "the page's script did not run");
+    assert_eq!(dom.matches("<td class=\"o-").count(), 1200, "every cell is in the matrix");
+    assert!(dom.contains("<svg class=\"timeline\""), "the regressions keep their pictures");
+    for i in 0..1200 {
+        assert!(dom.contains(&format!("id=\"cell-{i}\"")), "the matrix link to cell-{i} has no target");
+    }
+    assert!(load < Duration::from_secs(30), "loading took {load:?}");
+    std::fs::copy(&page, kept("large-matrix.html")).unwrap();
+}

@@ -166,18 +166,19 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             ),
         );
     }
-    if s.name.is_empty()
-        || !s
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
+    if !is_slug(&s.name) {
         return err(
             "name",
             format!(
                 "name `{}` must be lower-case letters, digits and dashes (it names reports and expectations)",
                 s.name
             ),
+        );
+    }
+    if let Some(tag) = s.tags.iter().find(|t| !is_slug(t)) {
+        return err(
+            "tags",
+            format!("tag `{tag}` must be lower-case letters, digits and dashes (`--tag` selects by it)"),
         );
     }
     if let Some(req) = &s.requires.opencode {
@@ -211,6 +212,11 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             .map_err(|m| places.at_entry(&["checks"], i, format!("check {}: {m}", i + 1)))?;
     }
     Ok(())
+}
+
+/// Lower-case letters, digits and dashes, not empty: names and tags.
+fn is_slug(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn validate_turn(turn: &ModelTurn) -> Result<(), String> {

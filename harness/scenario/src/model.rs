@@ -14,6 +14,10 @@ pub struct Scenario {
     /// Upstream issues or reports this scenario comes from (URLs or `#1234`).
     #[serde(default)]
     pub upstream: Vec<String>,
+    /// Families this scenario belongs to (`abort`, `permission`, ...): `run --tag` and
+    /// `list --tag` select by them. Lower-case letters, digits and dashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Whole-scenario deadline; the run is ended and judged ERROR past it.
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: u64,

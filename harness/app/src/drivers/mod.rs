@@ -1,7 +1,9 @@
 //! One driver per job. Each takes a plan (resolved from the command line) and a bus,
 //! emits its events, and returns its typed result or an [`crate::AppError`].
 
+pub mod auto_bisect;
 pub mod bisect;
 pub mod check_plugin;
+pub mod rerun;
 pub mod run;
 pub mod stored;

@@ -4,6 +4,7 @@
 //! the gate. A version that cannot be installed makes its cells ERROR, with the reason;
 //! the other versions run.
 
+use crate::drivers::auto_bisect::{self, AutoBisect};
 use crate::interrupt;
 use crate::AppError;
 use oc_conform_runner::bisect::Fingerprint;
@@ -15,6 +16,7 @@ use oc_conform_runner::report::{json, Bus, CellReport, Event, ResultsDoc, RunHea
 use oc_conform_runner::server;
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
 use oc_conform_scenario::{Expectations, Scenario, ServerMode};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +59,10 @@ pub struct RunPlan {
     pub exit_mode: ExitMode,
     /// With `ExitMode::Bisect`: only this failure is bad.
     pub fingerprint: Option<Fingerprint>,
+    /// Only these `(scenario, version)` cells of the matrix (`rerun`); none: all.
+    pub only: Option<BTreeSet<(String, String)>>,
+    /// `--auto-bisect`: bisect each regression after the matrix (gate mode only).
+    pub auto_bisect: Option<AutoBisect>,
 }
 
 /// One cell of the matrix before it runs.
@@ -66,6 +72,17 @@ enum Planned {
     Unavailable { scenario: Scenario, version: String, reason: String },
     /// The release lacks what the scenario requires (`[requires]`).
     Skip(SkippedCell),
+}
+
+impl Planned {
+    /// `(scenario, version)`.
+    fn key(&self) -> (String, String) {
+        match self {
+            Planned::Play(c) => (c.scenario.name.clone(), c.target.version.clone()),
+            Planned::Unavailable { scenario, version, .. } => (scenario.name.clone(), version.clone()),
+            Planned::Skip(s) => (s.scenario.clone(), s.opencode_version.clone().unwrap_or_default()),
+        }
+    }
 }
 
 /// The cell of `scenario` on `target`, or why it is skipped: the release lacks what the
@@ -170,6 +187,9 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
             });
         }
     }
+    if let Some(only) = &plan.only {
+        cells.retain(|c| only.contains(&c.key()));
+    }
     if let Some((k, n)) = plan.partition {
         cells = suite::partition(cells, k, n);
     }
@@ -212,6 +232,9 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         .collect();
     let opts = suite_options(&plan, share, None);
     results.extend(suite::run_cells_counted(play, &plan.expectations, &opts, bus, results.len(), total).await);
+    if let (Some(ab), ExitMode::Gate) = (&plan.auto_bisect, plan.exit_mode) {
+        results = auto_bisect::run(&results, &plan.scenarios, ab, &plan.report_dir, bus).await;
+    }
     finish(&plan, head, results, skipped, bus)
 }
 

@@ -173,7 +173,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, strict: bool) -> u8 {
     code
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

@@ -59,3 +59,47 @@ fn a_bad_opencode_path_is_refused() {
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(results["results"][0]["outcome"], "ERROR", "{results}");
 }
+
+#[test]
+fn globs_and_tags_select_what_list_says() {
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = oc_conform().arg("list").arg("--names").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+    };
+    let mcp = names(&["--scenario", "mcp-*"]);
+    assert_eq!(mcp, ["mcp-server-dispose", "mcp-server-sigkill", "mcp-server-sigterm"]);
+    let plugin_aborts = names(&["--tag", "plugin", "--scenario", "abort-*"]);
+    assert_eq!(plugin_aborts, ["abort-plugin-client", "abort-plugin-serverurl"]);
+    assert!(names(&["--tag", "abort"]).contains(&"permission-abort".to_string()));
+    // A run of that selection plays exactly those cells (a server that never listens
+    // makes each an ERROR quickly: what counts here is which cells there are).
+    let dir = tempfile::tempdir().unwrap();
+    let fake = crate::support::repo_root().join("harness/cli/tests/data/fake-opencode-silent.sh");
+    oc_conform()
+        .args(["run", "--tag", "plugin", "--scenario", "abort-*", "--start-timeout", "1", "--opencode"])
+        .arg(&fake)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .assert()
+        .code(2);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    let played: Vec<&str> = doc["results"].as_array().unwrap().iter().map(|c| c["scenario"].as_str().unwrap()).collect();
+    assert_eq!(played, plugin_aborts);
+}
+
+#[test]
+fn a_glob_or_tag_that_selects_nothing_names_what_exists() {
+    oc_conform()
+        .args(["list", "--scenario", "abrt-*"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("no scenario matches `abrt-*`"))
+        .stderr(predicate::str::contains("abort-http"));
+    oc_conform()
+        .args(["run", "--tag", "no-such-tag"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("no scenario is tagged `no-such-tag`"))
+        .stderr(predicate::str::contains("server-lifecycle ("));
+}

@@ -243,6 +243,24 @@ impl BisectDoc {
         self.command(&args)
     }
 
+    /// The answer as a results cell carries it (`--auto-bisect`); `report` is where this
+    /// bisect's own report is, relative to the run's report dir.
+    pub fn as_first_bad(&self, report: Option<String>) -> crate::report::model::FirstBad {
+        let mut probes: Vec<&ProbeRecord> = self.probes.iter().collect();
+        let pos = |v: &str| self.candidates.iter().position(|c| c == v).unwrap_or(usize::MAX);
+        probes.sort_by_key(|p| pos(&p.version));
+        probes.dedup_by(|a, b| a.version == b.version);
+        crate::report::model::FirstBad {
+            status: self.status.clone(),
+            first_bad: self.first_bad.clone(),
+            last_good: self.last_good.clone(),
+            probes: probes.iter().map(|p| format!("{}: {}", p.version, p.result.as_str())).collect(),
+            reproduce: self.reproduce.clone().unwrap_or_else(|| self.resume_command()),
+            summary: self.answer_lines().join("; "),
+            report,
+        }
+    }
+
     /// Marks the bisect interrupted: the resume command is what to run next.
     pub fn mark_interrupted(&mut self) {
         self.interrupted = true;

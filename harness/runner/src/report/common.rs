@@ -221,3 +221,30 @@ mod tests {
         assert_eq!(truncate("abc", 4), "abc");
     }
 }
+
+/// What later jobs learned about a cell, one line each, for every renderer: the re-run's
+/// finding (`oc-conform rerun`) and the auto-bisect's answer (`--auto-bisect`).
+pub fn cell_findings(cell: &CellReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = &cell.rerun {
+        out.push(format!("re-run: {}", r.describe()));
+    }
+    if let Some(b) = &cell.first_bad {
+        out.push(format!("auto-bisect: {}", b.summary));
+        if !b.probes.is_empty() {
+            out.push(format!("auto-bisect probes: {}", b.probes.join(", ")));
+        }
+        out.push(format!("reproduce: {}", b.reproduce));
+    }
+    out
+}
+
+/// The headline form of an auto-bisect answer: `abort-plugin-client: first bad 1.14.48,
+/// last good 1.14.41`.
+pub fn first_bad_headline(cell: &CellReport) -> Option<String> {
+    let b = cell.first_bad.as_ref()?;
+    Some(match (&b.first_bad, &b.last_good) {
+        (Some(bad), Some(good)) if b.status == "found" => format!("{}: first bad {bad}, last good {good}", cell.scenario),
+        _ => format!("{} ({}): {}", cell.scenario, cell.opencode_version, b.summary),
+    })
+}

@@ -10,7 +10,7 @@
 //! meaning or goes away (new fields and events are additions).
 
 use super::gate::GateDecision;
-use super::model::{CellReport, SkippedCell};
+use super::model::{CellReport, FirstBad, SkippedCell};
 use crate::bisect::report::{BisectDoc, ProbeRecord, Role};
 use crate::plugin_report::{PluginInfo, PluginReport};
 use oc_conform_checks::Verdict;
@@ -103,6 +103,13 @@ pub enum Event {
         doc: Box<BisectDoc>,
     },
     BisectFinished { doc: Box<BisectDoc> },
+    /// `--auto-bisect`: a regression cell's bisect concluded (after the matrix, before
+    /// `run-finished`); its answer is the cell's `first_bad` in results.json.
+    CellBisected {
+        scenario: String,
+        version: String,
+        first_bad: Box<FirstBad>,
+    },
 
     /// check-plugin: the plugin is staged and is checked against these versions.
     PluginCheckStarted { plugin: PluginInfo, versions: Vec<String>, report_dir: String },

@@ -24,6 +24,10 @@ pub const FILE: &str = "index.html";
 const LOG_TAIL_LINES: usize = 200;
 const LOG_TAIL_BYTES: u64 = 256 * 1024;
 const LOG_LINE_CHARS: usize = 400;
+/// Cells drawn in full (timeline picture, every check, the log's tail: ~19 KB each). A
+/// run with more cells draws its regressions in full up to this many, and gives the rest
+/// one line with their artifacts' links, so a 40 x 30 matrix still opens fast.
+pub const MAX_FULL_CELLS: usize = 60;
 
 pub fn write(doc: &ResultsDoc, dir: &Path) -> std::io::Result<()> {
     common::write_atomic(dir, FILE, render(doc, dir).as_bytes())
@@ -100,6 +104,9 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
             .map(|p| format!(" · partition {}", esc(p)))
             .unwrap_or_default()
     );
+    for line in doc.results.iter().filter_map(common::first_bad_headline) {
+        let _ = write!(h, "<p class=\"bisected\"><b>auto-bisect:</b> {}</p>", esc(&line));
+    }
     if doc.interrupted {
         let _ = write!(
             h,
@@ -156,10 +163,26 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
          <button type=\"button\" id=\"collapse\">collapse all</button></h2>\n",
     );
     let cells = common::ordered_cells(doc);
+    let everything = doc.results.len() <= MAX_FULL_CELLS;
+    let mut full = 0;
+    let mut brief = 0;
     for o in common::OUTCOME_ORDER {
         for c in cells.iter().filter(|c| c.outcome == o) {
-            cell_section(&mut h, c, &id(c), dir);
+            if everything || (common::needs_attention(c.outcome) && full < MAX_FULL_CELLS) {
+                full += 1;
+                cell_section(&mut h, c, &id(c), dir);
+            } else {
+                brief += 1;
+                brief_cell_section(&mut h, c, &id(c));
+            }
         }
+    }
+    if brief > 0 {
+        let _ = write!(
+            h,
+            "<p class=\"dim\">{brief} cell(s) are shown in one line: a run of {} cells draws at most {MAX_FULL_CELLS} in full, regressions first; the others' timelines and logs are linked.</p>",
+            doc.results.len()
+        );
     }
     h.push_str("</section>\n</main>\n");
     let _ = writeln!(
@@ -184,17 +207,10 @@ fn cell_title(c: &CellReport) -> String {
     t
 }
 
-fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
-    let open = if common::needs_attention(c.outcome) {
-        " open"
-    } else {
-        ""
-    };
-    let _ = write!(
-        h,
-        "<details class=\"cell {}\" id=\"{id}\"{open}><summary><span class=\"badge {}\">{}</span> \
-         <b>{}</b> on <b>{}</b> <span class=\"dim\">{}{}</span></summary>\n<div class=\"body\">",
-        outcome_class(c.outcome),
+/// A cell's one line: its outcome, scenario, version, time and failing checks.
+fn cell_line(c: &CellReport) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span> <b>{}</b> on <b>{}</b> <span class=\"dim\">{}{}</span>",
         outcome_class(c.outcome),
         esc(c.outcome.as_str()),
         esc(&c.scenario),
@@ -205,6 +221,31 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
         } else {
             format!(" · failing: {}", esc(&c.failed_checks.join(", ")))
         }
+    )
+}
+
+/// A cell in one line (a large run), with its artifacts' links.
+fn brief_cell_section(h: &mut String, c: &CellReport, id: &str) {
+    let _ = writeln!(
+        h,
+        "<p class=\"brief\" id=\"{id}\">{} <a href=\"{}\">timeline.json</a> · <a href=\"{}\">server.log</a></p>",
+        cell_line(c),
+        esc(&c.artifacts.timeline),
+        esc(&c.artifacts.server_log),
+    );
+}
+
+fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
+    let open = if common::needs_attention(c.outcome) {
+        " open"
+    } else {
+        ""
+    };
+    let _ = write!(
+        h,
+        "<details class=\"cell {}\" id=\"{id}\"{open}><summary>{}</summary>\n<div class=\"body\">",
+        outcome_class(c.outcome),
+        cell_line(c)
     );
 
     // What the cell means.
@@ -247,8 +288,8 @@ fn cell_section(h: &mut String, c: &CellReport, id: &str, dir: &Path) {
             runs.join(", ")
         );
     }
-    if let Some(b) = &c.first_bad {
-        let _ = write!(h, "<li><b>first bad version (bisect):</b> {}</li>", esc(b));
+    for line in super::common::cell_findings(c) {
+        let _ = write!(h, "<li>{}</li>", esc(&line));
     }
     let _ = write!(
         h,

@@ -209,8 +209,8 @@ fn failure_text(cell: &CellReport) -> String {
     if cell.runs.len() > 1 {
         out.push_str(&format!("{}\n", runs_line(cell)));
     }
-    if let Some(b) = &cell.first_bad {
-        out.push_str(&format!("first bad version (bisect): {b}\n"));
+    for line in super::common::cell_findings(cell) {
+        out.push_str(&format!("{line}\n"));
     }
     out.push_str(&format!(
         "timeline: {}\nserver log: {}\n",

@@ -6,6 +6,7 @@
 //! way. To add a report format: a renderer of `ResultsDoc` called from [`write_all`], or
 //! a [`Reporter`] added to the drivers' set in `oc-conform-app`.
 
+pub mod annotations;
 mod common;
 pub mod events;
 mod files;

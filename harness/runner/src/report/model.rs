@@ -72,9 +72,63 @@ pub struct CellReport {
     pub checks: Vec<CheckReport>,
     pub runs: Vec<RunReport>,
     pub artifacts: Artifacts,
-    /// Filled by bisect in a gate run (`--auto-bisect`).
+    /// Where this regression came from: `--auto-bisect` bisected the releases between
+    /// the newest matrix version it passed on (or `--auto-bisect-from`) and this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad: Option<FirstBad>,
+    /// Set by `oc-conform rerun`: the cell was not as expected and was played again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<RerunNote>,
+}
+
+/// `--auto-bisect`'s answer for one regression cell.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FirstBad {
+    /// `found` (first_bad and last_good are the boundary), `ambiguous` (skipped releases
+    /// could not be decided), or why there is no answer (`end_not_confirmed`,
+    /// `over_budget`, `no_good_end`, ...).
+    pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_bad: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<String>,
+    /// The releases probed, oldest first, each `version: good|bad|skip`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<String>,
+    /// The `oc-conform bisect` command that reproduces (or resumes) the search.
+    pub reproduce: String,
+    /// The answer in words (`first bad: 1.14.48; last good: 1.14.41`, or why none).
+    pub summary: String,
+    /// Where the bisect's own report (`bisect.json`, `bisect.md`) is, relative to the
+    /// report dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+/// What `oc-conform rerun` found for a cell that was not as expected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RerunNote {
+    /// The cell's outcome in the first run.
+    pub first: Outcome,
+    /// The outcome of the re-run alone.
+    pub rerun: Outcome,
+    /// The re-run was not as expected either: the outcome is real, not a flake.
+    pub still_unexpected: bool,
+}
+
+impl RerunNote {
+    /// `FAIL again: real` / `PASS on re-run: flaky (first FAIL)`.
+    pub fn describe(&self) -> String {
+        if self.still_unexpected {
+            if self.rerun == self.first {
+                format!("{} again on re-run: real", self.first.as_str())
+            } else {
+                format!("{} on re-run (first {}): still not as expected", self.rerun.as_str(), self.first.as_str())
+            }
+        } else {
+            format!("{} on re-run: flaky (first {})", self.rerun.as_str(), self.first.as_str())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -178,16 +232,8 @@ impl CellReport {
             .collect();
         let verdicts: Vec<RunVerdict> = reports.iter().map(RunReport::run_verdict).collect();
         let outcome = oc_conform_checks::outcome::classify(&verdicts, expectation);
-        let verdict = if verdicts.iter().any(|v| v.verdict == Verdict::Error) {
-            Verdict::Error
-        } else if verdicts.iter().any(|v| v.verdict == Verdict::Fail) {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        };
-        let mut failed: Vec<String> = verdicts.iter().flat_map(|v| v.failed_checks.clone()).collect();
-        failed.sort();
-        failed.dedup();
+        let verdict = worst_verdict(&verdicts);
+        let failed = failed_union(&verdicts);
         CellReport {
             scenario: first.scenario.clone(),
             opencode_version: first.opencode_version.clone(),
@@ -210,6 +256,33 @@ impl CellReport {
             runs: reports,
             artifacts: Artifacts::for_dir(&relative(&first.artifacts_dir, report_dir)),
             first_bad: None,
+            rerun: None,
+        }
+    }
+
+    /// This cell after `oc-conform rerun` played it `again`: the runs of both (the
+    /// re-run's artifact dirs under `prefix/`), classified together against the same
+    /// expectation (a FAIL that passed on re-run is FLAKY), and the re-run's finding.
+    pub fn with_rerun(&self, again: &CellReport, prefix: &str) -> CellReport {
+        let mut runs = self.runs.clone();
+        runs.extend(again.runs.iter().map(|r| RunReport {
+            dir: format!("{prefix}/{}", r.dir),
+            ..r.clone()
+        }));
+        let verdicts: Vec<RunVerdict> = runs.iter().map(RunReport::run_verdict).collect();
+        CellReport {
+            outcome: oc_conform_checks::outcome::classify(&verdicts, self.expectation.as_ref()),
+            verdict: worst_verdict(&verdicts),
+            failed_checks: failed_union(&verdicts),
+            duration_ms: self.duration_ms + again.duration_ms,
+            error: self.error.clone().or_else(|| again.error.clone()),
+            rerun: Some(RerunNote {
+                first: self.outcome,
+                rerun: again.outcome,
+                still_unexpected: !again.outcome.is_expected(again.flaky_declared()),
+            }),
+            runs,
+            ..self.clone()
         }
     }
 
@@ -221,7 +294,32 @@ impl CellReport {
     }
 }
 
+/// `error` when any run reached no verdict, else `fail` when any failed, else `pass`.
+fn worst_verdict(verdicts: &[RunVerdict]) -> Verdict {
+    if verdicts.iter().any(|v| v.verdict == Verdict::Error) {
+        Verdict::Error
+    } else if verdicts.iter().any(|v| v.verdict == Verdict::Fail) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// The checks any run failed, sorted, each once.
+fn failed_union(verdicts: &[RunVerdict]) -> Vec<String> {
+    let mut failed: Vec<String> = verdicts.iter().flat_map(|v| v.failed_checks.clone()).collect();
+    failed.sort();
+    failed.dedup();
+    failed
+}
+
 impl ResultsDoc {
+    /// The cells that were not as expected (FAIL, ERROR, TIMEOUT, UNEXPECTED-PASS, an
+    /// undeclared FLAKY): what `oc-conform rerun` plays again.
+    pub fn unexpected_cells(&self) -> impl Iterator<Item = &CellReport> {
+        self.results.iter().filter(|c| !c.outcome.is_expected(c.flaky_declared()))
+    }
+
     /// An empty document for the run `header` describes.
     pub fn new(header: &RunHeader) -> ResultsDoc {
         ResultsDoc {
@@ -314,6 +412,13 @@ impl ResultsBuilder {
                     d.sort_results();
                 }
             }
+            Event::CellBisected { scenario, version, first_bad } => {
+                if let Some(d) = &mut self.doc {
+                    if let Some(c) = d.results.iter_mut().find(|c| &c.scenario == scenario && &c.opencode_version == version) {
+                        c.first_bad = Some((**first_bad).clone());
+                    }
+                }
+            }
             Event::Skipped { skipped } => {
                 if let Some(d) = &mut self.doc {
                     d.skipped.push(skipped.clone());
@@ -338,5 +443,65 @@ impl ResultsBuilder {
     /// The document so far (none before a run started).
     pub fn doc(&self) -> Option<ResultsDoc> {
         self.doc.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(outcome: Outcome, runs: &[(Verdict, &[&str])]) -> CellReport {
+        let runs: Vec<RunReport> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, (v, failed))| RunReport {
+                verdict: *v,
+                failed_checks: failed.iter().map(|s| s.to_string()).collect(),
+                duration_ms: 100,
+                timed_out: false,
+                error: None,
+                dir: format!("1.18.34/s.run-{}", i + 1),
+            })
+            .collect();
+        let verdicts: Vec<RunVerdict> = runs.iter().map(RunReport::run_verdict).collect();
+        CellReport {
+            scenario: "s".into(),
+            opencode_version: "1.18.34".into(),
+            outcome,
+            verdict: worst_verdict(&verdicts),
+            failed_checks: failed_union(&verdicts),
+            duration_ms: 100 * runs.len() as u64,
+            error: None,
+            expectation: None,
+            checks: vec![],
+            runs,
+            artifacts: Artifacts::for_dir("1.18.34/s"),
+            first_bad: None,
+            rerun: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_that_passes_on_rerun_is_flaky() {
+        let first = cell(Outcome::Fail, &[(Verdict::Fail, &["status-reaches-idle"])]);
+        let again = cell(Outcome::Pass, &[(Verdict::Pass, &[])]);
+        let combined = first.with_rerun(&again, "rerun");
+        assert_eq!(combined.outcome, Outcome::Flaky);
+        assert_eq!(combined.runs.len(), 2);
+        assert_eq!(combined.runs[1].dir, "rerun/1.18.34/s.run-1");
+        assert_eq!(combined.duration_ms, 200);
+        let note = combined.rerun.expect("a finding");
+        assert!(!note.still_unexpected);
+        assert_eq!(note.describe(), "PASS on re-run: flaky (first FAIL)");
+    }
+
+    #[test]
+    fn a_failure_that_fails_again_is_real() {
+        let first = cell(Outcome::Fail, &[(Verdict::Fail, &["a"])]);
+        let again = cell(Outcome::Fail, &[(Verdict::Fail, &["a"])]);
+        let combined = first.with_rerun(&again, "rerun");
+        assert_eq!(combined.outcome, Outcome::Fail);
+        assert_eq!(combined.failed_checks, ["a"]);
+        assert_eq!(combined.rerun.expect("a finding").describe(), "FAIL again on re-run: real");
     }
 }

@@ -33,6 +33,10 @@ const REGRESSION_ORDER: [Outcome; 5] = [
     Outcome::Flaky,
 ];
 
+/// GitHub's job summary takes at most 1 MiB; the summary stays under it with room for a
+/// workflow's own lines.
+pub const MAX_BYTES: usize = 1_000_000;
+
 pub fn render(doc: &ResultsDoc) -> String {
     let mut md = String::new();
     headline(doc, &mut md);
@@ -40,7 +44,25 @@ pub fn render(doc: &ResultsDoc) -> String {
     matrix(doc, &mut md);
     skipped(doc, &mut md);
     expected_failures(doc, &mut md);
-    md
+    fit(md, MAX_BYTES)
+}
+
+/// `md` cut at a line boundary to at most `max` bytes, saying so. The regressions come
+/// first, so what is cut is the matrix and the expected failures.
+fn fit(md: String, max: usize) -> String {
+    if md.len() <= max {
+        return md;
+    }
+    let note = "\n\n> **summary.md was cut to fit a CI job summary (1 MiB)**: the whole run is in `index.html` and `results.json`.\n";
+    let budget = max.saturating_sub(note.len());
+    let mut end = budget.min(md.len());
+    while !md.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = md[..end].rfind('\n').unwrap_or(end);
+    let mut out = md[..end].to_string();
+    out.push_str(note);
+    out
 }
 
 /// The scenarios the run did not play, and why: neither failed nor passed.
@@ -60,6 +82,12 @@ fn skipped(doc: &ResultsDoc, md: &mut String) {
 fn headline(doc: &ResultsDoc, md: &mut String) {
     let gate = doc.gate_decision();
     let _ = writeln!(md, "## oc-conform: {}\n", gate.headline);
+    for line in doc.results.iter().filter_map(common::first_bad_headline) {
+        let _ = writeln!(md, "**Auto-bisect:** {}  ", md_inline(&line));
+    }
+    if doc.results.iter().any(|c| c.first_bad.is_some()) {
+        md.push('\n');
+    }
     let counts: Vec<String> = common::counts(doc)
         .iter()
         .map(|(o, n)| format!("{n} {}", o.as_str()))
@@ -222,8 +250,8 @@ fn regression(cell: &CellReport, md: &mut String) {
             code_block(md, "  ", &lines);
         }
     }
-    if let Some(b) = &cell.first_bad {
-        let _ = writeln!(md, "- first bad version (bisect): `{}`", md_code(b));
+    for line in common::cell_findings(cell) {
+        let _ = writeln!(md, "- {}", md_inline(&line));
     }
     let _ = writeln!(md, "- artifacts: `{}/`\n", md_code(&cell.artifacts.dir));
 }
@@ -432,6 +460,16 @@ fn md_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversized_summary_is_cut_at_a_line_and_says_so() {
+        let md: String = (0..100).map(|i| format!("line {i} é\n")).collect();
+        let cut = fit(md.clone(), 200);
+        assert!(cut.len() <= 200, "{}", cut.len());
+        assert!(cut.starts_with("line 0 é\n"));
+        assert!(cut.contains("was cut to fit"));
+        assert_eq!(fit(md.clone(), md.len()), md);
+    }
 
     #[test]
     fn inline_escaping_keeps_code_spans() {

@@ -238,6 +238,10 @@ impl Reporter for Terminal {
                     probe.reason
                 )
             }
+            Event::CellBisected { scenario, version, first_bad } => {
+                writeln!(err, "auto-bisect {scenario} ({version}): {}", first_bad.summary)?;
+                writeln!(err, "  reproduce: {}", first_bad.reproduce)
+            }
             Event::BisectFinished { doc } => {
                 drop(err);
                 self.bisect_finished(doc)

@@ -76,6 +76,7 @@ fn cell(spec: CellSpec) -> CellReport {
         runs: spec.runs,
         artifacts: Artifacts::for_dir(&dir),
         first_bad: None,
+        rerun: None,
     }
 }
 

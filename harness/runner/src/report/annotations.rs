@@ -1,0 +1,89 @@
+//! GitHub Actions annotations: one `::error` workflow command per regression (a cell that
+//! fails the gate), so a red job says which scenario on which version, with its failing
+//! checks and the auto-bisect's answer, in the run's summary and on the pull request.
+//! Written when `CI=true` or `--annotate github`; to stdout, or to stderr when stdout
+//! carries `--message-format json` (the runner reads workflow commands from both).
+
+use super::gate::fails_gate;
+use super::model::{ResultsBuilder, ResultsDoc};
+use super::{Event, Reporter};
+use std::io::Write;
+
+/// The workflow commands for `doc`'s regressions, one line each.
+pub fn github_lines(doc: &ResultsDoc) -> Vec<String> {
+    let strict = doc.gate_decision().strict;
+    doc.results
+        .iter()
+        .filter(|c| fails_gate(c, strict))
+        .map(|c| {
+            let title = format!("oc-conform {}: {} on opencode {}", c.outcome.as_str(), c.scenario, c.opencode_version);
+            let mut message = if c.failed_checks.is_empty() {
+                c.error.clone().unwrap_or_else(|| format!("{} is not as expected", c.scenario))
+            } else {
+                format!("failing checks: {}", c.failed_checks.join(", "))
+            };
+            for line in super::common::cell_findings(c) {
+                message.push('\n');
+                message.push_str(&line);
+            }
+            message.push_str(&format!("\nartifacts: {}/", c.artifacts.dir));
+            format!("::error title={}::{}", escape_property(&title), escape_data(&message))
+        })
+        .collect()
+}
+
+/// A workflow command's message: `%`, CR and LF encoded.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// A workflow command's property value: also `:` and `,`.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Writes the annotations when the run finishes (after any auto-bisect, so they carry
+/// its answers).
+pub struct GithubAnnotations {
+    builder: ResultsBuilder,
+    to_stderr: bool,
+}
+
+impl GithubAnnotations {
+    pub fn new(to_stderr: bool) -> Self {
+        GithubAnnotations {
+            builder: ResultsBuilder::default(),
+            to_stderr,
+        }
+    }
+}
+
+impl Reporter for GithubAnnotations {
+    fn report(&mut self, event: &Event) -> std::io::Result<()> {
+        self.builder.on_event(event);
+        if !matches!(event, Event::RunFinished { .. }) {
+            return Ok(());
+        }
+        let Some(doc) = self.builder.doc() else { return Ok(()) };
+        let lines = github_lines(&doc).join("\n");
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if self.to_stderr {
+            writeln!(std::io::stderr().lock(), "{lines}")
+        } else {
+            writeln!(std::io::stdout().lock(), "{lines}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_command_text_is_escaped() {
+        assert_eq!(escape_data("50%\nnext\r"), "50%25%0Anext%0D");
+        assert_eq!(escape_property("a: b, c"), "a%3A b%2C c");
+    }
+}
