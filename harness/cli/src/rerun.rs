@@ -63,6 +63,8 @@ pub async fn last_failed(options: RerunOptions) -> u8 {
 
 async fn inner(run_dir: &Path, o: RerunOptions) -> Result<u8, AppError> {
     let ws = Workspace::load()?;
+    // The stored run first: a wrong path leaves no empty report dir behind.
+    oc_conform_runner::report::ResultsDoc::load(run_dir).map_err(AppError::usage)?;
     let catalogue = ws.catalogue(&o.scenarios)?.entries.into_iter().map(|(_, s)| s).collect();
     let out = ws.report_dir(o.report_dir.as_deref(), "rerun-")?;
     let installer = workspace::installer()?;
