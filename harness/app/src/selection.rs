@@ -164,6 +164,13 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_tag_is_refused_at_its_line() {
+        let text = "format_version = 1\nname = \"x\"\ndescription = \"x\"\ntags = [\"Abort\"]\n[[steps]]\ndo = \"prompt\"\ntext = \"hi\"\n";
+        let e = oc_conform_scenario::parse_str(text, std::path::Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:4:") && e.contains("tag `Abort` must be lower-case"), "{e}");
+    }
+
+    #[test]
     fn globs_match_whole_names() {
         assert!(glob_matches("abort-*", "abort-http"));
         assert!(glob_matches("*-http", "abort-http"));
