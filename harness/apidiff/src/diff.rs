@@ -532,16 +532,25 @@ impl<'a> Differ<'a> {
         let (va, vb) = (a.variants(), b.variants());
         let mut pair_of: Vec<Option<usize>> = vec![None; va.len()];
         let mut used = vec![false; vb.len()];
-        for whole in [true, false] {
-            for (i, t) in tag_a.iter().enumerate() {
-                if pair_of[i].is_some() {
-                    continue;
-                }
-                let same = |u: &Tag| if whole { u == t } else { u.first() == t.first() };
-                if let Some(j) = (0..vb.len()).find(|&j| !used[j] && same(&tag_b[j])) {
-                    used[j] = true;
-                    pair_of[i] = Some(j);
-                }
+        for (i, t) in tag_a.iter().enumerate() {
+            if let Some(j) = (0..vb.len()).find(|&j| !used[j] && &tag_b[j] == t) {
+                used[j] = true;
+                pair_of[i] = Some(j);
+            }
+        }
+        // Then by the first fixed value alone, where it leaves no choice: `{type=x}` that
+        // gained a fixed key. Where several share it (`type=sync`, told apart by their
+        // `syncEvent.type`), an unmatched one is a kind of message gone or new.
+        for i in 0..va.len() {
+            if pair_of[i].is_some() {
+                continue;
+            }
+            let first = tag_a[i].first();
+            let unmatched_a = (0..va.len()).filter(|&k| pair_of[k].is_none() && tag_a[k].first() == first).count();
+            let candidates: Vec<usize> = (0..vb.len()).filter(|&j| !used[j] && tag_b[j].first() == first).collect();
+            if let ([j], 1) = (candidates.as_slice(), unmatched_a) {
+                used[*j] = true;
+                pair_of[i] = Some(*j);
             }
         }
         let several = va.len() > 1 || vb.len() > 1;

@@ -206,7 +206,7 @@ impl Report {
                     continue;
                 }
                 for c in these {
-                    let _ = writeln!(s, "  {}{}: {}{}", c.location, c.path, c.detail, via(c));
+                    let _ = writeln!(s, "  {}: {}{}", place(c), c.detail, via(c));
                 }
             }
         }
@@ -251,10 +251,9 @@ impl Report {
             for c in list {
                 let _ = writeln!(
                     s,
-                    "| {} | `{}{}` | {} | {} |",
+                    "| {} | `{}` | {} | {} |",
                     c.severity.as_str(),
-                    md(&c.location),
-                    md(&c.path),
+                    md(&place(c)),
                     md(&c.detail),
                     c.reached_from.as_deref().map(md).unwrap_or_default()
                 );
@@ -274,6 +273,15 @@ impl Report {
 
     pub fn render_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// `event session.status at .status.type`, `POST /session`.
+fn place(c: &Change) -> String {
+    if c.path.is_empty() {
+        c.location.clone()
+    } else {
+        format!("{} at {}", c.location, c.path)
     }
 }
 
