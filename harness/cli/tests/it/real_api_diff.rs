@@ -2,7 +2,7 @@
 //! are fetched from servers started for it, never from the cache), the change between
 //! them found and classified, `--fail-on` deciding the exit code, and no server left.
 
-use crate::support::{oc_conform, one_real_run_at_a_time, processes_marked_by};
+use crate::support::{oc_conform, one_real_run_at_a_time, output_with_pid, processes_marked_by};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -29,14 +29,7 @@ fn api_diff_of_two_real_servers_finds_the_breaking_change_and_fails_on_it() {
     let _one = one_real_run_at_a_time();
     let paths = binaries(&[OLD, NEW]);
     let started = Instant::now();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
-        .args(["api-diff", &paths[0], &paths[1], "--format", "json", "--fail-on", "breaking"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let (out, pid) = output_with_pid(&["api-diff", &paths[0], &paths[1], "--format", "json", "--fail-on", "breaking"]);
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "--fail-on breaking with a breaking change; stderr: {stderr}");
