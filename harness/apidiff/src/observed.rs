@@ -163,12 +163,15 @@ fn check(value: &Value, shape: &Shape, doc: &Surface, path: &str, out: &mut Vec<
                         Some(v) => check(v, &p.shape, doc, &format!("{path}.{k}"), out, depth + 1),
                     }
                 }
+                // An object that declares no key and does not close itself is free-form.
+                let free_form = o.properties.is_empty() && !o.closed;
                 for (k, v) in map {
                     if o.properties.contains_key(k) {
                         continue;
                     }
                     match &o.values {
                         Some(values) => check(v, values, doc, &format!("{path}[*]"), out, depth + 1),
+                        None if free_form => {}
                         None => out.push((format!("{path}.{k}"), "sent, not declared in the document".into())),
                     }
                 }
@@ -176,9 +179,12 @@ fn check(value: &Value, shape: &Shape, doc: &Surface, path: &str, out: &mut Vec<
             v => problem(format!("sent {}, the document says object", json_kind(v))),
         },
         Shape::Union { variants } => {
-            // Fits if one variant fits; else the problems of the closest variant.
+            // Fits if one variant fits; else the problems of the closest variant: among
+            // those whose `type` is the value's, if any is.
+            let tagged: Vec<&Shape> = variants.iter().filter(|v| type_fits(value, v, doc)).collect();
+            let candidates: Vec<&Shape> = if tagged.is_empty() { variants.iter().collect() } else { tagged };
             let mut best: Option<Vec<(String, String)>> = None;
-            for v in variants {
+            for v in candidates {
                 let mut p = Vec::new();
                 check(value, v, doc, path, &mut p, depth + 1);
                 if p.is_empty() {
@@ -190,5 +196,17 @@ fn check(value: &Value, shape: &Shape, doc: &Surface, path: &str, out: &mut Vec<
             }
             out.extend(best.unwrap_or_default());
         }
+    }
+}
+
+/// Whether `value` is an object whose `type` is among those `variant` fixes.
+fn type_fits(value: &Value, variant: &Shape, doc: &Surface) -> bool {
+    let Some(t) = value.get("type").filter(|t| t.is_string()) else { return false };
+    match doc.resolve(variant) {
+        Shape::Object(o) => match o.properties.get("type").map(|p| doc.resolve(&p.shape)) {
+            Some(Shape::Enum { values }) => values.contains(&t.to_string()),
+            _ => false,
+        },
+        _ => false,
     }
 }

@@ -247,10 +247,15 @@ impl Shape {
                 properties: map
                     .iter()
                     .map(|(k, v)| {
-                        let p = Property {
-                            shape: Shape::observed(v),
-                            required: true,
+                        // A string `type` tells kinds of object apart (parts, states):
+                        // kept as its value, so they stay apart (see `merge_observed`).
+                        let shape = match v {
+                            Value::String(_) if k == "type" => Shape::Enum {
+                                values: BTreeSet::from([v.to_string()]),
+                            },
+                            v => Shape::observed(v),
                         };
+                        let p = Property { shape, required: true };
                         (k.clone(), p)
                     })
                     .collect(),
@@ -275,6 +280,9 @@ impl Shape {
             (Shape::Array { items: a }, Shape::Array { items: b }) => Shape::Array {
                 items: Box::new(a.merge_observed(*b)),
             },
+            (Shape::Object(a), Shape::Object(b)) if type_tag(&a) != type_tag(&b) => {
+                Shape::union(vec![Shape::Object(a), Shape::Object(b)])
+            }
             (Shape::Object(a), Shape::Object(b)) => {
                 let mut properties = BTreeMap::new();
                 let keys: BTreeSet<&String> = a.properties.keys().chain(b.properties.keys()).collect();
@@ -301,7 +309,11 @@ impl Shape {
             (Shape::Union { variants }, b) | (b, Shape::Union { variants }) => {
                 // Merge into the variant of the same kind, if there is one.
                 let mut variants = variants;
-                match variants.iter().position(|v| same_kind(v, &b)) {
+                let fits = |v: &Shape| match (v, &b) {
+                    (Shape::Object(x), Shape::Object(y)) => type_tag(x) == type_tag(y),
+                    (v, b) => same_kind(v, b),
+                };
+                match variants.iter().position(fits) {
                     Some(i) => {
                         let v = variants.remove(i);
                         variants.insert(i, v.merge_observed(b));
@@ -312,6 +324,14 @@ impl Shape {
             }
             (a, b) => Shape::union(vec![a, b]),
         }
+    }
+}
+
+/// An observed object's `type` value, if it has one.
+fn type_tag(o: &Object) -> Option<&BTreeSet<String>> {
+    match o.properties.get("type").map(|p| &p.shape) {
+        Some(Shape::Enum { values }) => Some(values),
+        _ => None,
     }
 }
 

@@ -176,3 +176,29 @@ fn observed_payloads_are_diffed_and_checked_against_their_own_document() {
     assert!(problems.contains(&(".reply", "declared required, not sent")), "{problems:?}");
     assert!(problems.contains(&(".answer", "sent, not declared in the document")), "{problems:?}");
 }
+
+/// A part is checked against the variant of its own `type` (not the closest-looking
+/// one), and parts of different types stay apart in the observed shapes.
+#[test]
+fn parts_are_told_apart_by_their_type() {
+    let doc = document("1.18.34");
+    let mut seen = Observed::default();
+    let tool = json!({"sessionID": "ses_1", "time": 1,
+        "part": {"id": "prt_1", "sessionID": "ses_1", "messageID": "msg_1", "type": "tool", "callID": "c1", "tool": "bash",
+                 "state": {"status": "pending", "input": {}, "raw": ""}}});
+    let text = json!({"sessionID": "ses_1", "time": 1,
+        "part": {"id": "prt_2", "sessionID": "ses_1", "messageID": "msg_1", "type": "text", "text": "hi"}});
+    seen.add("message.part.updated", &tool);
+    seen.add("message.part.updated", &text);
+    let problems = seen.conformance("1.18.34", &doc);
+    assert!(
+        problems.iter().all(|m| m.path != ".part.type" && m.path != ".part.callID" && m.path != ".part.text"),
+        "{problems:#?}"
+    );
+    let mut only_text = Observed::default();
+    only_text.add("message.part.updated", &text);
+    let changes = oc_conform_apidiff::diff::diff_observed(&seen.events, &only_text.events);
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].kind, Kind::VariantRemoved { tagged: true });
+    assert_eq!(changes[0].severity, Severity::PossiblyBreaking, "not seeing proves nothing");
+}
