@@ -2,6 +2,7 @@
 //! driver (`oc-conform-app`) and maps its one typed error to an exit code.
 
 mod auto_bisect;
+mod api_diff;
 mod bench;
 mod bisect;
 mod check_plugin;
@@ -139,6 +140,10 @@ enum Command {
         #[arg(value_name = "RUN_B")]
         run_b: PathBuf,
     },
+    /// What changed in opencode's interface between two releases (the OpenAPI document
+    /// at /doc, and with --runs the event payloads seen): breaking, possibly breaking,
+    /// additive, per consumer. Exit 1 with --fail-on when a change that severe is found.
+    ApiDiff(api_diff::ApiDiffArgs),
     /// Work on the expectations file.
     Expectations {
         #[command(subcommand)]
@@ -232,6 +237,7 @@ fn main() -> ExitCode {
             Command::Gc => install_cmds::gc(),
             Command::Bench(args) => bench::bench(args).await,
             Command::Diff { run_a, run_b } => stored::diff(&run_a, &run_b),
+            Command::ApiDiff(args) => api_diff::api_diff(args).await,
             Command::Expectations {
                 command: ExpectationsCommand::Update { run_dir, file },
             } => {

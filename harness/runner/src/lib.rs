@@ -20,5 +20,6 @@ pub mod shared_server;
 pub mod suite;
 pub mod bisect;
 pub mod bench;
+pub mod api_doc;
 pub mod execute;
 pub mod report;

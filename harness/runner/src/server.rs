@@ -48,6 +48,22 @@ pub struct ServerConfig<'a> {
     pub start_timeout: Duration,
 }
 
+impl<'a> ServerConfig<'a> {
+    /// A server of `binary` living in `sandbox`: its project as the working directory,
+    /// its scrubbed environment, password and run marker.
+    pub fn in_sandbox(binary: &'a Path, sandbox: &'a crate::sandbox::Sandbox, log_path: PathBuf, start_timeout: Duration) -> Self {
+        ServerConfig {
+            binary,
+            cwd: &sandbox.project,
+            env: sandbox.env(),
+            password: &sandbox.password,
+            run_marker: &sandbox.run_marker,
+            log_path,
+            start_timeout,
+        }
+    }
+}
+
 /// Processes groups and run markers that must die if the harness is interrupted.
 static LIVE: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 

@@ -205,15 +205,7 @@ async fn start(target: &Installed, log_path: &Path, start_timeout: Duration) -> 
     .map_err(|e| format!("cannot create the shared server's sandbox: {e}"))?;
     let recorder = Recorder::new("shared-server", &target.version);
     let server = ServerHandle::start(
-        ServerConfig {
-            binary: &target.binary,
-            cwd: &sandbox.project,
-            env: sandbox.env(),
-            password: &sandbox.password,
-            run_marker: &sandbox.run_marker,
-            log_path: log_path.to_path_buf(),
-            start_timeout,
-        },
+        ServerConfig::in_sandbox(&target.binary, &sandbox, log_path.to_path_buf(), start_timeout),
         &recorder,
     )
     .await

@@ -2,6 +2,7 @@
 //! emits its events, and returns its typed result or an [`crate::AppError`].
 
 pub mod auto_bisect;
+pub mod api_diff;
 pub mod bisect;
 pub mod check_plugin;
 pub mod rerun;

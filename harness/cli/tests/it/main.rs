@@ -7,6 +7,7 @@ mod cli;
 mod gate;
 mod hygiene;
 mod plugin_author;
+mod real_api_diff;
 mod real_attach;
 mod real_authoring;
 mod real_check_plugin;

@@ -72,18 +72,8 @@ pub fn run(args: &[&str]) -> Run {
 pub fn run_with_pid(args: &[&str]) -> (Run, u32) {
     let _one = one_real_run_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
-        .env("OC_CONFORM_ROOT", repo_root())
-        .arg("run")
-        .args(args)
-        .arg("--report-dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let (out, pid) = output_with_pid(&[&["run"], args, &["--report-dir", dir_arg]].concat());
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let results = std::fs::read(dir.path().join("results.json"))
         .ok()
@@ -96,6 +86,19 @@ pub fn run_with_pid(args: &[&str]) -> (Run, u32) {
         results,
     };
     (run, pid)
+}
+
+/// `oc-conform ARGS`' output, and its pid (the prefix of its processes' run markers).
+pub fn output_with_pid(args: &[&str]) -> (std::process::Output, u32) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("oc-conform"))
+        .env("OC_CONFORM_ROOT", repo_root())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (child.wait_with_output().unwrap(), pid)
 }
 
 /// Processes whose environment carries a run marker of a harness that ran as `pid`.

@@ -68,15 +68,7 @@ impl ServerSource {
         match self {
             ServerSource::Own => {
                 let server = ServerHandle::start(
-                    ServerConfig {
-                        binary: target.binary,
-                        cwd: &sandbox.project,
-                        env: sandbox.env(),
-                        password: &sandbox.password,
-                        run_marker: &sandbox.run_marker,
-                        log_path,
-                        start_timeout: settings.start_timeout,
-                    },
+                    ServerConfig::in_sandbox(target.binary, sandbox, log_path, settings.start_timeout),
                     rec,
                 )
                 .await
