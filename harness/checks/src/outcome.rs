@@ -167,6 +167,14 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_flake_that_failed_every_run_is_flaky() {
+        let flaky = expect(ExpectedOutcome::Flaky, &[]);
+        let runs = [run(Verdict::Fail, &["a"]), run(Verdict::Fail, &["a"])];
+        assert_eq!(classify(&runs, Some(&flaky)), Outcome::Flaky);
+        assert_eq!(classify(&runs[..1], Some(&flaky)), Outcome::Flaky);
+    }
+
+    #[test]
     fn no_verdict_is_never_hidden() {
         let mut t = run(Verdict::Error, &[]);
         assert_eq!(classify(&[run(Verdict::Pass, &[]), t.clone()], None), Outcome::Error);
