@@ -539,6 +539,39 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_ends_a_cycle_at_the_next_busy_event_not_the_next_idle() {
+        // Two healthy turns, the second longer than grace: its busy status belongs to
+        // the second turn (its busy event came first), not a stray busy after the first
+        // turn's idle.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(2000.0).event_status("busy");
+        b.at(2050.0).status("busy");
+        b.at(5000.0).idle_events();
+        b.at(5030.0).status("idle");
+        b.at(7000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.starts_with("2 idle event(s) matched"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_event_matches_status_fails_a_late_idle_status_before_a_later_turn() {
+        // The status says idle only 2200 ms after the idle event; the next turn starts
+        // later still. Grace (1000 ms) bounds the wait, not the next turn.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(2500.0).status("idle");
+        b.at(4000.0).event_status("busy").status("busy");
+        b.at(4300.0).idle_events().status("idle");
+        b.at(6000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("it said idle only at 2500 ms"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
