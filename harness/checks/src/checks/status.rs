@@ -572,6 +572,18 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_is_not_matched_by_a_busy_kind_of_status() {
+        // After the idle event the status changes, but to `retry`: still not idle.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(500.0).status("retry");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("still said retry at 1300 ms"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
