@@ -584,6 +584,21 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_does_not_judge_an_idle_a_new_turn_overtook() {
+        // The next turn's busy event comes 500 ms after the idle event, before the poll
+        // showed idle: that idle cannot be judged; the second one is.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(800.0).event_status("busy");
+        b.at(1500.0).idle_events();
+        b.at(1520.0).status("idle");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.starts_with("1 idle event(s) matched"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
