@@ -596,6 +596,16 @@ mod tests {
         let r = idle_event_matches_status(&b.build(), 1000);
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         assert!(r.message.starts_with("1 idle event(s) matched"), "{}", r.message);
+
+        // A turn that starts only when grace has run out excuses nothing.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(1300.0).event_status("busy");
+        b.at(1500.0).idle_events();
+        b.at(1520.0).status("idle");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     }
 
     #[test]
