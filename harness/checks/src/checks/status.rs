@@ -609,6 +609,15 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_judges_a_run_observed_exactly_for_grace() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(1300.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
