@@ -461,6 +461,26 @@ mod tests {
         b.result()
     }
 
+    #[test]
+    fn names_are_spelled_as_bisect_json_spells_them() {
+        for d in [Direction::Regression, Direction::Fixed] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str(), "{d:?}");
+        }
+        for r in [ProbeResult::Good, ProbeResult::Bad, ProbeResult::Skip] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str(), "{r:?}");
+        }
+        let statuses = [
+            Status::Searching,
+            Status::Found,
+            Status::Ambiguous,
+            Status::EndNotConfirmed(EndError::GoodEndIsBad),
+        ];
+        assert_eq!(
+            statuses.map(Status::as_str),
+            ["searching", "found", "ambiguous", "end_not_confirmed"]
+        );
+    }
+
     fn ceil_log2(n: usize) -> usize {
         (usize::BITS - (n.max(1) - 1).leading_zeros()) as usize
     }
