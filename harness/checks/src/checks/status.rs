@@ -560,7 +560,10 @@ mod tests {
     fn idle_event_matches_status_fails_a_late_idle_status_before_a_later_turn() {
         // The status says idle only 2200 ms after the idle event; the next turn starts
         // later still. Grace (1000 ms) bounds the wait, not the next turn.
-        let mut b = busy_turn();
+        // Idle before the turn began: not the idle that answers the idle event.
+        let mut b = TimelineBuilder::new();
+        b.at(50.0).status("idle");
+        b.at(100.0).status("busy").event_status("busy");
         b.at(300.0).idle_events();
         b.at(2500.0).status("idle");
         b.at(4000.0).event_status("busy").status("busy");
@@ -568,7 +571,22 @@ mod tests {
         b.at(6000.0).harness("end");
         let r = idle_event_matches_status(&b.build(), 1000);
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
-        assert!(r.message.contains("it said idle only at 2500 ms"), "{}", r.message);
+        assert!(
+            r.message.contains("still said busy at 1300 ms (since 100 ms, grace 1000 ms); it said idle only at 2500 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn idle_event_matches_status_is_not_excused_by_a_poll_failure_after_grace() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(2000.0).harness("status poll failed: timeout");
+        b.at(2500.0).harness("status poll answered again");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     }
 
     #[test]
