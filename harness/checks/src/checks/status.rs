@@ -651,6 +651,27 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_allows_the_next_turn_up_to_grace_early() {
+        let turns = |busy_status_at: f64| {
+            let mut b = busy_turn();
+            b.at(300.0).idle_events();
+            b.at(320.0).status("idle");
+            b.at(busy_status_at).status("busy");
+            b.at(3000.0).event_status("busy");
+            b.at(3500.0).idle_events().status("idle");
+            b.at(6000.0).harness("end");
+            idle_event_matches_status(&b.build(), 1000)
+        };
+        // The poll sees the next turn exactly grace before its busy event: allowed.
+        let r = turns(2000.0);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // 2000 ms before it: a stray busy.
+        let r = turns(1000.0);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("said busy again at 1000 ms; the next busy event came only at 3000 ms"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
