@@ -672,6 +672,20 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_cannot_judge_a_busy_status_just_before_the_end() {
+        // Busy again 500 ms before the run ended, no busy event: a busy event might have
+        // come within grace, had the run lasted.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(3500.0).status("busy");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        assert!(r.message.contains("said busy at 3500 ms and the run ended 500 ms later"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);

@@ -514,6 +514,10 @@ mod tests {
         assert_eq!(r.first_bad(), None);
         assert_eq!(r.probes, vec![(0, ProbeResult::Bad), (3, ProbeResult::Good), (1, ProbeResult::Good)]);
         assert_eq!(r.known_good_bad(), (1, 0));
+        let r = run(8, Direction::Fixed, monotone(Direction::Fixed, 5));
+        assert_eq!((r.last_failing(), r.first_fixed()), (Some(4), Some(5)));
+        let r = run(8, Direction::Regression, monotone(Direction::Regression, 5));
+        assert_eq!(r.last_failing(), None, "a regression search has no last failing");
     }
 
     #[test]
