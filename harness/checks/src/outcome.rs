@@ -167,6 +167,14 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_flake_that_failed_every_run_is_flaky() {
+        let flaky = expect(ExpectedOutcome::Flaky, &[]);
+        let runs = [run(Verdict::Fail, &["a"]), run(Verdict::Fail, &["a"])];
+        assert_eq!(classify(&runs, Some(&flaky)), Outcome::Flaky);
+        assert_eq!(classify(&runs[..1], Some(&flaky)), Outcome::Flaky);
+    }
+
+    #[test]
     fn no_verdict_is_never_hidden() {
         let mut t = run(Verdict::Error, &[]);
         assert_eq!(classify(&[run(Verdict::Pass, &[]), t.clone()], None), Outcome::Error);
@@ -185,6 +193,39 @@ mod tests {
         assert_eq!(gate(&[(UnexpectedPass, false)], true), Gate::Regression);
         assert_eq!(gate(&[(Flaky, false)], true), Gate::Regression);
         assert_eq!(gate(&[(Flaky, true)], true), Gate::Ok);
+    }
+
+    const ALL: [Outcome; 7] = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::ExpectedFail,
+        Outcome::UnexpectedPass,
+        Outcome::Flaky,
+        Outcome::Timeout,
+        Outcome::Error,
+    ];
+
+    #[test]
+    fn each_outcome_is_spelled_as_results_json_spells_it() {
+        for o in ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str(), "{o:?}");
+        }
+        assert_eq!(Outcome::UnexpectedPass.as_str(), "UNEXPECTED-PASS");
+    }
+
+    #[test]
+    fn expected_outcomes_are_pass_known_failures_and_declared_flakes() {
+        use Outcome::*;
+        for o in ALL {
+            for declared in [false, true] {
+                let want = match o {
+                    Pass | ExpectedFail => true,
+                    Flaky => declared,
+                    Fail | UnexpectedPass | Timeout | Error => false,
+                };
+                assert_eq!(o.is_expected(declared), want, "{o:?}, flaky declared: {declared}");
+            }
+        }
     }
 
     fn verdict() -> impl Strategy<Value = Verdict> {

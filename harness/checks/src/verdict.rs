@@ -92,4 +92,12 @@ mod tests {
         assert_eq!(combine(&[p.clone(), e.clone()]), Verdict::Error);
         assert_eq!(combine(&[e, f, p]), Verdict::Fail);
     }
+
+    #[test]
+    fn each_verdict_is_spelled_as_results_json_spells_it() {
+        for v in [Verdict::Pass, Verdict::Fail, Verdict::Error] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str(), "{v:?}");
+        }
+        assert_eq!(Verdict::Error.as_str(), "error");
+    }
 }

@@ -539,6 +539,153 @@ mod tests {
     }
 
     #[test]
+    fn idle_event_matches_status_ends_a_cycle_at_the_next_busy_event_not_the_next_idle() {
+        // Two healthy turns, the second longer than grace: its busy status belongs to
+        // the second turn (its busy event came first), not a stray busy after the first
+        // turn's idle.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(2000.0).event_status("busy");
+        b.at(2050.0).status("busy");
+        b.at(5000.0).idle_events();
+        b.at(5030.0).status("idle");
+        b.at(7000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.starts_with("2 idle event(s) matched"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_event_matches_status_fails_a_late_idle_status_before_a_later_turn() {
+        // The status says idle only 2200 ms after the idle event; the next turn starts
+        // later still. Grace (1000 ms) bounds the wait, not the next turn.
+        // Idle before the turn began: not the idle that answers the idle event.
+        let mut b = TimelineBuilder::new();
+        b.at(50.0).status("idle");
+        b.at(100.0).status("busy").event_status("busy");
+        b.at(300.0).idle_events();
+        b.at(2500.0).status("idle");
+        b.at(4000.0).event_status("busy").status("busy");
+        b.at(4300.0).idle_events().status("idle");
+        b.at(6000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(
+            r.message.contains("still said busy at 1300 ms (since 100 ms, grace 1000 ms); it said idle only at 2500 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn idle_event_matches_status_is_not_excused_by_a_poll_failure_after_grace() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(2000.0).harness("status poll failed: timeout");
+        b.at(2500.0).harness("status poll answered again");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_is_not_matched_by_a_busy_kind_of_status() {
+        // After the idle event the status changes, but to `retry`: still not idle.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(500.0).status("retry");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("still said retry at 1300 ms"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_event_matches_status_does_not_judge_an_idle_a_new_turn_overtook() {
+        // The next turn's busy event comes 500 ms after the idle event, before the poll
+        // showed idle: that idle cannot be judged; the second one is.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(800.0).event_status("busy");
+        b.at(1500.0).idle_events();
+        b.at(1520.0).status("idle");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.starts_with("1 idle event(s) matched"), "{}", r.message);
+
+        // A turn that starts only when grace has run out excuses nothing.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(1300.0).event_status("busy");
+        b.at(1500.0).idle_events();
+        b.at(1520.0).status("idle");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_judges_a_run_observed_exactly_for_grace() {
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(1300.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_takes_only_busy_statuses_for_stray_busy() {
+        // The poll reports idle twice after the idle event; the next turn comes later.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(500.0).status("idle");
+        b.at(3000.0).event_status("busy");
+        b.at(3050.0).status("busy");
+        b.at(3500.0).idle_events().status("idle");
+        b.at(6000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
+    fn idle_event_matches_status_allows_the_next_turn_up_to_grace_early() {
+        let turns = |busy_status_at: f64| {
+            let mut b = busy_turn();
+            b.at(300.0).idle_events();
+            b.at(320.0).status("idle");
+            b.at(busy_status_at).status("busy");
+            b.at(3000.0).event_status("busy");
+            b.at(3500.0).idle_events().status("idle");
+            b.at(6000.0).harness("end");
+            idle_event_matches_status(&b.build(), 1000)
+        };
+        // The poll sees the next turn exactly grace before its busy event: allowed.
+        let r = turns(2000.0);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // 2000 ms before it: a stray busy.
+        let r = turns(1000.0);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("said busy again at 1000 ms; the next busy event came only at 3000 ms"), "{}", r.message);
+    }
+
+    #[test]
+    fn idle_event_matches_status_cannot_judge_a_busy_status_just_before_the_end() {
+        // Busy again 500 ms before the run ended, no busy event: a busy event might have
+        // come within grace, had the run lasted.
+        let mut b = busy_turn();
+        b.at(300.0).idle_events();
+        b.at(320.0).status("idle");
+        b.at(3500.0).status("busy");
+        b.at(4000.0).harness("end");
+        let r = idle_event_matches_status(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        assert!(r.message.contains("said busy at 3500 ms and the run ended 500 ms later"), "{}", r.message);
+    }
+
+    #[test]
     fn idle_event_matches_status_needs_observations() {
         let r = idle_event_matches_status(&busy_turn().build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);

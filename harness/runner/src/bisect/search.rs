@@ -461,6 +461,26 @@ mod tests {
         b.result()
     }
 
+    #[test]
+    fn names_are_spelled_as_bisect_json_spells_them() {
+        for d in [Direction::Regression, Direction::Fixed] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str(), "{d:?}");
+        }
+        for r in [ProbeResult::Good, ProbeResult::Bad, ProbeResult::Skip] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str(), "{r:?}");
+        }
+        let statuses = [
+            Status::Searching,
+            Status::Found,
+            Status::Ambiguous,
+            Status::EndNotConfirmed(EndError::GoodEndIsBad),
+        ];
+        assert_eq!(
+            statuses.map(Status::as_str),
+            ["searching", "found", "ambiguous", "end_not_confirmed"]
+        );
+    }
+
     fn ceil_log2(n: usize) -> usize {
         (usize::BITS - (n.max(1) - 1).leading_zeros()) as usize
     }
@@ -494,6 +514,10 @@ mod tests {
         assert_eq!(r.first_bad(), None);
         assert_eq!(r.probes, vec![(0, ProbeResult::Bad), (3, ProbeResult::Good), (1, ProbeResult::Good)]);
         assert_eq!(r.known_good_bad(), (1, 0));
+        let r = run(8, Direction::Fixed, monotone(Direction::Fixed, 5));
+        assert_eq!((r.last_failing(), r.first_fixed()), (Some(4), Some(5)));
+        let r = run(8, Direction::Regression, monotone(Direction::Regression, 5));
+        assert_eq!(r.last_failing(), None, "a regression search has no last failing");
     }
 
     #[test]

@@ -150,3 +150,140 @@ pub fn error_exit_code(mode: ExitMode, code: u8) -> u8 {
         (ExitMode::Bisect, _) => exit::BISECT_SKIP,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Artifacts, RunReport};
+    use oc_conform_checks::Verdict;
+    use oc_conform_scenario::{Expectation, ExpectedOutcome};
+
+    /// A cell of `outcome` with runs that agree with it; `expected`: what expectations.toml
+    /// said of it.
+    fn cell(scenario: &str, outcome: Outcome, expected: Option<ExpectedOutcome>) -> CellReport {
+        let run = |verdict: Verdict, failed: &[&str], timed_out: bool| RunReport {
+            verdict,
+            failed_checks: failed.iter().map(|s| s.to_string()).collect(),
+            duration_ms: 10,
+            timed_out,
+            error: None,
+            dir: format!("1.0.0/{scenario}"),
+        };
+        let runs = match outcome {
+            Outcome::Pass | Outcome::UnexpectedPass => vec![run(Verdict::Pass, &[], false)],
+            Outcome::Fail | Outcome::ExpectedFail => vec![run(Verdict::Fail, &["a"], false)],
+            Outcome::Flaky => vec![run(Verdict::Pass, &[], false), run(Verdict::Fail, &["a"], false)],
+            Outcome::Timeout => vec![run(Verdict::Error, &[], true)],
+            Outcome::Error => vec![run(Verdict::Error, &[], false)],
+        };
+        CellReport {
+            scenario: scenario.into(),
+            opencode_version: "1.0.0".into(),
+            outcome,
+            verdict: runs.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Error),
+            failed_checks: runs.iter().flat_map(|r| r.failed_checks.clone()).collect(),
+            duration_ms: 10,
+            error: None,
+            expectation: expected.map(|outcome| Expectation {
+                scenario: scenario.into(),
+                versions: vec!["*".into()],
+                outcome,
+                failing_checks: vec![],
+                issue: None,
+                reason: None,
+            }),
+            checks: vec![],
+            runs,
+            artifacts: Artifacts::for_dir(&format!("1.0.0/{scenario}")),
+            first_bad: None,
+        }
+    }
+
+    #[test]
+    fn only_failures_fail_the_gate_and_strict_adds_surprises() {
+        use Outcome::*;
+        let plain = [Pass, ExpectedFail, Timeout, Error, UnexpectedPass, Flaky];
+        for o in plain {
+            assert!(!fails_gate(&cell("s", o, None), false), "{o:?} fails the gate without --strict");
+        }
+        assert!(fails_gate(&cell("s", Fail, None), false));
+        assert!(fails_gate(&cell("s", Fail, None), true));
+        assert!(fails_gate(&cell("s", UnexpectedPass, Some(ExpectedOutcome::Fail)), true));
+        assert!(fails_gate(&cell("s", Flaky, None), true), "an undeclared flake under --strict");
+        assert!(!fails_gate(&cell("s", Flaky, Some(ExpectedOutcome::Flaky)), true), "a declared flake");
+        for o in [Pass, ExpectedFail, Timeout, Error] {
+            assert!(!fails_gate(&cell("s", o, None), true), "{o:?} fails the gate under --strict");
+        }
+    }
+
+    #[test]
+    fn every_decision_has_its_exit_code_headline_and_cells() {
+        use Outcome::*;
+        let ok = decide(&[cell("a", Pass, None), cell("b", ExpectedFail, Some(ExpectedOutcome::Fail))], false);
+        assert_eq!((ok.decision, ok.exit_code, ok.headline.as_str()), (Decision::Ok, exit::OK, "all as expected"));
+        assert!(ok.because.is_empty(), "{:?}", ok.because);
+        assert_eq!((ok.mode, ok.strict), (ExitMode::Gate, false));
+
+        let empty = decide(&[], true);
+        assert_eq!((empty.decision, empty.exit_code, empty.headline.as_str()), (Decision::Ok, exit::OK, "no results"));
+        assert!(empty.strict);
+
+        let bad = decide(&[cell("a", Pass, None), cell("b", Error, None), cell("c", Fail, None)], false);
+        assert_eq!((bad.decision, bad.exit_code, bad.headline.as_str()), (Decision::Regression, exit::REGRESSION, "REGRESSION"));
+        assert_eq!(bad.because, ["c (1.0.0): FAIL", "b (1.0.0): ERROR"], "regressions first, then no verdicts");
+
+        let none = decide(&[cell("a", Pass, None), cell("t", Timeout, None)], false);
+        assert_eq!((none.decision, none.exit_code, none.headline.as_str()), (Decision::NoVerdict, exit::INFRA, "NO VERDICT"));
+        assert_eq!(none.because, ["t (1.0.0): TIMEOUT"]);
+    }
+
+    #[test]
+    fn a_strict_regression_says_what_only_strict_counts() {
+        use Outcome::*;
+        let one = decide(&[cell("x", UnexpectedPass, Some(ExpectedOutcome::Fail))], true);
+        assert_eq!((one.decision, one.exit_code), (Decision::Regression, exit::REGRESSION));
+        assert_eq!(one.headline, "REGRESSION (--strict: 1 unexpected pass or undeclared flaky)");
+        assert_eq!(one.because, ["x (1.0.0): UNEXPECTED-PASS"]);
+
+        let two = decide(&[cell("x", UnexpectedPass, Some(ExpectedOutcome::Fail)), cell("y", Flaky, None)], true);
+        assert_eq!(two.headline, "REGRESSION (--strict: 2 unexpected passes or undeclared flaky)");
+
+        let mixed = decide(&[cell("x", UnexpectedPass, Some(ExpectedOutcome::Fail)), cell("f", Fail, None)], true);
+        assert_eq!(mixed.headline, "REGRESSION", "a real failure is not a strict-only regression");
+        assert_eq!(mixed.because.len(), 2);
+
+        let lenient = decide(&[cell("x", UnexpectedPass, Some(ExpectedOutcome::Fail))], false);
+        assert_eq!((lenient.decision, lenient.exit_code), (Decision::Ok, exit::OK));
+    }
+
+    #[test]
+    fn bisect_mode_ignores_expectations_and_lists_what_did_not_pass() {
+        use Outcome::*;
+        let good = decide_bisect(&[cell("a", Pass, None)], None);
+        assert_eq!((good.mode, good.decision, good.exit_code), (ExitMode::Bisect, Decision::Ok, exit::OK));
+        assert!(good.headline.starts_with("GOOD"), "{}", good.headline);
+        assert!(good.because.is_empty());
+
+        let known = decide_bisect(&[cell("a", Pass, None), cell("k", ExpectedFail, Some(ExpectedOutcome::Fail))], None);
+        assert_eq!((known.decision, known.exit_code), (Decision::Regression, exit::REGRESSION));
+        assert!(known.headline.starts_with("BAD"), "{}", known.headline);
+        assert_eq!(known.because, ["k (1.0.0): EXPECTED-FAIL"]);
+
+        let skip = decide_bisect(&[cell("a", Pass, None), cell("e", Error, None)], None);
+        assert_eq!((skip.decision, skip.exit_code), (Decision::NoVerdict, exit::BISECT_SKIP));
+        assert!(skip.headline.starts_with("SKIP"), "{}", skip.headline);
+        assert_eq!(skip.because, ["e (1.0.0): ERROR"]);
+    }
+
+    #[test]
+    fn a_run_that_could_not_happen_tells_git_bisect_to_skip_or_abort() {
+        for code in [exit::USAGE, exit::INFRA, exit::SIGINT, exit::SIGTERM, 3] {
+            assert_eq!(error_exit_code(ExitMode::Gate, code), code, "the gate keeps {code}");
+        }
+        assert_eq!(error_exit_code(ExitMode::Bisect, exit::USAGE), exit::BISECT_ABORT);
+        assert_eq!(error_exit_code(ExitMode::Bisect, exit::SIGINT), exit::SIGINT);
+        assert_eq!(error_exit_code(ExitMode::Bisect, exit::SIGTERM), exit::SIGTERM);
+        assert_eq!(error_exit_code(ExitMode::Bisect, exit::INFRA), exit::BISECT_SKIP);
+        assert_eq!(error_exit_code(ExitMode::Bisect, 3), exit::BISECT_SKIP);
+    }
+}
