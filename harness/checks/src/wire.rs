@@ -384,6 +384,13 @@ pub fn session_id(body: &Value) -> Option<&str> {
     body["id"].as_str()
 }
 
+/// The session a `session.created` event announces (`info.id`); none for other events.
+pub fn created_session<'a>(event_type: &str, properties: &'a Value) -> Option<&'a str> {
+    (event_type == "session.created")
+        .then(|| properties.pointer("/info/id").and_then(Value::as_str))
+        .flatten()
+}
+
 /// The version in a `GET /global/health` answer.
 pub fn health_version(body: &Value) -> Option<&str> {
     body["version"].as_str()

@@ -29,6 +29,7 @@ fn all_specs(grace: u64) -> Vec<CheckSpec> {
         CheckSpec::NoModelRequests {},
         CheckSpec::ErrorsAreTyped {},
         CheckSpec::EventStreamsAgree {},
+        CheckSpec::SessionCreatedOnBothStreams {},
         CheckSpec::PluginReported {
             event: "permission-replied".into(),
         },

@@ -339,6 +339,9 @@ pub enum CheckSpec {
     ErrorsAreTyped {},
     /// The per-directory `/event` stream carried the same session events as `/global/event`.
     EventStreamsAgree {},
+    /// Every session created over HTTP was announced by `session.created` on both event
+    /// streams (a `/event` closed or silent after a config change fails).
+    SessionCreatedOnBothStreams {},
     /// A fixture plugin wrote a record with this `event` and no `error`.
     PluginReported { event: String },
     /// The event stream told the client the turn failed: a `session.error` for the
@@ -388,6 +391,7 @@ impl CheckSpec {
             CheckSpec::NoModelRequests {} => "no-model-requests",
             CheckSpec::ErrorsAreTyped {} => "errors-are-typed",
             CheckSpec::EventStreamsAgree {} => "event-streams-agree",
+            CheckSpec::SessionCreatedOnBothStreams {} => "session-created-on-both-streams",
             CheckSpec::PluginReported { .. } => "plugin-reported",
             CheckSpec::MessagesStored { .. } => "messages-stored",
             CheckSpec::SessionErrorReported { .. } => "session-error-reported",

@@ -211,6 +211,7 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         | CheckSpec::NoModelRequests {}
         | CheckSpec::ErrorsAreTyped {}
         | CheckSpec::EventStreamsAgree {}
+        | CheckSpec::SessionCreatedOnBothStreams {}
         | CheckSpec::SessionErrorReported { .. }
         | CheckSpec::MessagesStored { .. } => vec![],
         // Judged from what is seen of the server: an exit the harness cannot see shows

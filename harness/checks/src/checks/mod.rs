@@ -28,7 +28,10 @@ pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
-pub use streams::{event_streams_agree, event_streams_stay_open, EVENT_STREAMS_STAY_OPEN};
+pub use streams::{
+    event_streams_agree, event_streams_stay_open, session_created_on_both_streams,
+    EVENT_STREAMS_STAY_OPEN,
+};
 pub use turn::{
     messages_stored, model_script_followed, no_model_requests, quiet_after_idle, tool_ends_aborted,
     MODEL_SCRIPT_FOLLOWED,
@@ -52,6 +55,7 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::NoModelRequests {} => no_model_requests(tl),
         CheckSpec::ErrorsAreTyped {} => errors_are_typed(tl),
         CheckSpec::EventStreamsAgree {} => event_streams_agree(tl),
+        CheckSpec::SessionCreatedOnBothStreams {} => session_created_on_both_streams(tl),
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
         CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
@@ -63,7 +67,9 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
 fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
     use EventStream::{Directory, Global};
     match spec {
-        CheckSpec::EventStreamsAgree {} => &[Global, Directory],
+        CheckSpec::EventStreamsAgree {} | CheckSpec::SessionCreatedOnBothStreams {} => {
+            &[Global, Directory]
+        }
         CheckSpec::IdleEventMatchesStatus { .. }
         | CheckSpec::OneIdlePerBusy {}
         | CheckSpec::ToolEndsAborted {}
