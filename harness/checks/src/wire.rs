@@ -221,6 +221,10 @@ pub struct Message<'a> {
     pub role: Option<&'a str>,
     /// The error the message ended with (`MessageAbortedError`, ...).
     pub error: Option<&'a str>,
+    /// An assistant message's user message (`parentID`).
+    pub parent_id: Option<&'a str>,
+    /// Why an assistant message's model step ended (`stop`, `tool-calls`, ...).
+    pub finish: Option<&'a str>,
     pub present: bool,
 }
 
@@ -231,6 +235,8 @@ impl<'a> Message<'a> {
             id: v.get("id").and_then(Value::as_str),
             role: v.get("role").and_then(Value::as_str),
             error: v.pointer("/error/name").and_then(Value::as_str),
+            parent_id: v.get("parentID").and_then(Value::as_str),
+            finish: v.get("finish").and_then(Value::as_str),
             present: info.is_some_and(|i| !i.is_null()),
         }
     }
@@ -420,6 +426,12 @@ impl<'a> StoredMessage<'a> {
     }
     pub fn parts(&self) -> impl DoubleEndedIterator<Item = Part<'a>> {
         self.parts.iter().map(Part)
+    }
+    /// The text of its first text part (what the user wrote, for a user message).
+    pub fn text(&self) -> Option<&'a str> {
+        self.parts()
+            .find(|p| p.kind() == Some("text"))
+            .and_then(|p| p.0.get("text").and_then(Value::as_str))
     }
 }
 

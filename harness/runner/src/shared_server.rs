@@ -213,6 +213,7 @@ async fn start(target: &Installed, log_path: &Path, start_timeout: Duration) -> 
             run_marker: &sandbox.run_marker,
             log_path: log_path.to_path_buf(),
             start_timeout,
+            port_4096: Default::default(),
         },
         &recorder,
     )

@@ -63,6 +63,7 @@ impl ServerSource {
         sandbox: &Sandbox,
         rec: &Recorder,
         cancel: &CancellationToken,
+        scenario_port: Option<oc_conform_scenario::Port4096>,
     ) -> Result<OnServer, String> {
         let log_path = target.artifacts_dir.join("server.log");
         match self {
@@ -76,6 +77,10 @@ impl ServerSource {
                         run_marker: &sandbox.run_marker,
                         log_path,
                         start_timeout: settings.start_timeout,
+                        port_4096: match scenario_port {
+                            Some(oc_conform_scenario::Port4096::Free) => crate::port4096::PortUse::Free,
+                            _ => crate::port4096::PortUse::Busy,
+                        },
                     },
                     rec,
                 )
