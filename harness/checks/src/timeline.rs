@@ -72,6 +72,10 @@ pub enum Observation {
         has_tool_result: bool,
         summary: String,
     },
+    /// The fake model's answer to request `index` ended: all of it sent (`completed`), or
+    /// cut, dropped by the client or refused with an HTTP error. With the request's
+    /// arrival it bounds the model call in time.
+    ModelAnswerEnded { index: u32, completed: bool },
     /// A record written by a fixture plugin (one JSON object per line).
     Plugin { record: Value },
     /// The runner played a step.
@@ -350,6 +354,12 @@ impl Observation {
                 Some(t) => format!("model request #{index} ({}, turn {t})", kind.as_str()),
                 None => format!("model request #{index} ({})", kind.as_str()),
             },
+            Observation::ModelAnswerEnded { index, completed: true } => {
+                format!("model answer #{index} ended")
+            }
+            Observation::ModelAnswerEnded { index, completed: false } => {
+                format!("model answer #{index} ended early (cut, refused or dropped)")
+            }
             Observation::Plugin { record } => format!("plugin record {record}"),
             Observation::Step {
                 index,

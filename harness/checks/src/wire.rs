@@ -221,6 +221,10 @@ pub struct Message<'a> {
     pub role: Option<&'a str>,
     /// The error the message ended with (`MessageAbortedError`, ...).
     pub error: Option<&'a str>,
+    /// An assistant message's user message (`parentID`).
+    pub parent_id: Option<&'a str>,
+    /// Why an assistant message's model step ended (`stop`, `tool-calls`, ...).
+    pub finish: Option<&'a str>,
     pub present: bool,
 }
 
@@ -231,6 +235,8 @@ impl<'a> Message<'a> {
             id: v.get("id").and_then(Value::as_str),
             role: v.get("role").and_then(Value::as_str),
             error: v.pointer("/error/name").and_then(Value::as_str),
+            parent_id: v.get("parentID").and_then(Value::as_str),
+            finish: v.get("finish").and_then(Value::as_str),
             present: info.is_some_and(|i| !i.is_null()),
         }
     }
@@ -384,6 +390,13 @@ pub fn session_id(body: &Value) -> Option<&str> {
     body["id"].as_str()
 }
 
+/// The session a `session.created` event announces (`info.id`); none for other events.
+pub fn created_session<'a>(event_type: &str, properties: &'a Value) -> Option<&'a str> {
+    (event_type == "session.created")
+        .then(|| properties.pointer("/info/id").and_then(Value::as_str))
+        .flatten()
+}
+
 /// The version in a `GET /global/health` answer.
 pub fn health_version(body: &Value) -> Option<&str> {
     body["version"].as_str()
@@ -413,6 +426,12 @@ impl<'a> StoredMessage<'a> {
     }
     pub fn parts(&self) -> impl DoubleEndedIterator<Item = Part<'a>> {
         self.parts.iter().map(Part)
+    }
+    /// The text of its first text part (what the user wrote, for a user message).
+    pub fn text(&self) -> Option<&'a str> {
+        self.parts()
+            .find(|p| p.kind() == Some("text"))
+            .and_then(|p| p.0.get("text").and_then(Value::as_str))
     }
 }
 

@@ -29,6 +29,11 @@ fn all_specs(grace: u64) -> Vec<CheckSpec> {
         CheckSpec::NoModelRequests {},
         CheckSpec::ErrorsAreTyped {},
         CheckSpec::EventStreamsAgree {},
+        CheckSpec::SessionCreatedOnBothStreams {},
+        CheckSpec::ModelCallsNeverOverlap {},
+        CheckSpec::AnswersKeepTheirPrompt {},
+        CheckSpec::MessagesInAcceptedOrder { prompts: vec!["x".into()] },
+        CheckSpec::ServerUrlAgrees { port: Some(4096) },
         CheckSpec::PluginReported {
             event: "permission-replied".into(),
         },

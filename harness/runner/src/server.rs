@@ -27,6 +27,8 @@ pub enum ServerError {
     ExitedEarly { status: String, log_tail: String },
     #[error("opencode serve printed no listening line within {0:?}; last log lines:\n{1}")]
     NoListeningLine(Duration, String),
+    #[error("{0}")]
+    Port4096(String),
     #[error("the server at {url} cannot be used: {detail}")]
     Attach { url: String, detail: String },
     #[error("opencode serve at {url} did not answer GET /global/health within {timeout:?} (last: {last}); last log lines:\n{log_tail}")]
@@ -46,6 +48,8 @@ pub struct ServerConfig<'a> {
     pub run_marker: &'a str,
     pub log_path: PathBuf,
     pub start_timeout: Duration,
+    /// What port 4096 must be while the server starts (`--port 0` binds it when free).
+    pub port_4096: crate::port4096::PortUse,
 }
 
 impl<'a> ServerConfig<'a> {
@@ -60,6 +64,7 @@ impl<'a> ServerConfig<'a> {
             run_marker: &sandbox.run_marker,
             log_path,
             start_timeout,
+            port_4096: Default::default(),
         }
     }
 }
@@ -194,6 +199,10 @@ impl Drop for LogPart {
 impl ServerHandle {
     pub async fn start(cfg: ServerConfig<'_>, recorder: &Recorder) -> Result<Self, ServerError> {
         let started = Instant::now();
+        // Until the listening line: the port is bound by then.
+        let port_guard = crate::port4096::StartGuard::acquire(cfg.port_4096)
+            .await
+            .map_err(ServerError::Port4096)?;
         let mut cmd = tokio::process::Command::new(cfg.binary);
         // opencode's own log (INFO) on stderr, kept in server.log: otherwise it goes to a
         // file in the sandbox, which is deleted with it.
@@ -273,6 +282,7 @@ impl ServerHandle {
                 log_tail: handle.log_tail(),
             });
         };
+        drop(port_guard);
         handle.url = url.trim_end_matches('/').to_string();
         recorder.record(Observation::Server(ServerChange::Listening {
             url: handle.url.clone(),

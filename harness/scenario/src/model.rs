@@ -54,6 +54,21 @@ pub struct Scenario {
     /// the scenario is SKIPPED with the reason: never FAIL, never ERROR.
     #[serde(default, skip_serializing_if = "Requires::is_empty")]
     pub requires: Requires,
+    /// What port 4096 is while the scenario's server starts with `--port 0` (which binds
+    /// it when free): `busy` (the harness holds a listener on it) or `free` (no other
+    /// start of the run meanwhile; taken by something else, the scenario cannot judge:
+    /// ERROR). The harness's other servers always start with it busy. Declare
+    /// `needs_process_control = true` too: only a server of its own starts for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_4096: Option<Port4096>,
+}
+
+/// `port_4096 = "free" | "busy"`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Port4096 {
+    Free,
+    Busy,
 }
 
 /// `[requires]`: the releases a scenario applies to.
@@ -343,6 +358,24 @@ pub enum CheckSpec {
     ErrorsAreTyped {},
     /// The per-directory `/event` stream carried the same session events as `/global/event`.
     EventStreamsAgree {},
+    /// Every session created over HTTP was announced by `session.created` on both event
+    /// streams (a `/event` closed or silent after a config change fails).
+    SessionCreatedOnBothStreams {},
+    /// The session's agent turns reach the fake model one at a time (a request's answer
+    /// ends before the next turn request arrives; title requests are left out).
+    ModelCallsNeverOverlap {},
+    /// In the stored conversation every user message has exactly one final answer, and a
+    /// tool call's continuation stays under the user message that started it.
+    AnswersKeepTheirPrompt {},
+    /// The stored user messages' texts, in the stored order, are `prompts`.
+    MessagesInAcceptedOrder { prompts: Vec<String> },
+    /// The listening line, the port the server process listens on and `ctx.serverUrl`
+    /// (the `server-url` fixture plugin) agree; with `port`, the server must have bound it
+    /// for a verdict (else ERROR).
+    ServerUrlAgrees {
+        #[serde(default)]
+        port: Option<u16>,
+    },
     /// A fixture plugin wrote a record with this `event` and no `error`.
     PluginReported { event: String },
     /// The event stream told the client the turn failed: a `session.error` for the
@@ -392,6 +425,11 @@ impl CheckSpec {
             CheckSpec::NoModelRequests {} => "no-model-requests",
             CheckSpec::ErrorsAreTyped {} => "errors-are-typed",
             CheckSpec::EventStreamsAgree {} => "event-streams-agree",
+            CheckSpec::SessionCreatedOnBothStreams {} => "session-created-on-both-streams",
+            CheckSpec::ModelCallsNeverOverlap {} => "model-calls-never-overlap",
+            CheckSpec::AnswersKeepTheirPrompt {} => "answers-keep-their-prompt",
+            CheckSpec::MessagesInAcceptedOrder { .. } => "messages-in-accepted-order",
+            CheckSpec::ServerUrlAgrees { .. } => "server-url-agrees",
             CheckSpec::PluginReported { .. } => "plugin-reported",
             CheckSpec::MessagesStored { .. } => "messages-stored",
             CheckSpec::SessionErrorReported { .. } => "session-error-reported",

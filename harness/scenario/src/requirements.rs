@@ -211,6 +211,10 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         | CheckSpec::NoModelRequests {}
         | CheckSpec::ErrorsAreTyped {}
         | CheckSpec::EventStreamsAgree {}
+        | CheckSpec::SessionCreatedOnBothStreams {}
+        | CheckSpec::ModelCallsNeverOverlap {}
+        | CheckSpec::AnswersKeepTheirPrompt {}
+        | CheckSpec::MessagesInAcceptedOrder { .. }
         | CheckSpec::SessionErrorReported { .. }
         | CheckSpec::MessagesStored { .. } => vec![],
         // Judged from what is seen of the server: an exit the harness cannot see shows
@@ -228,6 +232,16 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
             Capability::PluginLog,
             format!("check `{name}` reads what the scenario's plugins report"),
         )],
+        CheckSpec::ServerUrlAgrees { .. } => vec![
+            need(
+                Capability::ProcessTree,
+                format!("check `{name}` needs the listening line of a server the harness started for the scenario"),
+            ),
+            need(
+                Capability::PluginLog,
+                format!("check `{name}` reads what the server-url plugin reports"),
+            ),
+        ],
     }
 }
 

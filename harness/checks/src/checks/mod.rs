@@ -4,6 +4,8 @@
 //! - `processes`: the process table against the status and the server's life;
 //! - `turn`: how the turn ended, what it stored, what reached the fake model;
 //! - `permission`, `errors`, `streams`, `plugin`;
+//! - `server_url`: the listening line, the socket and `ctx.serverUrl`;
+//! - `conversation`: several prompts on one session (model calls, answers, order);
 //! - `view`: the derived views every check reads (status over time, busy/idle signals,
 //!   process lives, tool parts, stored messages, streams the server closed), built on the
 //!   typed records of [`crate::wire`]: no check reads a JSON pointer of opencode's.
@@ -11,10 +13,12 @@
 //! A check that lacks the observations it needs answers [`Verdict::Error`](crate::Verdict),
 //! never a pass; a failure names the times and the entries (`witness`) that contradict.
 
+mod conversation;
 mod errors;
 mod permission;
 mod plugin;
 mod processes;
+mod server_url;
 mod status;
 mod streams;
 mod turn;
@@ -23,12 +27,17 @@ pub mod view;
 use crate::{CheckResult, EventStream, Timeline, Verdict};
 use oc_conform_scenario::CheckSpec;
 
+pub use conversation::{answers_keep_their_prompt, messages_in_accepted_order, model_calls_never_overlap};
 pub use errors::{errors_are_typed, session_error_reported};
 pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
+pub use server_url::server_url_agrees;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
-pub use streams::{event_streams_agree, event_streams_stay_open, EVENT_STREAMS_STAY_OPEN};
+pub use streams::{
+    event_streams_agree, event_streams_stay_open, session_created_on_both_streams,
+    EVENT_STREAMS_STAY_OPEN,
+};
 pub use turn::{
     messages_stored, model_script_followed, no_model_requests, quiet_after_idle, tool_ends_aborted,
     MODEL_SCRIPT_FOLLOWED,
@@ -52,6 +61,11 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::NoModelRequests {} => no_model_requests(tl),
         CheckSpec::ErrorsAreTyped {} => errors_are_typed(tl),
         CheckSpec::EventStreamsAgree {} => event_streams_agree(tl),
+        CheckSpec::SessionCreatedOnBothStreams {} => session_created_on_both_streams(tl),
+        CheckSpec::ModelCallsNeverOverlap {} => model_calls_never_overlap(tl),
+        CheckSpec::AnswersKeepTheirPrompt {} => answers_keep_their_prompt(tl),
+        CheckSpec::MessagesInAcceptedOrder { prompts } => messages_in_accepted_order(tl, prompts),
+        CheckSpec::ServerUrlAgrees { port } => server_url_agrees(tl, *port),
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
         CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
@@ -63,7 +77,9 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
 fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
     use EventStream::{Directory, Global};
     match spec {
-        CheckSpec::EventStreamsAgree {} => &[Global, Directory],
+        CheckSpec::EventStreamsAgree {} | CheckSpec::SessionCreatedOnBothStreams {} => {
+            &[Global, Directory]
+        }
         CheckSpec::IdleEventMatchesStatus { .. }
         | CheckSpec::OneIdlePerBusy {}
         | CheckSpec::ToolEndsAborted {}
@@ -77,7 +93,11 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::ServerStaysUp {}
         | CheckSpec::NoModelRequests {}
         | CheckSpec::PluginReported { .. }
-        | CheckSpec::MessagesStored { .. } => &[],
+        | CheckSpec::MessagesStored { .. }
+        | CheckSpec::ModelCallsNeverOverlap {}
+        | CheckSpec::AnswersKeepTheirPrompt {}
+        | CheckSpec::MessagesInAcceptedOrder { .. }
+        | CheckSpec::ServerUrlAgrees { .. } => &[],
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::session_of;
 use super::view::{
-    harness_notes, join_problems, ms, session_events, stream_events, witness, EventRef,
-    StreamHole,
+    harness_notes, join_problems, ms, path_only, session_events, stream_events, witness,
+    EventRef, StreamHole,
 };
 use crate::wire::Event;
 use crate::{CheckResult, EventStream, Timeline};
@@ -159,6 +159,87 @@ pub fn event_streams_agree(tl: &Timeline) -> CheckResult {
     }
 }
 
+pub const SESSION_CREATED_ON_BOTH_STREAMS: &str = "session-created-on-both-streams";
+
+/// Every session a step created over HTTP (a `POST /session` answered with an id) was
+/// announced by `session.created` on `/global/event` and
+/// on the per-directory `/event`. A `/event` that was closed, or stayed open but went
+/// silent, fails: the witness is the creation, its announcement on `/global/event`, and
+/// the last thing `/event` delivered (its end, when it ended).
+pub fn session_created_on_both_streams(tl: &Timeline) -> CheckResult {
+    let check = SESSION_CREATED_ON_BOTH_STREAMS;
+    let created: Vec<(&crate::Entry, &str)> = tl
+        .entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            crate::Observation::Http { method, path, status, body, step: Some(_), .. }
+                if method == "POST" && path_only(path) == "/session" && (200..300).contains(status) =>
+            {
+                crate::wire::session_id(body).map(|id| (e, id))
+            }
+            _ => None,
+        })
+        .collect();
+    if created.is_empty() {
+        return CheckResult::error(check, format!("no step created a session (POST /session){}", harness_notes(tl)));
+    }
+    if stream_events(tl, EventStream::Directory).next().is_none() {
+        return CheckResult::error(
+            check,
+            format!("the per-directory /event stream was not recorded{}", harness_notes(tl)),
+        );
+    }
+    let announced = |stream: EventStream, id: &str| {
+        stream_events(tl, stream).find(|e| crate::wire::created_session(e.event_type, e.props) == Some(id))
+    };
+    let mut problems = Vec::new();
+    let mut seqs = Vec::new();
+    for (post, id) in &created {
+        let Some(global) = announced(EventStream::Global, id) else {
+            return CheckResult::error(
+                check,
+                format!(
+                    "/global/event never announced session {id} (created at {}): no reference to judge /event by{}",
+                    ms(post.at_ms),
+                    harness_notes(tl)
+                ),
+            );
+        };
+        if announced(EventStream::Directory, id).is_some() {
+            continue;
+        }
+        // What /event last did before the announcement it missed: ended, or went silent.
+        let last_dir = tl.entries.iter().filter(|e| e.seq < global.seq()).rev().find(|e| match &e.obs {
+            crate::Observation::Event { stream, .. } | crate::Observation::StreamEnded { stream, .. } => {
+                *stream == EventStream::Directory
+            }
+            _ => false,
+        });
+        let since = match last_dir.map(|e| &e.obs) {
+            Some(crate::Observation::StreamEnded { .. }) => {
+                format!("/event had ended at {}", ms(last_dir.map_or(0.0, |e| e.at_ms)))
+            }
+            Some(obs) => format!("/event stayed silent since {} at {}", obs.describe(), ms(last_dir.map_or(0.0, |e| e.at_ms))),
+            None => "/event had delivered nothing".to_string(),
+        };
+        problems.push(format!(
+            "session {id} (created at {}) was announced on /global/event at {} but never on /event: {since}",
+            ms(post.at_ms),
+            ms(global.at())
+        ));
+        seqs.extend([post.seq, global.seq()]);
+        seqs.extend(last_dir.map(|e| e.seq));
+    }
+    if problems.is_empty() {
+        CheckResult::pass(
+            check,
+            format!("both streams announced the {} session(s) created", created.len()),
+        )
+    } else {
+        CheckResult::fail(check, join_problems(&problems), witness(seqs))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +319,96 @@ mod tests {
                 .build(),
         );
         assert_eq!(r.verdict, Verdict::Error);
+    }
+
+    /// A step's `POST /session` (the harness's own session, created before the steps, is
+    /// not judged).
+    fn created(b: &mut TimelineBuilder, id: &str) {
+        b.push(crate::Observation::Http {
+            method: "POST".into(),
+            path: "/session".into(),
+            step: Some(1),
+            status: 200,
+            body: json!({"id": id}),
+            elapsed_ms: 5.0,
+            error: None,
+        });
+    }
+
+    fn announced(id: &str) -> serde_json::Value {
+        json!({"info": {"id": id, "directory": "/tmp/proj"}})
+    }
+
+    #[test]
+    fn sessions_announced_on_both_streams_pass() {
+        let mut b = TimelineBuilder::new();
+        b.mirror(true).at(10.0).event("server.connected", json!({}));
+        created(&mut b, "ses_a");
+        b.event("session.created", announced("ses_a"));
+        b.at(200.0).http("PATCH", "/config", 200, json!({}));
+        created(&mut b, "ses_b");
+        b.event("session.created", announced("ses_b"));
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.contains("the 2 session(s)"), "{}", r.message);
+    }
+
+    #[test]
+    fn a_directory_stream_closed_by_a_config_change_fails_with_its_end() {
+        // 1.18.34: PATCH /config disposes the instance and ends /event.
+        let mut b = TimelineBuilder::new();
+        b.mirror(true).at(10.0).event("server.connected", json!({}));
+        created(&mut b, "ses_a");
+        b.event("session.created", announced("ses_a"));
+        b.mirror(false).at(250.0).push(crate::Observation::StreamEnded {
+            stream: EventStream::Directory,
+            cause: crate::StreamEndCause::Ended,
+            expected: false,
+        });
+        let end = b.last();
+        b.at(300.0);
+        created(&mut b, "ses_b");
+        let post = b.last();
+        b.at(301.0).global_event("session.created", announced("ses_b"));
+        let global = b.last();
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![end, post, global]);
+        assert!(
+            r.message.contains("session ses_b (created at 300 ms) was announced on /global/event at 301 ms but never on /event: /event had ended at 250 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_directory_stream_that_goes_silent_while_open_fails() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).dir_event("server.connected", json!({}));
+        let connected = b.last();
+        created(&mut b, "ses_a");
+        b.at(20.0).global_event("session.created", announced("ses_a"));
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.witness.contains(&connected), "{r:?}");
+        assert!(r.message.contains("/event stayed silent since dir-event server.connected at 10 ms"), "{}", r.message);
+    }
+
+    #[test]
+    fn without_a_reference_there_is_no_verdict() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).dir_event("server.connected", json!({}));
+        b.http("POST", "/session", 200, json!({"id": "ses_setup"}));
+        b.event("session.created", announced("ses_setup"));
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Error, "no step created a session: {r:?}");
+        created(&mut b, "ses_a");
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Error, "not on /global/event: {r:?}");
+        let mut b = TimelineBuilder::new();
+        created(&mut b, "ses_a");
+        b.global_event("session.created", announced("ses_a"));
+        let r = session_created_on_both_streams(&b.build());
+        assert_eq!(r.verdict, Verdict::Error, "/event not recorded: {r:?}");
     }
 }

@@ -50,7 +50,28 @@ const COMMON: &[(&str, &str)] = &[
     ("mcp-server-dispose", "pass"),
     ("mcp-server-sigterm", "fail"),         // #26714 the MCP server's child orphaned
     ("mcp-server-sigkill", "fail"),         // #50363
+    ("event-after-config-change", "fail"),  // #36495 /event closed by PATCH /config
+    ("prompt-during-tool", "fail"),         // #28202 continuation under the later prompt
+    ("prompt-back-to-back-first", "fail"),  // #28202 reversed order, one prompt unanswered
+    ("port-zero-server-url-busy", "pass"),
+    // port-zero-server-url (4096 free): see `judged`.
 ];
+
+/// The run's verdicts, with port-zero-server-url's checked apart: it can only pass, or
+/// (when a process outside the run holds port 4096, as on a shared machine) be ERROR for
+/// that reason; its ERROR is then also the only thing allowed to turn the gate.
+fn judged(run: &Run, v: &str) -> (BTreeMap<String, String>, bool) {
+    let mut verdicts = run.verdicts(v);
+    let free = verdicts.remove("port-zero-server-url");
+    let taken = free.as_deref() == Some("error");
+    if taken {
+        let cell = run.result("port-zero-server-url", v).to_string();
+        assert!(cell.contains("port 4096 is taken by something outside this run"), "{cell}");
+    } else {
+        assert_eq!(free.as_deref(), Some("pass"), "{}", run.stderr);
+    }
+    (verdicts, taken)
+}
 
 fn failed_checks(run: &Run, scenario: &str, version: &str) -> Vec<String> {
     run.result(scenario, version)["failed_checks"]
@@ -122,6 +143,8 @@ const SHARED: &[&str] = &[
     "prompt-async-unknown-model",
     "question-abort",
     "turn-end-event-order",
+    "event-after-config-change",
+    "prompt-during-tool",
 ];
 
 /// Shared scenarios one of whose checks opencode itself decides by a race, so a second
@@ -183,9 +206,10 @@ fn seed_suite_on_1_18_34() {
         ("abort-plugin-client", "pass"),
         ("permission-reply-plugin-client", "pass"),
     ]));
-    assert_eq!(run.verdicts(v), want, "{}", run.stderr);
+    let (verdicts, port_taken) = judged(&run, v);
+    assert_eq!(verdicts, want, "{}", run.stderr);
     // The shipped expectations name every known failure: the gate is green.
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.code == 0 || port_taken, "{}", run.stderr);
     assert_analyze_agrees(&run);
     assert_sharing_is_faithful(&run, v);
 
@@ -213,8 +237,9 @@ fn seed_suite_on_1_15_13() {
         ("abort-plugin-client", "fail"),
         ("permission-reply-plugin-client", "fail"),
     ]));
-    assert_eq!(run.verdicts(v), want, "{}", run.stderr);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (verdicts, port_taken) = judged(&run, v);
+    assert_eq!(verdicts, want, "{}", run.stderr);
+    assert!(run.code == 0 || port_taken, "{}", run.stderr);
     assert_eq!(run.result("abort-plugin-client", v)["outcome"], "EXPECTED-FAIL");
 
     // The plugin's abort is a no-op: a phantom idle event while GET /session/status says

@@ -307,7 +307,7 @@ async fn play(
     // Declared after the sandbox, so dropped before it: whatever way play() ends (a
     // deadline drops it mid-step), what the mode must undo is undone while the project
     // directory still exists.
-    let on = source.connect(target, settings, &sandbox, rec, &cancel).await?;
+    let on = source.connect(target, settings, &sandbox, rec, &cancel, scenario.port_4096).await?;
     let (server, teardown) = (on.server, on.teardown);
     let _stop_observers = cancel.clone().drop_guard();
     let api = Api::new(&server.url, server.password(), &directory);

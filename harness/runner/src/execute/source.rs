@@ -63,12 +63,19 @@ impl ServerSource {
         sandbox: &Sandbox,
         rec: &Recorder,
         cancel: &CancellationToken,
+        scenario_port: Option<oc_conform_scenario::Port4096>,
     ) -> Result<OnServer, String> {
         let log_path = target.artifacts_dir.join("server.log");
         match self {
             ServerSource::Own => {
                 let server = ServerHandle::start(
-                    ServerConfig::in_sandbox(target.binary, sandbox, log_path, settings.start_timeout),
+                    ServerConfig {
+                        port_4096: match scenario_port {
+                            Some(oc_conform_scenario::Port4096::Free) => crate::port4096::PortUse::Free,
+                            _ => crate::port4096::PortUse::Busy,
+                        },
+                        ..ServerConfig::in_sandbox(target.binary, sandbox, log_path, settings.start_timeout)
+                    },
                     rec,
                 )
                 .await

@@ -88,6 +88,11 @@ impl Shared {
         decision
     }
 
+    /// The answer to request `index` is over: the model call's end, for the checks.
+    fn ended(&self, index: u32, completed: bool) {
+        self.recorder.record(Observation::ModelAnswerEnded { index, completed });
+    }
+
     fn note(&self, message: String) {
         self.recorder.record(Observation::Harness { message });
     }
@@ -127,20 +132,26 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
         // The scripted model being slow, not the harness waiting for something.
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(decision.delay_ms)) => {}
-            () = shared.shutdown.cancelled() => return shutting_down(),
+            () = shared.shutdown.cancelled() => {
+                shared.ended(decision.index, false);
+                return shutting_down();
+            }
         }
     }
 
     match decision.answer {
-        Answer::Error { status, body } => match StatusCode::from_u16(status) {
-            Ok(status) => error_response(status, body),
-            Err(_) => {
-                shared.note(format!(
-                    "fake model: scripted HTTP status {status} is not a status; answered 500"
-                ));
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, body)
+        Answer::Error { status, body } => {
+            shared.ended(decision.index, false);
+            match StatusCode::from_u16(status) {
+                Ok(status) => error_response(status, body),
+                Err(_) => {
+                    shared.note(format!(
+                        "fake model: scripted HTTP status {status} is not a status; answered 500"
+                    ));
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR, body)
+                }
             }
-        },
+        }
         Answer::Completion(completion) => {
             let meta = wire::Meta {
                 id: format!("chatcmpl-oc{}", decision.index),
@@ -237,6 +248,7 @@ impl AnswerStream {
 
     fn finish(&mut self, last: Option<io::Result<Bytes>>) -> Poll<Option<io::Result<Bytes>>> {
         self.finished = true;
+        self.shared.ended(self.index, last.is_none());
         Poll::Ready(last)
     }
 }
@@ -279,6 +291,9 @@ impl Stream for AnswerStream {
 impl Drop for AnswerStream {
     fn drop(&mut self) {
         self.shared.open_answers.fetch_sub(1, Ordering::SeqCst);
+        if !self.finished {
+            self.shared.ended(self.index, false);
+        }
         if !self.finished && !self.shared.shutdown.is_cancelled() {
             self.shared.note(format!(
                 "fake model: the client closed the answer to request #{} before its end",

@@ -70,6 +70,11 @@ fn check_table() -> Vec<(CheckSpec, Vec<Capability>)> {
         (check(json!({"check": "plugin-reported", "event": "e"})), vec![PluginLog]),
         (c("session-error-reported"), vec![]),
         (c("messages-stored"), vec![]),
+        (c("session-created-on-both-streams"), vec![]),
+        (c("model-calls-never-overlap"), vec![]),
+        (c("answers-keep-their-prompt"), vec![]),
+        (check(json!({"check": "messages-in-accepted-order", "prompts": ["a"]})), vec![]),
+        (check(json!({"check": "server-url-agrees", "port": 4096})), vec![ProcessTree, PluginLog]),
     ]
 }
 
