@@ -15,7 +15,9 @@ mod errors;
 mod permission;
 mod plugin;
 mod processes;
+mod resources;
 mod status;
+mod subagent;
 mod streams;
 mod turn;
 pub mod view;
@@ -27,6 +29,8 @@ pub use errors::{errors_are_typed, session_error_reported};
 pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
+pub use resources::{resource_growth_per_directory, GrowthLimits};
+pub use subagent::{model_requests_closed, subagents_end_idle};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
 pub use streams::{event_streams_agree, event_streams_stay_open, EVENT_STREAMS_STAY_OPEN};
 pub use turn::{
@@ -55,6 +59,22 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
         CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
+        CheckSpec::SubagentsEndIdle { grace_ms } => subagents_end_idle(tl, *grace_ms),
+        CheckSpec::ModelRequestsClosed { grace_ms } => model_requests_closed(tl, *grace_ms),
+        CheckSpec::ResourceGrowthPerDirectory {
+            from_directories,
+            max_threads_per_directory,
+            max_fds_per_directory,
+            max_rss_mb_per_directory,
+        } => resource_growth_per_directory(
+            tl,
+            *from_directories,
+            GrowthLimits {
+                threads: *max_threads_per_directory,
+                fds: *max_fds_per_directory,
+                rss_mb: *max_rss_mb_per_directory,
+            },
+        ),
     }
 }
 
@@ -70,14 +90,17 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::QuietAfterIdle { .. }
         | CheckSpec::PermissionReplyTakesEffect { .. }
         | CheckSpec::ErrorsAreTyped {}
-        | CheckSpec::SessionErrorReported { .. } => &[Global],
+        | CheckSpec::SessionErrorReported { .. }
+        | CheckSpec::SubagentsEndIdle { .. } => &[Global],
         CheckSpec::StatusReachesIdle {}
         | CheckSpec::IdleHasNoToolProcess { .. }
         | CheckSpec::ServerTreeGone { .. }
         | CheckSpec::ServerStaysUp {}
         | CheckSpec::NoModelRequests {}
         | CheckSpec::PluginReported { .. }
-        | CheckSpec::MessagesStored { .. } => &[],
+        | CheckSpec::MessagesStored { .. }
+        | CheckSpec::ModelRequestsClosed { .. }
+        | CheckSpec::ResourceGrowthPerDirectory { .. } => &[],
     }
 }
 

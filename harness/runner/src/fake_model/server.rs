@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use futures::Stream;
-use oc_conform_checks::Observation;
+use oc_conform_checks::{ModelAnswerEnd, Observation};
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -91,6 +91,12 @@ impl Shared {
     fn note(&self, message: String) {
         self.recorder.record(Observation::Harness { message });
     }
+
+    /// Records how the answer to request `index` ended: a check can then tell the
+    /// requests opencode still held open from those it was done with.
+    fn ended(&self, index: u32, end: ModelAnswerEnd) {
+        self.recorder.record(Observation::ModelAnswerEnded { index, end });
+    }
 }
 
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
@@ -127,12 +133,17 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
         // The scripted model being slow, not the harness waiting for something.
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(decision.delay_ms)) => {}
-            () = shared.shutdown.cancelled() => return shutting_down(),
+            () = shared.shutdown.cancelled() => {
+                shared.ended(decision.index, ModelAnswerEnd::OpenAtShutdown);
+                return shutting_down();
+            }
         }
     }
 
     match decision.answer {
-        Answer::Error { status, body } => match StatusCode::from_u16(status) {
+        Answer::Error { status, body } => {
+            shared.ended(decision.index, ModelAnswerEnd::Sent);
+            match StatusCode::from_u16(status) {
             Ok(status) => error_response(status, body),
             Err(_) => {
                 shared.note(format!(
@@ -140,7 +151,7 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
                 ));
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, body)
             }
-        },
+        }}
         Answer::Completion(completion) => {
             let meta = wire::Meta {
                 id: format!("chatcmpl-oc{}", decision.index),
@@ -235,8 +246,9 @@ impl AnswerStream {
         }
     }
 
-    fn finish(&mut self, last: Option<io::Result<Bytes>>) -> Poll<Option<io::Result<Bytes>>> {
+    fn finish(&mut self, last: Option<io::Result<Bytes>>, end: ModelAnswerEnd) -> Poll<Option<io::Result<Bytes>>> {
         self.finished = true;
+        self.shared.ended(self.index, end);
         Poll::Ready(last)
     }
 }
@@ -250,13 +262,13 @@ impl Stream for AnswerStream {
         }
         if self.shutdown.as_mut().poll(cx).is_ready() {
             let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "fake model shut down");
-            return self.finish(Some(Err(cut)));
+            return self.finish(Some(Err(cut)), ModelAnswerEnd::OpenAtShutdown);
         }
         if let Some(part) = self.parts.next() {
             return Poll::Ready(Some(Ok(part)));
         }
         match self.ending {
-            Ending::Complete => self.finish(None),
+            Ending::Complete => self.finish(None, ModelAnswerEnd::Sent),
             // hyper drops what it has buffered when a body fails, and it buffers every
             // part that is ready: give it one turn to flush them before the cut, or the
             // client would see no answer at all instead of a partial one.
@@ -268,7 +280,7 @@ impl Stream for AnswerStream {
             Ending::Cut => {
                 let cut =
                     io::Error::new(io::ErrorKind::ConnectionAborted, "scripted cut-mid-stream");
-                self.finish(Some(Err(cut)))
+                self.finish(Some(Err(cut)), ModelAnswerEnd::Cut)
             }
             // Woken only by the shutdown future polled above.
             Ending::Hang => Poll::Pending,
@@ -279,7 +291,13 @@ impl Stream for AnswerStream {
 impl Drop for AnswerStream {
     fn drop(&mut self) {
         self.shared.open_answers.fetch_sub(1, Ordering::SeqCst);
-        if !self.finished && !self.shared.shutdown.is_cancelled() {
+        if self.finished {
+            return;
+        }
+        if self.shared.shutdown.is_cancelled() {
+            self.shared.ended(self.index, ModelAnswerEnd::OpenAtShutdown);
+        } else {
+            self.shared.ended(self.index, ModelAnswerEnd::ClosedByClient);
             self.shared.note(format!(
                 "fake model: the client closed the answer to request #{} before its end",
                 self.index
