@@ -50,6 +50,7 @@ const COMMON: &[(&str, &str)] = &[
     ("mcp-server-dispose", "pass"),
     ("mcp-server-sigterm", "fail"),         // #26714 the MCP server's child orphaned
     ("mcp-server-sigkill", "fail"),         // #50363
+    ("subagent-abort", "pass"),
 ];
 
 fn failed_checks(run: &Run, scenario: &str, version: &str) -> Vec<String> {
@@ -122,6 +123,7 @@ const SHARED: &[&str] = &[
     "prompt-async-unknown-model",
     "question-abort",
     "turn-end-event-order",
+    "subagent-abort",
 ];
 
 /// Shared scenarios one of whose checks opencode itself decides by a race, so a second
