@@ -245,6 +245,10 @@ pub enum Step {
         text: String,
         #[serde(default = "one")]
         at_once: u32,
+        /// How long each directory's session and turn may take (an instance's first
+        /// prompt loads its plugins and agents: seconds on a loaded machine).
+        #[serde(default = "default_directory_turn_ms")]
+        timeout_ms: u64,
     },
 }
 
@@ -253,6 +257,9 @@ fn yes() -> bool {
 }
 fn one() -> u32 {
     1
+}
+fn default_directory_turn_ms() -> u64 {
+    60_000
 }
 fn default_wait_ms() -> u64 {
     10_000

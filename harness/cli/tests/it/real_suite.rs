@@ -184,6 +184,9 @@ fn seed_suite_on_1_18_34() {
     want.extend(expected(&[
         ("abort-plugin-client", "pass"),
         ("permission-reply-plugin-client", "pass"),
+        ("subagent-background-abort", "pass"),
+        // #33720: three threads, three fds and 20-50 MB kept per directory.
+        ("instance-growth-per-directory", "fail"),
     ]));
     assert_eq!(run.verdicts(v), want, "{}", run.stderr);
     // The shipped expectations name every known failure: the gate is green.
@@ -195,6 +198,7 @@ fn seed_suite_on_1_18_34() {
     assert_eq!(failed_checks(&run, "abort-idle-once", v), ["one-idle-per-busy"]);
     assert_eq!(failed_checks(&run, "command-hook-throws", v), ["errors-are-typed"]);
     assert_eq!(failed_checks(&run, "command-display-only", v), ["no-model-requests"]);
+    assert_eq!(failed_checks(&run, "instance-growth-per-directory", v), ["resource-growth-per-directory"]);
     for s in ["server-sigterm-during-tool", "server-sigkill-during-tool", "plugin-spawned-server"] {
         assert_eq!(failed_checks(&run, s, v), ["server-tree-gone"], "{}", run.explain(s, v));
     }
@@ -214,10 +218,19 @@ fn seed_suite_on_1_15_13() {
     want.extend(expected(&[
         ("abort-plugin-client", "fail"),
         ("permission-reply-plugin-client", "fail"),
+        // #37314: the background subagent outlives its aborted parent.
+        ("subagent-background-abort", "fail"),
+        ("instance-growth-per-directory", "pass"),
     ]));
     assert_eq!(run.verdicts(v), want, "{}", run.stderr);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.result("abort-plugin-client", v)["outcome"], "EXPECTED-FAIL");
+    assert_eq!(
+        failed_checks(&run, "subagent-background-abort", v),
+        ["subagents-end-idle", "model-requests-closed"],
+        "{}",
+        run.explain("subagent-background-abort", v)
+    );
 
     // The plugin's abort is a no-op: a phantom idle event while GET /session/status says
     // busy and the sleep lives on.

@@ -252,13 +252,18 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             }));
             Ok(())
         }
-        Step::TurnsInNewDirectories { count, text, at_once } => {
+        Step::TurnsInNewDirectories {
+            count,
+            text,
+            at_once,
+            timeout_ms,
+        } => {
             let first = live.directories_played + 1;
             let per = (*at_once).max(1);
             let mut next = 0;
             while next < *count {
                 let batch = (next..(next + per).min(*count))
-                    .map(|i| turn_in_new_directory(&live.api, &rec, call_timeout, first + i, index, text));
+                    .map(|i| turn_in_new_directory(&live.api, &rec, Duration::from_millis(*timeout_ms), first + i, index, text));
                 let played = futures::future::join_all(batch).await;
                 live.directories_played += played.iter().filter(|r| r.is_ok()).count() as u32;
                 if let Some(problem) = played.into_iter().find_map(Result::err) {
