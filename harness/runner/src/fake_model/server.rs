@@ -95,7 +95,8 @@ impl Shared {
     /// Records how the answer to request `index` ended: a check can then tell the
     /// requests opencode still held open from those it was done with.
     fn ended(&self, index: u32, end: ModelAnswerEnd) {
-        self.recorder.record(Observation::ModelAnswerEnded { index, end });
+        self.recorder
+            .record(Observation::ModelAnswerEnded { index, end });
     }
 }
 
@@ -144,14 +145,15 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
         Answer::Error { status, body } => {
             shared.ended(decision.index, ModelAnswerEnd::Sent);
             match StatusCode::from_u16(status) {
-            Ok(status) => error_response(status, body),
-            Err(_) => {
-                shared.note(format!(
-                    "fake model: scripted HTTP status {status} is not a status; answered 500"
-                ));
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, body)
+                Ok(status) => error_response(status, body),
+                Err(_) => {
+                    shared.note(format!(
+                        "fake model: scripted HTTP status {status} is not a status; answered 500"
+                    ));
+                    error_response(StatusCode::INTERNAL_SERVER_ERROR, body)
+                }
             }
-        }}
+        }
         Answer::Completion(completion) => {
             let meta = wire::Meta {
                 id: format!("chatcmpl-oc{}", decision.index),
@@ -246,7 +248,11 @@ impl AnswerStream {
         }
     }
 
-    fn finish(&mut self, last: Option<io::Result<Bytes>>, end: ModelAnswerEnd) -> Poll<Option<io::Result<Bytes>>> {
+    fn finish(
+        &mut self,
+        last: Option<io::Result<Bytes>>,
+        end: ModelAnswerEnd,
+    ) -> Poll<Option<io::Result<Bytes>>> {
         self.finished = true;
         self.shared.ended(self.index, end);
         Poll::Ready(last)
@@ -295,9 +301,11 @@ impl Drop for AnswerStream {
             return;
         }
         if self.shared.shutdown.is_cancelled() {
-            self.shared.ended(self.index, ModelAnswerEnd::OpenAtShutdown);
+            self.shared
+                .ended(self.index, ModelAnswerEnd::OpenAtShutdown);
         } else {
-            self.shared.ended(self.index, ModelAnswerEnd::ClosedByClient);
+            self.shared
+                .ended(self.index, ModelAnswerEnd::ClosedByClient);
             self.shared.note(format!(
                 "fake model: the client closed the answer to request #{} before its end",
                 self.index
