@@ -72,10 +72,10 @@ pub enum Observation {
         has_tool_result: bool,
         summary: String,
     },
-    /// The fake model's answer to request `index` ended: all of it sent (`completed`), or
-    /// cut, dropped by the client or refused with an HTTP error. With the request's
-    /// arrival it bounds the model call in time.
-    ModelAnswerEnded { index: u32, completed: bool },
+    /// The fake model's answer to request `index` ended, and how.
+    ModelAnswerEnded { index: u32, end: ModelAnswerEnd },
+    /// What `/proc` said of the server process when a `sample-resources` step read it.
+    Resources(ResourceSample),
     /// A record written by a fixture plugin (one JSON object per line).
     Plugin { record: Value },
     /// The runner played a step.
@@ -155,6 +155,48 @@ pub enum ModelRequestKind {
     Turn,
     /// A turn past the end of the script: a violation.
     Unplanned,
+}
+
+/// How an answer of the fake model ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelAnswerEnd {
+    /// All of it was sent (a whole stream, a document, or an HTTP error).
+    Sent,
+    /// The script cut it (`cut-mid-stream`).
+    Cut,
+    /// The client (opencode) closed the request before the answer's end: it gave up on
+    /// it, or aborted the turn that asked.
+    ClosedByClient,
+    /// Still open when the fake model shut down at the end of the run.
+    OpenAtShutdown,
+}
+
+/// One reading of the server process in `/proc`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceSample {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub pid: u32,
+    /// Extra project directories the scenario had played when the sample was taken.
+    pub directories: u32,
+    /// `Threads:` in `/proc/<pid>/status`.
+    pub threads: u64,
+    /// Entries of `/proc/<pid>/fd`.
+    pub fds: u64,
+    /// `VmRSS:` in `/proc/<pid>/status`, in KiB.
+    pub rss_kb: u64,
+}
+
+impl ModelAnswerEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelAnswerEnd::Sent => "sent",
+            ModelAnswerEnd::Cut => "cut by the script",
+            ModelAnswerEnd::ClosedByClient => "closed by the client",
+            ModelAnswerEnd::OpenAtShutdown => "still open at shutdown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -354,12 +396,18 @@ impl Observation {
                 Some(t) => format!("model request #{index} ({}, turn {t})", kind.as_str()),
                 None => format!("model request #{index} ({})", kind.as_str()),
             },
-            Observation::ModelAnswerEnded { index, completed: true } => {
-                format!("model answer #{index} ended")
+            Observation::ModelAnswerEnded { index, end } => {
+                format!("model answer #{index} {}", end.as_str())
             }
-            Observation::ModelAnswerEnded { index, completed: false } => {
-                format!("model answer #{index} ended early (cut, refused or dropped)")
-            }
+            Observation::Resources(r) => format!(
+                "server pid {} after {} directories{}: {} threads, {} fds, {:.1} MB RSS",
+                r.pid,
+                r.directories,
+                r.label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
+                r.threads,
+                r.fds,
+                r.rss_kb as f64 / 1024.0
+            ),
             Observation::Plugin { record } => format!("plugin record {record}"),
             Observation::Step {
                 index,

@@ -90,6 +90,9 @@ pub enum Event<'a> {
     PermissionReplied(PermissionReplied<'a>),
     /// `command.executed`.
     CommandExecuted { name: Option<&'a str> },
+    /// `session.created`: the new session's id, and its parent's when it is a child
+    /// session (a subagent's, started by the `task` tool).
+    SessionCreated { id: Option<&'a str>, parent: Option<&'a str> },
     ServerConnected,
     ServerHeartbeat,
     /// `server.instance.disposed` (and any other `*disposed` announcement).
@@ -131,6 +134,10 @@ pub fn decode<'a>(event_type: &str, p: &'a Value) -> Event<'a> {
             },
         }),
         "command.executed" => Event::CommandExecuted { name: s("/name") },
+        "session.created" => Event::SessionCreated {
+            id: s("/info/id").or_else(|| s("/sessionID")),
+            parent: s("/info/parentID"),
+        },
         "server.connected" => Event::ServerConnected,
         "server.heartbeat" => Event::ServerHeartbeat,
         t if t.ends_with("disposed") => Event::InstanceDisposed,

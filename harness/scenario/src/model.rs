@@ -248,10 +248,37 @@ pub enum Step {
     /// period, SIGKILL. Processes that left the group are left for the checks to see
     /// (the harness's own cleanup runs only at teardown).
     StopServer {},
+    /// Reads the server process's thread count, open file descriptors and resident
+    /// memory from `/proc` into the timeline (a `resources` entry), with how many extra
+    /// project directories the scenario has played so far.
+    SampleResources {
+        #[serde(default)]
+        label: Option<String>,
+    },
+    /// `count` fresh project directories (each with the scenario's `opencode.json`), and
+    /// in each a new session with one synchronous turn (`POST /session/{id}/message`),
+    /// addressed by the `x-opencode-directory` header: one more instance each. `at_once`
+    /// directories are played concurrently (an instance's start is mostly waiting).
+    TurnsInNewDirectories {
+        count: u32,
+        text: String,
+        #[serde(default = "one")]
+        at_once: u32,
+        /// How long each directory's session and turn may take (an instance's first
+        /// prompt loads its plugins and agents: seconds on a loaded machine).
+        #[serde(default = "default_directory_turn_ms")]
+        timeout_ms: u64,
+    },
 }
 
 fn yes() -> bool {
     true
+}
+fn one() -> u32 {
+    1
+}
+fn default_directory_turn_ms() -> u64 {
+    60_000
 }
 fn default_wait_ms() -> u64 {
     10_000
@@ -298,6 +325,9 @@ pub enum Condition {
     ToolState(String),
     /// At least this many requests reached the fake model.
     ModelRequests(u32),
+    /// At least this many agent-turn requests (requests offering tools, scripted or not)
+    /// reached the fake model; title requests are not counted.
+    ModelTurns(u32),
     /// A fixture plugin wrote a record whose `event` field is this.
     Plugin(String),
     /// The server process has exited.
@@ -391,6 +421,29 @@ pub enum CheckSpec {
         #[serde(default)]
         max: Option<u32>,
     },
+    /// Every child session of the scenario's session (a `session.created` whose
+    /// `parentID` is it) is idle `grace_ms` after the parent's final idle, on the HTTP
+    /// status and on the event stream, and does not turn busy again.
+    SubagentsEndIdle {
+        #[serde(default = "default_tool_grace_ms")]
+        grace_ms: u64,
+    },
+    /// No answer of the fake model is still open `grace_ms` after the session's final
+    /// idle: opencode closed every model request it no longer needs.
+    ModelRequestsClosed {
+        #[serde(default = "default_tool_grace_ms")]
+        grace_ms: u64,
+    },
+    /// The server process's threads, open fds and resident memory grow by at most these
+    /// amounts per extra project directory, between the first `resources` sample with at
+    /// least `from_directories` directories and the last sample.
+    ResourceGrowthPerDirectory {
+        #[serde(default)]
+        from_directories: u32,
+        max_threads_per_directory: f64,
+        max_fds_per_directory: f64,
+        max_rss_mb_per_directory: f64,
+    },
 }
 
 fn default_tool_grace_ms() -> u64 {
@@ -433,6 +486,9 @@ impl CheckSpec {
             CheckSpec::PluginReported { .. } => "plugin-reported",
             CheckSpec::MessagesStored { .. } => "messages-stored",
             CheckSpec::SessionErrorReported { .. } => "session-error-reported",
+            CheckSpec::SubagentsEndIdle { .. } => "subagents-end-idle",
+            CheckSpec::ModelRequestsClosed { .. } => "model-requests-closed",
+            CheckSpec::ResourceGrowthPerDirectory { .. } => "resource-growth-per-directory",
         }
     }
 }

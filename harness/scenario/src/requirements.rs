@@ -164,6 +164,13 @@ pub fn required_by_step(step: &Step) -> Vec<Requirement> {
             "disposes every instance of the server (POST /global/dispose)",
         )],
         Step::StopServer {} => vec![need(Capability::Stop, "stops the server")],
+        Step::SampleResources { .. } => vec![need(
+            Capability::ProcessTree,
+            "reads the server process's threads, fds and memory in /proc",
+        )],
+        // Each directory is a new instance of the server; what that costs is for a
+        // sample-resources step to read (which needs the server to itself).
+        Step::TurnsInNewDirectories { .. } => vec![],
     }
 }
 
@@ -178,6 +185,7 @@ fn required_by_condition(c: &Condition) -> Vec<Requirement> {
         | Condition::Status(_)
         | Condition::ToolState(_)
         | Condition::ModelRequests(_)
+        | Condition::ModelTurns(_)
         | Condition::QuietMs(_) => vec![],
         Condition::Process(p) => vec![need(
             Capability::ToolProcesses,
@@ -216,7 +224,13 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         | CheckSpec::AnswersKeepTheirPrompt {}
         | CheckSpec::MessagesInAcceptedOrder { .. }
         | CheckSpec::SessionErrorReported { .. }
-        | CheckSpec::MessagesStored { .. } => vec![],
+        | CheckSpec::MessagesStored { .. }
+        | CheckSpec::SubagentsEndIdle { .. }
+        | CheckSpec::ModelRequestsClosed { .. } => vec![],
+        CheckSpec::ResourceGrowthPerDirectory { .. } => vec![need(
+            Capability::ProcessTree,
+            format!("check `{name}` reads samples of the server process, which it must have to itself"),
+        )],
         // Judged from what is seen of the server: an exit the harness cannot see shows
         // as answers that stop coming, which the steps report.
         CheckSpec::ServerStaysUp {} => vec![],

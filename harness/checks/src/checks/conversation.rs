@@ -230,7 +230,7 @@ mod tests {
     }
 
     fn ended(b: &mut TimelineBuilder, index: u32) -> u64 {
-        b.push(Observation::ModelAnswerEnded { index, completed: true });
+        b.push(Observation::ModelAnswerEnded { index, end: crate::ModelAnswerEnd::Sent });
         b.last()
     }
 

@@ -19,7 +19,9 @@ mod permission;
 mod plugin;
 mod processes;
 mod server_url;
+mod resources;
 mod status;
+mod subagent;
 mod streams;
 mod turn;
 pub mod view;
@@ -33,6 +35,8 @@ pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use server_url::server_url_agrees;
 pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
+pub use resources::{resource_growth_per_directory, GrowthLimits};
+pub use subagent::{model_requests_closed, subagents_end_idle};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
 pub use streams::{
     event_streams_agree, event_streams_stay_open, session_created_on_both_streams,
@@ -69,6 +73,22 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
         CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
+        CheckSpec::SubagentsEndIdle { grace_ms } => subagents_end_idle(tl, *grace_ms),
+        CheckSpec::ModelRequestsClosed { grace_ms } => model_requests_closed(tl, *grace_ms),
+        CheckSpec::ResourceGrowthPerDirectory {
+            from_directories,
+            max_threads_per_directory,
+            max_fds_per_directory,
+            max_rss_mb_per_directory,
+        } => resource_growth_per_directory(
+            tl,
+            *from_directories,
+            GrowthLimits {
+                threads: *max_threads_per_directory,
+                fds: *max_fds_per_directory,
+                rss_mb: *max_rss_mb_per_directory,
+            },
+        ),
     }
 }
 
@@ -86,7 +106,8 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::QuietAfterIdle { .. }
         | CheckSpec::PermissionReplyTakesEffect { .. }
         | CheckSpec::ErrorsAreTyped {}
-        | CheckSpec::SessionErrorReported { .. } => &[Global],
+        | CheckSpec::SessionErrorReported { .. }
+        | CheckSpec::SubagentsEndIdle { .. } => &[Global],
         CheckSpec::StatusReachesIdle {}
         | CheckSpec::IdleHasNoToolProcess { .. }
         | CheckSpec::ServerTreeGone { .. }
@@ -97,7 +118,9 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::ModelCallsNeverOverlap {}
         | CheckSpec::AnswersKeepTheirPrompt {}
         | CheckSpec::MessagesInAcceptedOrder { .. }
-        | CheckSpec::ServerUrlAgrees { .. } => &[],
+        | CheckSpec::ServerUrlAgrees { .. }
+        | CheckSpec::ModelRequestsClosed { .. }
+        | CheckSpec::ResourceGrowthPerDirectory { .. } => &[],
     }
 }
 

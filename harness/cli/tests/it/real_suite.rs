@@ -55,6 +55,7 @@ const COMMON: &[(&str, &str)] = &[
     ("prompt-back-to-back-first", "fail"),  // #28202 reversed order, one prompt unanswered
     ("port-zero-server-url-busy", "pass"),
     // port-zero-server-url (4096 free): see `judged`.
+    ("subagent-abort", "pass"),
 ];
 
 /// The run's verdicts, with port-zero-server-url's checked apart: it can only pass, or
@@ -145,6 +146,7 @@ const SHARED: &[&str] = &[
     "turn-end-event-order",
     "event-after-config-change",
     "prompt-during-tool",
+    "subagent-abort",
 ];
 
 /// Shared scenarios one of whose checks opencode itself decides by a race, so a second
@@ -205,6 +207,9 @@ fn seed_suite_on_1_18_34() {
     want.extend(expected(&[
         ("abort-plugin-client", "pass"),
         ("permission-reply-plugin-client", "pass"),
+        ("subagent-background-abort", "pass"),
+        // #33720: three threads, three fds and 20-50 MB kept per directory.
+        ("instance-growth-per-directory", "fail"),
     ]));
     let (verdicts, port_taken) = judged(&run, v);
     assert_eq!(verdicts, want, "{}", run.stderr);
@@ -217,6 +222,7 @@ fn seed_suite_on_1_18_34() {
     assert_eq!(failed_checks(&run, "abort-idle-once", v), ["one-idle-per-busy"]);
     assert_eq!(failed_checks(&run, "command-hook-throws", v), ["errors-are-typed"]);
     assert_eq!(failed_checks(&run, "command-display-only", v), ["no-model-requests"]);
+    assert_eq!(failed_checks(&run, "instance-growth-per-directory", v), ["resource-growth-per-directory"]);
     for s in ["server-sigterm-during-tool", "server-sigkill-during-tool", "plugin-spawned-server"] {
         assert_eq!(failed_checks(&run, s, v), ["server-tree-gone"], "{}", run.explain(s, v));
     }
@@ -236,11 +242,20 @@ fn seed_suite_on_1_15_13() {
     want.extend(expected(&[
         ("abort-plugin-client", "fail"),
         ("permission-reply-plugin-client", "fail"),
+        // #37314: the background subagent outlives its aborted parent.
+        ("subagent-background-abort", "fail"),
+        ("instance-growth-per-directory", "pass"),
     ]));
     let (verdicts, port_taken) = judged(&run, v);
     assert_eq!(verdicts, want, "{}", run.stderr);
     assert!(run.code == 0 || port_taken, "{}", run.stderr);
     assert_eq!(run.result("abort-plugin-client", v)["outcome"], "EXPECTED-FAIL");
+    assert_eq!(
+        failed_checks(&run, "subagent-background-abort", v),
+        ["subagents-end-idle", "model-requests-closed"],
+        "{}",
+        run.explain("subagent-background-abort", v)
+    );
 
     // The plugin's abort is a no-op: a phantom idle event while GET /session/status says
     // busy and the sleep lives on.

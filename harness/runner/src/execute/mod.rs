@@ -131,6 +131,8 @@ pub struct Live {
     pub session_id: String,
     pub call_timeout: Duration,
     pub stop_grace: Duration,
+    /// Extra project directories played so far (`turns-in-new-directories`).
+    pub directories_played: u32,
 }
 
 /// Plays `scenario` on the server `settings` ask for: the user's (`attach`) or its own.
@@ -380,6 +382,7 @@ async fn play(
         session_id: session_id.clone(),
         call_timeout: settings.call_timeout,
         stop_grace: settings.stop_grace,
+        directories_played: 0,
     };
 
     // Fault injection for the harness's own tests: a runner bug (a panic) while a server

@@ -2,7 +2,7 @@
 
 use super::Live;
 use crate::execute::wait;
-use oc_conform_checks::{wire, EventStream, Observation, ServerChange, StepPhase};
+use oc_conform_checks::{wire, EventStream, Observation, ResourceSample, ServerChange, StepPhase};
 use oc_conform_scenario::{OnTimeout, SignalName, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -26,6 +26,11 @@ pub fn step_name(step: &Step) -> String {
         Step::Signal { signal } => format!("signal SIG{}", signal_number(signal).1),
         Step::Dispose {} => "dispose".into(),
         Step::StopServer {} => "stop-server".into(),
+        Step::SampleResources { label } => match label {
+            Some(l) => format!("sample-resources {l}"),
+            None => "sample-resources".into(),
+        },
+        Step::TurnsInNewDirectories { count, .. } => format!("turns-in-new-directories {count}"),
     }
 }
 
@@ -230,7 +235,86 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             live.server.stop_group(live.stop_grace).await;
             Ok(())
         }
+        Step::SampleResources { label } => {
+            let Some(pid) = rec.with(|t| t.server_pid) else {
+                return Err(StepProblem::Error("the server's pid is unknown: nothing to sample".into()));
+            };
+            let Some(h) = crate::observe::procs::read_holdings(pid) else {
+                return Err(StepProblem::Error(format!("/proc/{pid} could not be read: the server is gone")));
+            };
+            rec.record(Observation::Resources(ResourceSample {
+                label: label.clone(),
+                pid,
+                directories: live.directories_played,
+                threads: h.threads,
+                fds: h.fds,
+                rss_kb: h.rss_kb,
+            }));
+            Ok(())
+        }
+        Step::TurnsInNewDirectories {
+            count,
+            text,
+            at_once,
+            timeout_ms,
+        } => {
+            let first = live.directories_played + 1;
+            let per = (*at_once).max(1);
+            let mut next = 0;
+            while next < *count {
+                let batch = (next..(next + per).min(*count))
+                    .map(|i| turn_in_new_directory(&live.api, &rec, Duration::from_millis(*timeout_ms), first + i, index, text));
+                let played = futures::future::join_all(batch).await;
+                live.directories_played += played.iter().filter(|r| r.is_ok()).count() as u32;
+                if let Some(problem) = played.into_iter().find_map(Result::err) {
+                    return Err(problem);
+                }
+                next += per;
+            }
+            Ok(())
+        }
     }
+}
+
+/// Project directory number `n` under the scenario's project, with its `opencode.json`,
+/// and one synchronous turn of a new session there.
+async fn turn_in_new_directory(
+    project_api: &crate::observe::http::Api,
+    rec: &crate::record::Recorder,
+    call_timeout: Duration,
+    n: u32,
+    index: usize,
+    text: &str,
+) -> Result<(), StepProblem> {
+    let project = std::path::PathBuf::from(&project_api.directory);
+    let dir = project.join("directories").join(format!("d{n}"));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(project.join("opencode.json"), dir.join("opencode.json")).map(|_| ()))
+        .map_err(|e| StepProblem::Error(format!("cannot prepare {}: {e}", dir.display())))?;
+    let api = project_api.in_directory(&dir.display().to_string());
+    let created = api
+        .call(rec, Some(index), "POST", "/session", Some(&json!({})), call_timeout)
+        .await;
+    let Some(sid) = created.body["id"].as_str() else {
+        return Err(StepProblem::Error(format!(
+            "POST /session in {} answered {}: {}",
+            dir.display(),
+            created.status,
+            created.error.clone().unwrap_or_else(|| truncate(&created.body.to_string(), 300))
+        )));
+    };
+    let path = format!("/session/{sid}/message");
+    let body = json!({"parts": [{"type": "text", "text": text}]});
+    let a = api.call(rec, Some(index), "POST", &path, Some(&body), call_timeout).await;
+    if !a.ok() {
+        return Err(StepProblem::Error(format!(
+            "POST {path} in {} answered {}: {}",
+            dir.display(),
+            a.status,
+            a.error.clone().unwrap_or_else(|| truncate(&a.body.to_string(), 300))
+        )));
+    }
+    Ok(())
 }
 
 fn check_status(

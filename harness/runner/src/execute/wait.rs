@@ -2,7 +2,7 @@
 //! by a deadline. No timer polling: the recorder wakes the waiter.
 
 use crate::record::Recorder;
-use oc_conform_checks::{Entry, EventStream, Observation, ProcessChange, ProcessRole, ServerChange, Timeline};
+use oc_conform_checks::{Entry, EventStream, ModelRequestKind, Observation, ProcessChange, ProcessRole, ServerChange, Timeline};
 use oc_conform_scenario::Condition;
 use oc_conform_checks::wire;
 use std::collections::BTreeMap;
@@ -44,6 +44,21 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
             t.entries
                 .iter()
                 .filter(|e| matches!(e.obs, Observation::ModelRequest { .. }))
+                .count()
+                >= *n as usize
+        }
+        Condition::ModelTurns(n) => {
+            t.entries
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.obs,
+                        Observation::ModelRequest {
+                            kind: ModelRequestKind::Turn | ModelRequestKind::Unplanned,
+                            ..
+                        }
+                    )
+                })
                 .count()
                 >= *n as usize
         }

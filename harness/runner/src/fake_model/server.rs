@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use futures::Stream;
-use oc_conform_checks::Observation;
+use oc_conform_checks::{ModelAnswerEnd, Observation};
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -88,13 +88,15 @@ impl Shared {
         decision
     }
 
-    /// The answer to request `index` is over: the model call's end, for the checks.
-    fn ended(&self, index: u32, completed: bool) {
-        self.recorder.record(Observation::ModelAnswerEnded { index, completed });
-    }
-
     fn note(&self, message: String) {
         self.recorder.record(Observation::Harness { message });
+    }
+
+    /// Records how the answer to request `index` ended: a check can then tell the
+    /// requests opencode still held open from those it was done with.
+    fn ended(&self, index: u32, end: ModelAnswerEnd) {
+        self.recorder
+            .record(Observation::ModelAnswerEnded { index, end });
     }
 }
 
@@ -133,7 +135,7 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(decision.delay_ms)) => {}
             () = shared.shutdown.cancelled() => {
-                shared.ended(decision.index, false);
+                shared.ended(decision.index, ModelAnswerEnd::OpenAtShutdown);
                 return shutting_down();
             }
         }
@@ -141,7 +143,7 @@ async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
 
     match decision.answer {
         Answer::Error { status, body } => {
-            shared.ended(decision.index, false);
+            shared.ended(decision.index, ModelAnswerEnd::Sent);
             match StatusCode::from_u16(status) {
                 Ok(status) => error_response(status, body),
                 Err(_) => {
@@ -246,9 +248,13 @@ impl AnswerStream {
         }
     }
 
-    fn finish(&mut self, last: Option<io::Result<Bytes>>) -> Poll<Option<io::Result<Bytes>>> {
+    fn finish(
+        &mut self,
+        last: Option<io::Result<Bytes>>,
+        end: ModelAnswerEnd,
+    ) -> Poll<Option<io::Result<Bytes>>> {
         self.finished = true;
-        self.shared.ended(self.index, last.is_none());
+        self.shared.ended(self.index, end);
         Poll::Ready(last)
     }
 }
@@ -262,13 +268,13 @@ impl Stream for AnswerStream {
         }
         if self.shutdown.as_mut().poll(cx).is_ready() {
             let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "fake model shut down");
-            return self.finish(Some(Err(cut)));
+            return self.finish(Some(Err(cut)), ModelAnswerEnd::OpenAtShutdown);
         }
         if let Some(part) = self.parts.next() {
             return Poll::Ready(Some(Ok(part)));
         }
         match self.ending {
-            Ending::Complete => self.finish(None),
+            Ending::Complete => self.finish(None, ModelAnswerEnd::Sent),
             // hyper drops what it has buffered when a body fails, and it buffers every
             // part that is ready: give it one turn to flush them before the cut, or the
             // client would see no answer at all instead of a partial one.
@@ -280,7 +286,7 @@ impl Stream for AnswerStream {
             Ending::Cut => {
                 let cut =
                     io::Error::new(io::ErrorKind::ConnectionAborted, "scripted cut-mid-stream");
-                self.finish(Some(Err(cut)))
+                self.finish(Some(Err(cut)), ModelAnswerEnd::Cut)
             }
             // Woken only by the shutdown future polled above.
             Ending::Hang => Poll::Pending,
@@ -291,10 +297,15 @@ impl Stream for AnswerStream {
 impl Drop for AnswerStream {
     fn drop(&mut self) {
         self.shared.open_answers.fetch_sub(1, Ordering::SeqCst);
-        if !self.finished {
-            self.shared.ended(self.index, false);
+        if self.finished {
+            return;
         }
-        if !self.finished && !self.shared.shutdown.is_cancelled() {
+        if self.shared.shutdown.is_cancelled() {
+            self.shared
+                .ended(self.index, ModelAnswerEnd::OpenAtShutdown);
+        } else {
+            self.shared
+                .ended(self.index, ModelAnswerEnd::ClosedByClient);
             self.shared.note(format!(
                 "fake model: the client closed the answer to request #{} before its end",
                 self.index

@@ -4,7 +4,7 @@ use super::wire::tests::parse_sse;
 use super::FakeModel;
 use crate::record::Recorder;
 use futures::StreamExt;
-use oc_conform_checks::{ModelRequestKind, Observation, Timeline};
+use oc_conform_checks::{ModelAnswerEnd, ModelRequestKind, Observation, Timeline};
 use oc_conform_scenario::{HttpError, ModelScript, ModelTurn, StreamFault, ToolCall};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -461,4 +461,48 @@ async fn dropping_the_handle_stops_the_server() {
         }
     };
     within("the port closes", refused).await;
+}
+
+fn answer_ends(t: &Timeline) -> Vec<(u32, ModelAnswerEnd)> {
+    t.entries
+        .iter()
+        .filter_map(|e| match &e.obs {
+            Observation::ModelAnswerEnded { index, end } => Some((*index, *end)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How each answer ended is in the timeline: a whole answer and an HTTP error as sent,
+/// a hung one the client dropped as closed by the client, one still hung at shutdown
+/// as open at shutdown.
+#[tokio::test]
+async fn each_answers_end_is_recorded() {
+    let (model, recorder) = start(vec![
+        turn("Whole."),
+        ModelTurn {
+            http_error: Some(HttpError { status: 401, body: None }),
+            ..turn("")
+        },
+        faulted(StreamFault::Hang),
+        faulted(StreamFault::Hang),
+    ])
+    .await;
+    read_sse(post(&model, &turn_request(json!([]))).await).await.unwrap();
+    assert_eq!(post(&model, &turn_request(json!([]))).await.status(), 401);
+    let dropped = post(&model, &turn_request(json!([]))).await;
+    drop(dropped);
+    wait_until(&recorder, "the dropped answer's end", |t| answer_ends(t).len() == 3).await;
+    let held = post(&model, &turn_request(json!([]))).await;
+    within("shutdown", model.shutdown()).await;
+    drop(held);
+    assert_eq!(
+        recorder.with(answer_ends),
+        [
+            (0, ModelAnswerEnd::Sent),
+            (1, ModelAnswerEnd::Sent),
+            (2, ModelAnswerEnd::ClosedByClient),
+            (3, ModelAnswerEnd::OpenAtShutdown),
+        ]
+    );
 }

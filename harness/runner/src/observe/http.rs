@@ -53,6 +53,14 @@ impl Api {
             .header("x-opencode-directory", &self.directory)
     }
 
+    /// The same server and password, for another project directory (another instance).
+    pub fn in_directory(&self, directory: &str) -> Api {
+        Api {
+            directory: directory.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// An API client without the password: what any other local user's client sends.
     pub fn without_auth(&self) -> UnauthenticatedApi {
         UnauthenticatedApi(self.clone())

@@ -57,6 +57,32 @@ pub fn read_cmdline(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// What a process holds: its threads, open file descriptors and resident memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holdings {
+    pub threads: u64,
+    pub fds: u64,
+    pub rss_kb: u64,
+}
+
+/// `Threads:` and `VmRSS:` (KiB) from the text of `/proc/<pid>/status`.
+pub fn parse_status_counts(text: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some((field("Threads:")?, field("VmRSS:")?))
+}
+
+/// Reads what `pid` holds from `/proc`; none when it is gone (or not readable).
+pub fn read_holdings(pid: u32) -> Option<Holdings> {
+    let (threads, rss_kb) = parse_status_counts(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some(Holdings { threads, fds, rss_kb })
+}
+
 /// True when the process's environment holds `VAR=marker` exactly.
 pub fn has_marker(pid: u32, var: &str, marker: &str) -> bool {
     let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
@@ -317,6 +343,21 @@ mod tests {
             }
         );
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn status_counts_are_read_by_field_name() {
+        let text = "Name:\topencode\nVmPeak:\t 900 kB\nVmRSS:\t  312456 kB\nThreads:\t27\n";
+        assert_eq!(parse_status_counts(text), Some((27, 312_456)));
+        // A kernel thread has no VmRSS: no reading rather than a zero.
+        assert_eq!(parse_status_counts("Name:\tkthreadd\nThreads:\t1\n"), None);
+    }
+
+    #[test]
+    fn this_process_holds_at_least_one_thread_and_its_stdio() {
+        let h = read_holdings(std::process::id()).unwrap();
+        assert!(h.threads >= 1 && h.fds >= 3 && h.rss_kb > 0, "{h:?}");
+        assert_eq!(read_holdings(u32::MAX), None);
     }
 
     #[test]

@@ -196,6 +196,7 @@ mod tests {
             runs,
             artifacts: Artifacts::for_dir(&format!("1.0.0/{scenario}")),
             first_bad: None,
+            rerun: None,
         }
     }
 

@@ -37,6 +37,7 @@ fn step_table() -> Vec<(Step, Vec<Capability>)> {
         (wait(json!({"process_gone": "sleep 100"})), vec![ToolProcesses]),
         (wait(json!({"tool_state": "running"})), vec![]),
         (wait(json!({"model_requests": 1})), vec![]),
+        (wait(json!({"model_turns": 2})), vec![]),
         (wait(json!({"plugin": "loaded"})), vec![PluginLog]),
         (wait(json!({"server_exited": true})), vec![ServerExit]),
         (wait(json!({"quiet_ms": 100})), vec![]),
@@ -49,6 +50,8 @@ fn step_table() -> Vec<(Step, Vec<Capability>)> {
         (step(json!({"do": "signal", "signal": "TERM"})), vec![Signal]),
         (step(json!({"do": "dispose"})), vec![GlobalDispose]),
         (step(json!({"do": "stop-server"})), vec![Stop]),
+        (step(json!({"do": "sample-resources"})), vec![ProcessTree]),
+        (step(json!({"do": "turns-in-new-directories", "count": 3, "text": "hi"})), vec![]),
     ]
 }
 
@@ -75,6 +78,13 @@ fn check_table() -> Vec<(CheckSpec, Vec<Capability>)> {
         (c("answers-keep-their-prompt"), vec![]),
         (check(json!({"check": "messages-in-accepted-order", "prompts": ["a"]})), vec![]),
         (check(json!({"check": "server-url-agrees", "port": 4096})), vec![ProcessTree, PluginLog]),
+        (c("subagents-end-idle"), vec![]),
+        (c("model-requests-closed"), vec![]),
+        (
+            check(json!({"check": "resource-growth-per-directory", "max_threads_per_directory": 0.2,
+                "max_fds_per_directory": 0.5, "max_rss_mb_per_directory": 8.0})),
+            vec![ProcessTree],
+        ),
     ]
 }
 
