@@ -4,6 +4,7 @@
 mod bench;
 mod bisect;
 mod check_plugin;
+mod explore;
 mod install_cmds;
 mod new_scenario;
 mod run;
@@ -54,6 +55,9 @@ enum Command {
     },
     /// Find the release that broke a scenario (or, with --fixed, fixed it).
     Bisect(bisect::BisectArgs),
+    /// Play generated action sequences against a real server; shrink each new failure to
+    /// a minimal scenario file (written into the report dir).
+    Explore(explore::ExploreArgs),
     /// Download opencode versions into the cache.
     Install {
         /// Versions (`1.18.34`, `latest`).
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Bisect(args) => bisect::bisect(args).await,
+            Command::Explore(args) => explore::explore(args).await,
             Command::CheckPlugin(args) => check_plugin::check_plugin(args).await,
             Command::New { what } => new_scenario::new(what),
             Command::Install { versions } => install_cmds::install(versions).await,

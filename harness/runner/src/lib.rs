@@ -21,4 +21,5 @@ pub mod suite;
 pub mod bisect;
 pub mod bench;
 pub mod execute;
+pub mod explore;
 pub mod report;

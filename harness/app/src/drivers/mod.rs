@@ -3,5 +3,6 @@
 
 pub mod bisect;
 pub mod check_plugin;
+pub mod explore;
 pub mod run;
 pub mod stored;

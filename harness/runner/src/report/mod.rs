@@ -6,7 +6,7 @@
 //! way. To add a report format: a renderer of `ResultsDoc` called from [`write_all`], or
 //! a [`Reporter`] added to the drivers' set in `oc-conform-app`.
 
-mod common;
+pub(crate) mod common;
 pub mod events;
 mod files;
 pub mod gate;
