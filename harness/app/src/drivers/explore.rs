@@ -147,16 +147,15 @@ impl Explorer<'_> {
         }
     }
 
+    /// The case's verdict and fingerprint: every check that did not pass (as `bisect`
+    /// and expectations.toml count them), steps left out (their names are the case's).
     fn judge(&self, o: &ScenarioOutcome) -> (CaseVerdict, Option<Fingerprint>, Vec<String>) {
-        match o.verdict {
-            Verdict::Pass => (CaseVerdict::Pass, None, vec![]),
-            Verdict::Error => {
-                let failed: Vec<&str> = o.checks.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.check.as_str()).collect();
-                (CaseVerdict::Error, (!failed.is_empty()).then(|| Fingerprint::of(&failed)), vec![])
-            }
-            Verdict::Fail => {
-                let failed: Vec<&str> = o.checks.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.check.as_str()).collect();
-                let fp = Fingerprint::of(&failed);
+        let failed: Vec<String> = o.failed_checks().into_iter().filter(|c| !c.starts_with("step-")).collect();
+        let fp = (!failed.is_empty()).then(|| Fingerprint::of(&failed));
+        match (o.verdict, fp) {
+            (Verdict::Pass, _) => (CaseVerdict::Pass, None, vec![]),
+            (Verdict::Error, fp) | (Verdict::Fail, fp @ None) => (CaseVerdict::Error, fp, vec![]),
+            (Verdict::Fail, Some(fp)) => {
                 let known: Vec<String> = recognise(&fp, &self.known).iter().map(|k| k.scenario.clone()).collect();
                 let v = if known.is_empty() { CaseVerdict::New } else { CaseVerdict::Known };
                 (v, Some(fp), known)

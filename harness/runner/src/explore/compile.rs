@@ -17,9 +17,10 @@ fn key(i: usize) -> String {
     format!("[oc-step-{}]", i + 1)
 }
 
-/// The marker in action `i`'s bash command (the process waits look for it).
+/// The marker in action `i`'s bash command (the process waits look for it). It must not
+/// contain `oc-conform`: the fixture library's process wait skips such command lines.
 pub fn marker(i: usize) -> String {
-    format!("oc-conform-step-{}", i + 1)
+    format!("explore-step-{}", i + 1)
 }
 
 fn wait(until: Condition, timeout_ms: u64, on_timeout: OnTimeout) -> Step {
@@ -62,8 +63,15 @@ fn text_turn(i: usize) -> ModelTurn {
     }
 }
 
+/// Until the status says idle (a state: right away when nothing runs).
 fn settle(timeout_ms: u64) -> Step {
     wait(Condition::Status("idle".into()), timeout_ms, OnTimeout::Continue)
+}
+
+/// Until the turn the last action started ends: an event after it. (A status wait right
+/// after a prompt could see the idle from before opencode took the prompt.)
+fn turn_ends(timeout_ms: u64) -> Step {
+    wait(Condition::Event("session.idle".into()), timeout_ms, OnTimeout::Continue)
 }
 
 /// What the plugin does to the action at `i`, read from the next action.
@@ -80,7 +88,8 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
     let mut turns: Vec<ModelTurn> = Vec::new();
     let mut steps: Vec<Step> = Vec::new();
     let mut m = Model::default();
-    // Which checks apply, learnt while compiling.
+    // Which checks apply, learnt while compiling. `tools`: a tool process lives long
+    // enough to be seen (an echo ends between two process samples).
     let (mut tools, mut replies, mut plugin_aborts, mut plugin_replies, mut asks) = (false, false, false, false, false);
     // The last tool part ends aborted (tool-ends-aborted judges the last tool part).
     let mut last_tool_aborted = false;
@@ -93,30 +102,28 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
                 last_tool_aborted = false;
                 turns.push(bash_turn(i, format!("sleep {secs}; echo {}{}", marker(i), plugin_tag(actions, i))));
                 steps.push(prompt(i, &format!("Run sleep {secs}.")));
-                steps.push(wait(Condition::Process(marker(i)), 20_000, OnTimeout::Error));
+                steps.push(wait(Condition::Process(marker(i)), 20_000, OnTimeout::Continue));
                 deadline_ms += 20_000;
             }
             Action::PromptEcho => {
-                tools = true;
                 last_tool_aborted = false;
                 turns.push(bash_turn(i, format!("echo {}", marker(i))));
                 steps.push(prompt(i, "Print a word."));
-                steps.push(settle(10_000));
+                steps.push(turn_ends(10_000));
                 deadline_ms += 10_000;
             }
             Action::PromptText => {
                 turns.push(text_turn(i));
                 steps.push(prompt(i, "Say something."));
-                steps.push(settle(10_000));
+                steps.push(turn_ends(10_000));
                 deadline_ms += 10_000;
             }
             Action::PromptAsk => {
-                tools = true;
                 asks = true;
                 last_tool_aborted = false;
                 turns.push(bash_turn(i, format!("echo oc-ask-{}{}", marker(i), plugin_tag(actions, i))));
                 steps.push(prompt(i, "Print a word, with permission."));
-                steps.push(wait(Condition::Event("permission.asked".into()), 20_000, OnTimeout::Error));
+                steps.push(wait(Condition::Event("permission.asked".into()), 20_000, OnTimeout::Continue));
                 deadline_ms += 20_000;
             }
             Action::PromptWhileBusy => {
@@ -139,14 +146,14 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
             Action::ReplyHttp => {
                 replies = true;
                 steps.push(Step::PermissionReply { reply: "once".into() });
-                steps.push(settle(10_000));
+                steps.push(turn_ends(10_000));
                 deadline_ms += 10_000;
             }
             Action::ReplyPlugin { .. } => {
                 replies = true;
                 plugin_replies = true;
                 steps.push(wait(Condition::Plugin("permission-replied".into()), 10_000, OnTimeout::Continue));
-                steps.push(settle(10_000));
+                steps.push(turn_ends(10_000));
                 deadline_ms += 20_000;
             }
             Action::DisposeInstance => {
@@ -268,7 +275,7 @@ mod tests {
             ]
         );
         let command = s.model.turns[0].tool_calls[0].arguments["command"].as_str().unwrap().to_string();
-        assert_eq!(command, "sleep 30; echo oc-conform-step-1 oc-abort=client");
+        assert_eq!(command, "sleep 30; echo explore-step-1 oc-abort=client");
         assert!(s.opencode_config.is_empty());
     }
 

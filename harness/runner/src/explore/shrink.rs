@@ -205,6 +205,31 @@ mod tests {
         assert_eq!(s.best(), failing.as_slice(), "a bug that shows every other run never reproduces 2 of 2");
     }
 
+    #[test]
+    fn the_fake_servers_known_failure_is_known_and_its_bug_is_new() {
+        use super::super::fingerprint::{recognise, KnownFailure};
+        let server = FakeServer::with_bug(ABORT_PLUGIN_CLIENT_BUG, 0).with_duplicate_idle();
+        let idle_once = KnownFailure {
+            scenario: "abort-idle-once".into(),
+            issue: None,
+            failing: ["one-idle-per-busy".to_string()].into(),
+            checks: ["one-idle-per-busy".to_string()].into(),
+        };
+        let known = [idle_once];
+        let noise = server.play(&[Action::PromptSleep { secs: LONG_SLEEP_SECS }, Action::AbortHttp], 0).unwrap();
+        assert_eq!(recognise(&noise, &known).len(), 1);
+        let bug = [
+            Action::PromptSleep { secs: LONG_SLEEP_SECS },
+            Action::AbortPlugin { via: Via::Client },
+            Action::PromptText,
+        ];
+        let fp = server.play(&bug, 0).unwrap();
+        assert!(recognise(&fp, &known).is_empty(), "the injected bug is a finding");
+        // A later HTTP abort ends the tool: the bug does not show, only the known noise.
+        let masked = [bug.as_slice(), &[Action::AbortHttp]].concat();
+        assert_eq!(server.play(&masked, 0), Some(noise));
+    }
+
     proptest! {
         // Against the fake server, whatever generated case shows the bug shrinks to the
         // bug's two actions, and the result still reproduces.
