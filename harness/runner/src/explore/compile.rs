@@ -68,6 +68,13 @@ fn settle(timeout_ms: u64) -> Step {
     wait(Condition::Status("idle".into()), timeout_ms, OnTimeout::Continue)
 }
 
+/// Until nothing new comes for half a second: an abort's or a dispose's events (a late
+/// duplicate idle) are over before the next action, so its waits cannot take them for
+/// their own.
+fn flushed() -> Step {
+    wait(Condition::QuietMs(500), 5_000, OnTimeout::Continue)
+}
+
 /// Until the turn the last action started ends: an event after it. (A status wait right
 /// after a prompt could see the idle from before opencode took the prompt.)
 fn turn_ends(timeout_ms: u64) -> Step {
@@ -134,14 +141,16 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
                 last_tool_aborted |= matches!(before, Session::ToolRunning { secs, .. } if secs >= LONG_SLEEP_SECS);
                 steps.push(Step::Abort {});
                 steps.push(settle(5_000));
-                deadline_ms += 5_000;
+                steps.push(flushed());
+                deadline_ms += 10_000;
             }
             Action::AbortPlugin { .. } => {
                 plugin_aborts = true;
                 last_tool_aborted = true;
                 steps.push(wait(Condition::Plugin("abort-sent".into()), 10_000, OnTimeout::Continue));
                 steps.push(settle(5_000));
-                deadline_ms += 15_000;
+                steps.push(flushed());
+                deadline_ms += 20_000;
             }
             Action::ReplyHttp => {
                 replies = true;
@@ -165,7 +174,8 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
                     auth: true,
                 });
                 steps.push(settle(5_000));
-                deadline_ms += 5_000;
+                steps.push(flushed());
+                deadline_ms += 10_000;
             }
             Action::WaitIdle => {
                 let secs = match before {
