@@ -1,5 +1,6 @@
 //! The reporter sets the drivers emit into, chosen by the caller.
 
+use oc_conform_runner::explore::ExploreFiles;
 use oc_conform_runner::report::events::JsonLines;
 use oc_conform_runner::report::{BisectFiles, Bus, Event, PluginFiles, Reporter, ResultsFiles, Terminal};
 use std::path::Path;
@@ -61,4 +62,12 @@ impl Reporter for Forward {
         self.0.emit(event.clone());
         Ok(())
     }
+}
+
+/// `explore`: the live reporters, the cases' run reports, explore.json and explore.md.
+pub fn for_explore(format: MessageFormat, report_dir: &Path) -> Bus {
+    let bus = live(format, "explore");
+    bus.add(Box::new(ResultsFiles::new()));
+    bus.add(Box::new(ExploreFiles::new(report_dir)));
+    bus
 }

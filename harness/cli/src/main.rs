@@ -6,6 +6,7 @@ mod api_diff;
 mod bench;
 mod bisect;
 mod check_plugin;
+mod explore;
 mod install_cmds;
 mod new_scenario;
 mod rerun;
@@ -90,6 +91,9 @@ enum Command {
     },
     /// Find the release that broke a scenario (or, with --fixed, fixed it).
     Bisect(bisect::BisectArgs),
+    /// Play generated action sequences against a real server; shrink each new failure to
+    /// a minimal scenario file (written into the report dir).
+    Explore(explore::ExploreArgs),
     /// Download opencode versions into the cache.
     Install {
         /// Versions (`1.18.34`, `latest`).
@@ -211,6 +215,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Rerun(args) => rerun::rerun(args).await,
             Command::Bisect(args) => bisect::bisect(args).await,
+            Command::Explore(args) => explore::explore(args).await,
             Command::CheckPlugin(args) => check_plugin::check_plugin(args).await,
             Command::New { what } => new_scenario::new(what),
             Command::Install { versions } => install_cmds::install(versions).await,

@@ -23,4 +23,5 @@ pub mod bisect;
 pub mod bench;
 pub mod api_doc;
 pub mod execute;
+pub mod explore;
 pub mod report;

@@ -229,6 +229,13 @@ pub fn prepare_run_dir(dir: &Path, scenario: &Scenario) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", dir.join("scenario.json").display())))
 }
 
+/// Plays one run of `cell` (run number `n`) on `shared` when given and the scenario may
+/// share, else on a server of its own: what the suite does for each run, for drivers
+/// that decide run by run (explore).
+pub async fn play_run(cell: &Cell, n: usize, opts: &SuiteOptions, shared: Option<&SharedServers>) -> ScenarioOutcome {
+    run_once(cell, n, opts, shared.filter(|_| shares(cell))).await
+}
+
 /// One run in its own task, so a panic in it (the runner's bug) becomes an ERROR outcome
 /// for this cell instead of a cell silently missing from the report. The task's server
 /// handle is dropped while unwinding, which kills it.

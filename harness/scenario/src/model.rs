@@ -140,6 +140,12 @@ pub struct ModelScript {
     /// The answer to requests without tools (title generation). Default: "Test session".
     #[serde(default)]
     pub title: Option<String>,
+    /// The answer to a turn request that continues after a tool ran (the messages after
+    /// the last user message hold a tool result). When set, such requests consume no
+    /// scripted turn: each prompt's turn is then one scripted turn, whatever its tool did
+    /// (the explorer's scripts; an abort that did not take effect cannot shift them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_tool: Option<String>,
 }
 
 /// One answer of the fake model.
@@ -161,6 +167,10 @@ pub struct ModelTurn {
     /// Fault injection on the stream itself.
     #[serde(default)]
     pub fault: Option<StreamFault>,
+    /// Answer the turn request whose last user message contains this text, whenever it
+    /// comes, instead of the next request in order (each keyed turn answers once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

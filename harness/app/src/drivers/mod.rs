@@ -6,5 +6,6 @@ pub mod api_diff;
 pub mod bisect;
 pub mod check_plugin;
 pub mod rerun;
+pub mod explore;
 pub mod run;
 pub mod stored;

@@ -12,6 +12,7 @@ mod real_attach;
 mod real_authoring;
 mod real_check_plugin;
 mod real_rerun_bisect;
+mod real_explore;
 mod real_suite;
 mod support;
 mod truth;

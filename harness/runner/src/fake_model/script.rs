@@ -37,6 +37,10 @@ pub(crate) struct RequestShape {
     pub prompt_tokens: u64,
     /// One line for the timeline: message count, the last message, tools offered.
     pub summary: String,
+    /// The text of the last user message (what a keyed turn is matched against).
+    pub last_user_text: String,
+    /// A tool result follows the last user message: the turn continues after a tool.
+    pub continues_after_tool: bool,
 }
 
 impl RequestShape {
@@ -53,6 +57,8 @@ impl RequestShape {
             .iter()
             .any(|m| m.get("role") == Some(&json!("tool")));
         let prompt_chars = body.get("messages").map_or(0, |m| m.to_string().len());
+        let last_user = messages.iter().rposition(|m| m.get("role") == Some(&json!("user")));
+        let after_user = last_user.map_or(messages, |i| &messages[i + 1..]);
         RequestShape {
             tool_count,
             has_tool_result,
@@ -64,6 +70,8 @@ impl RequestShape {
                 .to_string(),
             prompt_tokens: (prompt_chars as u64).div_ceil(4),
             summary: summarize(messages, tool_count),
+            last_user_text: last_user.map(|i| message_text(&messages[i])).unwrap_or_default(),
+            continues_after_tool: after_user.iter().any(|m| m.get("role") == Some(&json!("tool"))),
         }
     }
 
@@ -128,8 +136,10 @@ pub(crate) struct FunctionCall {
 pub(crate) struct Script {
     script: ModelScript,
     requests: u32,
-    /// Turn requests seen so far, planned or not.
+    /// Turn requests answered in order so far, planned or not.
     turn_requests: usize,
+    /// Keyed turns (`prompt`) already answered.
+    keyed_used: Vec<usize>,
     /// Tool call ids are `call_1`, `call_2`, ... across the whole run, so no two calls of
     /// one session share an id.
     calls: u32,
@@ -141,6 +151,7 @@ impl Script {
             script,
             requests: 0,
             turn_requests: 0,
+            keyed_used: Vec::new(),
             calls: 0,
         }
     }
@@ -166,14 +177,46 @@ impl Script {
                     fault: None,
                 }),
             },
+            RequestKind::Turn if shape.continues_after_tool && self.script.after_tool.is_some() => Decision {
+                index,
+                kind: ModelRequestKind::Turn,
+                turn: None,
+                delay_ms: 0,
+                answer: Answer::Completion(Completion {
+                    text: self.script.after_tool.clone().unwrap_or_default(),
+                    calls: Vec::new(),
+                    fault: None,
+                }),
+            },
             RequestKind::Turn => {
-                let turn = self.turn_requests;
-                self.turn_requests += 1;
-                match self.script.turns.get(turn).cloned() {
-                    Some(scripted) => Decision {
+                let keyed = self.script.turns.iter().enumerate().position(|(i, t)| {
+                    !self.keyed_used.contains(&i)
+                        && t.prompt.as_deref().is_some_and(|p| shape.last_user_text.contains(p))
+                });
+                let unkeyed_turn = self.turn_requests;
+                let chosen = match keyed {
+                    Some(i) => {
+                        self.keyed_used.push(i);
+                        Some(i)
+                    }
+                    None => {
+                        self.turn_requests += 1;
+                        // Keyed turns are out of the order: the n-th unkeyed turn answers.
+                        self.script
+                            .turns
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, t)| t.prompt.is_none())
+                            .nth(unkeyed_turn)
+                            .map(|(i, _)| i)
+                    }
+                };
+                let turn = unkeyed_turn;
+                match chosen.and_then(|i| self.script.turns.get(i).cloned().map(|t| (i, t))) {
+                    Some((chosen, scripted)) => Decision {
                         index,
                         kind: ModelRequestKind::Turn,
-                        turn: Some(turn),
+                        turn: Some(chosen),
                         delay_ms: scripted.delay_ms,
                         answer: self.answer_turn(scripted),
                     },
@@ -323,11 +366,47 @@ mod tests {
             delay_ms: 0,
             http_error: None,
             fault: None,
+            prompt: None,
         }
     }
 
     fn script(turns: Vec<ModelTurn>) -> Script {
-        Script::new(ModelScript { turns, title: None })
+        Script::new(ModelScript { turns, title: None, after_tool: None })
+    }
+
+    fn text_of(d: &Decision) -> String {
+        match &d.answer {
+            Answer::Completion(c) => c.text.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keyed_turns_answer_their_prompt_and_continuations_get_after_tool() {
+        let keyed = |key: &str, text: &str| ModelTurn {
+            prompt: Some(key.into()),
+            ..text_turn(text)
+        };
+        let mut s = Script::new(ModelScript {
+            turns: vec![keyed("[p1]", "one"), text_turn("plain"), keyed("[p2]", "two")],
+            title: None,
+            after_tool: Some("after".into()),
+        });
+        let user = |t: &str| json!({"role": "user", "content": [{"type": "text", "text": t}]});
+        // The second prompt first: keyed turns do not depend on the order of requests.
+        let d = decide(&mut s, turn_request(json!([user("do [p2] now")])));
+        assert_eq!((text_of(&d), d.turn), ("two".into(), Some(2)));
+        let tool = json!({"role": "tool", "content": "ok"});
+        let d = decide(&mut s, turn_request(json!([user("do [p2] now"), {"role": "assistant"}, tool])));
+        assert_eq!((text_of(&d), d.turn, d.kind), ("after".into(), None, ModelRequestKind::Turn));
+        // A tool result before the last user message is no continuation.
+        let d = decide(&mut s, turn_request(json!([user("x [p2]"), tool, user("then [p1]")])));
+        assert_eq!(text_of(&d), "one");
+        // A keyed turn answers once; unkeyed requests take the unkeyed turns in order.
+        let d = decide(&mut s, turn_request(json!([user("again [p1]")])));
+        assert_eq!((text_of(&d), d.turn), ("plain".into(), Some(1)));
+        let d = decide(&mut s, turn_request(json!([user("again [p1]")])));
+        assert_eq!(d.kind, ModelRequestKind::Unplanned);
     }
 
     fn decide(script: &mut Script, body: Value) -> Decision {
@@ -361,6 +440,7 @@ mod tests {
         let mut s = Script::new(ModelScript {
             turns: vec![],
             title: Some("Sleeping".into()),
+            after_tool: None,
         });
         let d = decide(&mut s, json!({"messages": []}));
         assert_eq!(

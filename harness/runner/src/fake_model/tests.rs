@@ -37,6 +37,7 @@ fn turn(text: &str) -> ModelTurn {
         delay_ms: 0,
         http_error: None,
         fault: None,
+        prompt: None,
     }
 }
 
@@ -49,7 +50,7 @@ fn faulted(fault: StreamFault) -> ModelTurn {
 
 async fn start(turns: Vec<ModelTurn>) -> (FakeModel, Recorder) {
     let recorder = Recorder::new("fake-model-test", "0.0.0");
-    let model = FakeModel::start(ModelScript { turns, title: None }, recorder.clone())
+    let model = FakeModel::start(ModelScript { turns, title: None, after_tool: None }, recorder.clone())
         .await
         .expect("the fake model starts");
     (model, recorder)

@@ -350,8 +350,10 @@ pub(crate) mod tests {
                 delay_ms: 0,
                 http_error: None,
                 fault: None,
+                prompt: None,
             }],
             title: None,
+            after_tool: None,
         });
         let shape = RequestShape::of(&json!({"messages": [], "tools": [{"type": "function"}]}));
         let Answer::Completion(completion) = script.decide(&shape).answer else {

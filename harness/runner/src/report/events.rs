@@ -12,6 +12,8 @@
 use super::gate::GateDecision;
 use super::model::{CellReport, FirstBad, SkippedCell};
 use crate::bisect::report::{BisectDoc, ProbeRecord, Role};
+use crate::explore::report::{CaseRecord as ExploreCase, ExploreDoc};
+use crate::explore::ShrinkStep;
 use crate::plugin_report::{PluginInfo, PluginReport};
 use oc_conform_checks::Verdict;
 use serde::{Deserialize, Serialize};
@@ -116,6 +118,27 @@ pub enum Event {
     /// check-plugin: the turn of a scenario looked slower with the plugin; it is measured again.
     PluginRemeasure { scenario: String, version: String },
     PluginCheckFinished { report: Box<PluginReport>, report_dir: String },
+
+    /// explore: the exploration starts (its cases follow as runs and cells of a run).
+    ExploreStarted {
+        version: String,
+        seed: u64,
+        budget_secs: u64,
+        max_steps: usize,
+        k: u32,
+        report_dir: String,
+    },
+    /// explore: one case (or one run of a shrink candidate) was played and judged.
+    ExploreCase {
+        case: Box<ExploreCase>,
+        /// Played while shrinking this fingerprint (none: an explored case).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shrinking: Option<String>,
+    },
+    /// explore: a shrink candidate reproduced the fingerprint k of k times and is kept.
+    ExploreShrinkStep { fingerprint: String, step: ShrinkStep, tried: usize },
+    /// explore: the end; `doc` is explore.json.
+    ExploreFinished { doc: Box<ExploreDoc> },
 }
 
 impl Event {

@@ -7,7 +7,7 @@
 //! a [`Reporter`] added to the drivers' set in `oc-conform-app`.
 
 pub mod annotations;
-mod common;
+pub(crate) mod common;
 pub mod events;
 mod files;
 pub mod gate;

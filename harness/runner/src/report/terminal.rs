@@ -263,6 +263,41 @@ impl Reporter for Terminal {
                 "  the turn of {scenario} looked slower with the plugin on {version}: measuring it again"
             ),
             Event::PluginCheckFinished { report, .. } => plugin_summary(&mut err, report),
+            Event::ExploreStarted { version, seed, budget_secs, max_steps, k, .. } => writeln!(
+                err,
+                "exploring opencode {version}: seed {seed}, budget {budget_secs} s, up to {max_steps} actions a case, shrinking k = {k}"
+            ),
+            Event::ExploreCase { case, shrinking } => {
+                let what = match shrinking {
+                    Some(_) => "  shrink run",
+                    None => "case",
+                };
+                let fp = case.fingerprint.as_ref().map(|f| format!(" {f}")).unwrap_or_default();
+                writeln!(
+                    err,
+                    "{what} {} {:?}{fp} [{}] {:.1}s",
+                    case.name,
+                    case.verdict,
+                    crate::explore::describe(&case.actions),
+                    case.duration_ms as f64 / 1000.0
+                )
+            }
+            Event::ExploreShrinkStep { step, tried, .. } => writeln!(
+                err,
+                "  shrunk ({tried} tried): {} -> [{}]",
+                step.how,
+                crate::explore::describe(&step.actions)
+            ),
+            Event::ExploreFinished { doc } => {
+                for f in &doc.findings {
+                    let kind = if f.new { "NEW" } else { "known" };
+                    writeln!(err, "{kind} {} minimal [{}]", f.fingerprint, crate::explore::describe(&f.minimal))?;
+                    if let Some(r) = &f.replay {
+                        writeln!(err, "  replay: {r}")?;
+                    }
+                }
+                writeln!(err, "explore: {}", doc.headline)
+            }
         }
     }
 }

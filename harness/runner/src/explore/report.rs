@@ -1,0 +1,231 @@
+//! The explorer's document (`explore.json`, `explore.md`): the seed, every case played,
+//! each distinct fingerprint (new or known) with its original and minimal sequences, the
+//! shrink steps and the command that replays it; the rates and where the time went.
+//! Written by [`ExploreFiles`] from the `explore-finished` event.
+
+use super::actions::Action;
+use super::compile::describe;
+use super::fingerprint::Fingerprint;
+use super::shrink::ShrinkStep;
+use crate::report::{common::write_atomic, Event, Reporter};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// How one case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaseVerdict {
+    Pass,
+    /// Failed only in ways expectations.toml knows on this release.
+    Known,
+    /// A failure nobody listed: a finding.
+    New,
+    /// No verdict (the server could not be had, a step could not reach its state).
+    Error,
+}
+
+/// One case played (explored, or a shrink candidate's run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// The scenario name the case was played as (its artifacts are under it).
+    pub name: String,
+    /// The seed the case was generated from (none: a shrink candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    pub actions: Vec<Action>,
+    pub verdict: CaseVerdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// The known failures the fingerprint was recognised as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_as: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// One distinct fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub fingerprint: Fingerprint,
+    /// New (a finding) or known (expectations.toml lists it on this release).
+    pub new: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_as: Vec<String>,
+    /// The first case that showed it, its seed and sequence.
+    pub first_case: String,
+    pub seed: u64,
+    pub original: Vec<Action>,
+    /// Cases (explored) that showed it.
+    pub seen: usize,
+    /// Whether it was shrunk (new findings, and known ones with `--shrink-known`).
+    pub shrunk: bool,
+    pub shrink_steps: Vec<ShrinkStep>,
+    /// Candidates played while shrinking, and the shrink's time.
+    pub shrink_tried: usize,
+    pub shrink_ms: u64,
+    /// The shrink stopped at its budget rather than at a minimal case.
+    pub shrink_budget_hit: bool,
+    pub minimal: Vec<Action>,
+    /// The written scenario file, and the command that replays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// The minimal case's timeline picture (its last reproducing run's artifact dir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<String>,
+}
+
+/// Where the time went, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub generating_ms: u64,
+    pub playing_ms: u64,
+    pub shrinking_ms: u64,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExploreDoc {
+    pub tool: String,
+    pub opencode_version: String,
+    pub seed: u64,
+    pub budget_secs: u64,
+    pub shrink_budget_secs: u64,
+    pub max_steps: usize,
+    pub k: u32,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The cases explored (not the shrink candidates' runs, which are in `shrink_runs`).
+    pub cases: Vec<CaseRecord>,
+    pub shrink_runs: Vec<CaseRecord>,
+    pub findings: Vec<Finding>,
+    /// Actions played per minute of playing, shrink runs included.
+    pub actions_per_minute: f64,
+    pub timing: Timing,
+    /// 0 nothing beyond known failures, 1 a new finding, 2 no verdict.
+    pub exit_code: u8,
+    pub headline: String,
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+impl ExploreDoc {
+    pub fn new_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.new)
+    }
+}
+
+fn sequence(actions: &[Action]) -> String {
+    format!("`{}` ({} actions)", describe(actions), actions.len())
+}
+
+/// `explore.md`.
+pub fn render_md(doc: &ExploreDoc) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# oc-conform explore: opencode {}\n", doc.opencode_version);
+    let _ = writeln!(s, "**{}**\n", doc.headline);
+    let _ = writeln!(
+        s,
+        "Seed {} (replay the same cases: `oc-conform explore --opencode {} --seed {} --max-steps {}`), budget {} s, shrink budget {} s, k = {}.\n",
+        doc.seed, doc.opencode_version, doc.seed, doc.max_steps, doc.budget_secs, doc.shrink_budget_secs, doc.k
+    );
+    let count = |v: CaseVerdict| doc.cases.iter().filter(|c| c.verdict == v).count();
+    let _ = writeln!(
+        s,
+        "Cases: {} played ({} pass, {} known failure, {} new failure, {} no verdict); {} shrink runs. {:.1} actions per minute.\n",
+        doc.cases.len(),
+        count(CaseVerdict::Pass),
+        count(CaseVerdict::Known),
+        count(CaseVerdict::New),
+        count(CaseVerdict::Error),
+        doc.shrink_runs.len(),
+        doc.actions_per_minute
+    );
+    let t = &doc.timing;
+    let _ = writeln!(
+        s,
+        "Time: generating {} ms, playing {} s, shrinking {} s, total {} s.\n",
+        t.generating_ms,
+        t.playing_ms / 1000,
+        t.shrinking_ms / 1000,
+        t.total_ms / 1000
+    );
+    let _ = writeln!(s, "## Fingerprints\n");
+    if doc.findings.is_empty() {
+        let _ = writeln!(s, "No case failed.\n");
+    }
+    for f in &doc.findings {
+        let kind = if f.new {
+            "NEW".to_string()
+        } else {
+            format!("known ({})", f.known_as.join(", "))
+        };
+        let _ = writeln!(s, "### {kind}: `{}`\n", f.fingerprint);
+        let _ = writeln!(s, "- seen in {} case(s), first `{}` (seed {})", f.seen, f.first_case, f.seed);
+        let _ = writeln!(s, "- original: {}", sequence(&f.original));
+        if f.shrunk {
+            for (i, st) in f.shrink_steps.iter().enumerate() {
+                let _ = writeln!(s, "  - shrink {}: {} -> {}", i + 1, st.how, sequence(&st.actions));
+            }
+            let stop = if f.shrink_budget_hit { "stopped at the shrink budget" } else { "no smaller case reproduces" };
+            let _ = writeln!(
+                s,
+                "- minimal: {} ({} candidates in {} s; {stop})",
+                sequence(&f.minimal),
+                f.shrink_tried,
+                f.shrink_ms / 1000
+            );
+        } else {
+            let _ = writeln!(s, "- not shrunk (known; `--shrink-known` shrinks it)");
+        }
+        if let Some(file) = &f.scenario_file {
+            let _ = writeln!(s, "- scenario: `{file}`");
+        }
+        if let Some(r) = &f.replay {
+            let _ = writeln!(s, "- replay: `{r}`");
+        }
+        if let Some(a) = &f.artifacts {
+            let _ = writeln!(s, "- timeline: `{a}/timeline.json` (the picture: `index.html` of this report)");
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "## Cases\n");
+    let _ = writeln!(s, "| case | seed | verdict | fingerprint | actions |\n|---|---|---|---|---|");
+    for c in &doc.cases {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:?} | {} | {} |",
+            c.name,
+            c.seed.map(|x| x.to_string()).unwrap_or_default(),
+            c.verdict,
+            c.fingerprint.as_ref().map(|f| f.to_string()).unwrap_or_default(),
+            describe(&c.actions)
+        );
+    }
+    s
+}
+
+/// Writes `explore.json` and `explore.md` when the exploration ends.
+pub struct ExploreFiles {
+    dir: PathBuf,
+}
+
+impl ExploreFiles {
+    pub fn new(dir: &Path) -> ExploreFiles {
+        ExploreFiles { dir: dir.to_path_buf() }
+    }
+}
+
+impl Reporter for ExploreFiles {
+    fn report(&mut self, event: &Event) -> std::io::Result<()> {
+        let Event::ExploreFinished { doc } = event else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
+        write_atomic(&self.dir, "explore.json", &json)?;
+        write_atomic(&self.dir, "explore.md", render_md(doc).as_bytes())
+    }
+}

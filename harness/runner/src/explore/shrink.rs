@@ -1,0 +1,247 @@
+//! Shrinking a failing case: smaller candidates in a fixed order (chunks deleted from the
+//! end first, then single actions, then simplifications), each kept only when whoever
+//! plays it says it reproduced the same fingerprint. The caller plays (k runs on a real
+//! server, or a simulation in tests) and owns the time budget; this is the bookkeeping.
+
+use super::actions::{is_case, Action, LONG_SLEEP_SECS, SHORT_SLEEP_SECS};
+use serde::{Deserialize, Serialize};
+
+/// One candidate: the sequence and how it was made from the current best.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub actions: Vec<Action>,
+    /// `delete actions 5-6`, `delete action 2`, `shorten sleep of action 1`.
+    pub how: String,
+}
+
+/// The candidates smaller than `actions`, in the order they are tried; only valid cases.
+pub fn candidates(actions: &[Action]) -> Vec<Candidate> {
+    let n = actions.len();
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut push = |actions: Vec<Action>, how: String| {
+        if is_case(&actions) && !out.iter().any(|c| c.actions == actions) {
+            out.push(Candidate { actions, how });
+        }
+    };
+    let without = |from: usize, to: usize| -> Vec<Action> {
+        actions[..from].iter().chain(&actions[to..]).copied().collect()
+    };
+    // Chunks, largest first, from the end.
+    let mut size = n / 2;
+    while size >= 2 {
+        let mut end = n;
+        while end >= size {
+            push(without(end - size, end), format!("delete actions {}-{}", end - size + 1, end));
+            end -= size;
+        }
+        size /= 2;
+    }
+    for i in (0..n).rev() {
+        push(without(i, i + 1), format!("delete action {} ({})", i + 1, actions[i].kind()));
+    }
+    // A plugin action and the prompt it acts on go together.
+    for i in (0..n.saturating_sub(1)).rev() {
+        push(without(i, i + 2), format!("delete actions {}-{}", i + 1, i + 2));
+    }
+    for (i, a) in actions.iter().enumerate() {
+        if let Action::PromptSleep { secs } = a {
+            if *secs >= LONG_SLEEP_SECS {
+                let mut shorter = actions.to_vec();
+                shorter[i] = Action::PromptSleep { secs: SHORT_SLEEP_SECS };
+                push(shorter, format!("shorten the sleep of action {}", i + 1));
+            }
+        }
+        if matches!(a, Action::PromptEcho | Action::PromptAsk) {
+            let mut simpler = actions.to_vec();
+            simpler[i] = Action::PromptText;
+            push(simpler, format!("make action {} a text-only prompt", i + 1));
+        }
+    }
+    out
+}
+
+/// One kept shrink step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShrinkStep {
+    pub how: String,
+    pub actions: Vec<Action>,
+}
+
+/// The shrinker's state: the smallest reproducing case so far and what is left to try.
+#[derive(Debug, Clone)]
+pub struct Shrinker {
+    best: Vec<Action>,
+    queue: std::collections::VecDeque<Candidate>,
+    pub steps: Vec<ShrinkStep>,
+    /// Candidates played (kept or not).
+    pub tried: usize,
+}
+
+impl Shrinker {
+    pub fn new(failing: &[Action]) -> Shrinker {
+        Shrinker {
+            best: failing.to_vec(),
+            queue: candidates(failing).into(),
+            steps: Vec::new(),
+            tried: 0,
+        }
+    }
+
+    pub fn best(&self) -> &[Action] {
+        &self.best
+    }
+
+    /// The next candidate to play; none: the best is minimal (no smaller one reproduces).
+    pub fn next_candidate(&mut self) -> Option<Candidate> {
+        let c = self.queue.pop_front()?;
+        self.tried += 1;
+        Some(c)
+    }
+
+    /// What playing `c` showed: a candidate that reproduced becomes the best, and the
+    /// search starts over from it.
+    pub fn record(&mut self, c: Candidate, reproduced: bool) {
+        if reproduced {
+            self.queue = candidates(&c.actions).into();
+            self.steps.push(ShrinkStep {
+                how: c.how,
+                actions: c.actions.clone(),
+            });
+            self.best = c.actions;
+        }
+    }
+}
+
+/// Shrinks `failing` with a synchronous `reproduces` (k runs folded in by the caller),
+/// trying at most `max_tries` candidates.
+pub fn shrink_with(failing: &[Action], max_tries: usize, mut reproduces: impl FnMut(&[Action]) -> bool) -> Shrinker {
+    let mut s = Shrinker::new(failing);
+    while s.tried < max_tries {
+        let Some(c) = s.next_candidate() else { break };
+        let ok = reproduces(&c.actions);
+        s.record(c, ok);
+    }
+    s
+}
+
+/// `reproduces` holds in each of `k` runs (stopping at the first that does not).
+pub fn k_of_k(k: u32, mut run_reproduces: impl FnMut() -> bool) -> bool {
+    (0..k.max(1)).all(|_| run_reproduces())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::actions::{case_seed, generate, Via};
+    use super::super::sim::{FakeServer, ABORT_PLUGIN_CLIENT_BUG};
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn chunks_from_the_end_come_first() {
+        let a = [
+            Action::PromptText,
+            Action::PromptEcho,
+            Action::PromptText,
+            Action::WaitQuiet,
+        ];
+        let c = candidates(&a);
+        assert_eq!(c[0].how, "delete actions 3-4");
+        assert_eq!(c[0].actions, vec![Action::PromptText, Action::PromptEcho]);
+        assert!(c.iter().all(|c| is_case(&c.actions) && c.actions.len() <= a.len()));
+    }
+
+    #[test]
+    fn a_buried_plugin_abort_shrinks_to_its_two_actions() {
+        let bug = FakeServer::with_bug(ABORT_PLUGIN_CLIENT_BUG, 0);
+        let failing = vec![
+            Action::PromptText,
+            Action::PromptAsk,
+            Action::ReplyHttp,
+            Action::PromptSleep { secs: LONG_SLEEP_SECS },
+            Action::AbortPlugin { via: Via::Client },
+            Action::PromptEcho,
+            Action::WaitQuiet,
+        ];
+        let fp = bug.play(&failing, 0).expect("the bug shows");
+        let mut run = 0;
+        let s = shrink_with(&failing, 200, |c| {
+            k_of_k(2, || {
+                run += 1;
+                bug.play(c, run).as_ref() == Some(&fp)
+            })
+        });
+        assert_eq!(
+            s.best(),
+            &[Action::PromptSleep { secs: LONG_SLEEP_SECS }, Action::AbortPlugin { via: Via::Client }]
+        );
+        // Every kept step reproduced and was smaller or simpler than the one before.
+        let mut len = failing.len();
+        for step in &s.steps {
+            assert_eq!(bug.play(&step.actions, 0).as_ref(), Some(&fp));
+            assert!(step.actions.len() <= len);
+            len = step.actions.len();
+        }
+    }
+
+    #[test]
+    fn a_flaky_bug_keeps_only_candidates_that_reproduce_k_of_k() {
+        // Shows in 1 of 2 runs: with k = 2 no candidate is kept by chance... unless it
+        // showed both times; whatever is kept still contains the bug's actions.
+        let bug = FakeServer::with_bug(ABORT_PLUGIN_CLIENT_BUG, 2);
+        let failing = vec![
+            Action::PromptEcho,
+            Action::PromptSleep { secs: LONG_SLEEP_SECS },
+            Action::AbortPlugin { via: Via::Client },
+            Action::WaitQuiet,
+        ];
+        let fp = bug.play(&failing, 1).expect("shows on odd runs");
+        let mut run = 0;
+        let s = shrink_with(&failing, 100, |c| {
+            k_of_k(2, || {
+                run += 1;
+                bug.play(c, run).as_ref() == Some(&fp)
+            })
+        });
+        assert_eq!(s.best(), failing.as_slice(), "a bug that shows every other run never reproduces 2 of 2");
+    }
+
+    #[test]
+    fn the_fake_servers_known_failure_is_known_and_its_bug_is_new() {
+        use super::super::fingerprint::{recognise, KnownFailure};
+        let server = FakeServer::with_bug(ABORT_PLUGIN_CLIENT_BUG, 0).with_duplicate_idle();
+        let idle_once = KnownFailure {
+            scenario: "abort-idle-once".into(),
+            issue: None,
+            failing: ["one-idle-per-busy".to_string()].into(),
+            checks: ["one-idle-per-busy".to_string()].into(),
+        };
+        let known = [idle_once];
+        let noise = server.play(&[Action::PromptSleep { secs: LONG_SLEEP_SECS }, Action::AbortHttp], 0).unwrap();
+        assert_eq!(recognise(&noise, &known).len(), 1);
+        let bug = [
+            Action::PromptSleep { secs: LONG_SLEEP_SECS },
+            Action::AbortPlugin { via: Via::Client },
+            Action::PromptText,
+        ];
+        let fp = server.play(&bug, 0).unwrap();
+        assert!(recognise(&fp, &known).is_empty(), "the injected bug is a finding");
+        // A later HTTP abort ends the tool: the bug does not show, only the known noise.
+        let masked = [bug.as_slice(), &[Action::AbortHttp]].concat();
+        assert_eq!(server.play(&masked, 0), Some(noise));
+    }
+
+    proptest! {
+        // Against the fake server, whatever generated case shows the bug shrinks to the
+        // bug's two actions, and the result still reproduces.
+        #[test]
+        fn generated_failures_shrink_to_the_bug(i in 0u64..4000) {
+            let bug = FakeServer::with_bug(ABORT_PLUGIN_CLIENT_BUG, 0);
+            let case = generate(case_seed(11, i), 8);
+            if let Some(fp) = bug.play(&case, 0) {
+                let s = shrink_with(&case, 300, |c| bug.play(c, 0).as_ref() == Some(&fp));
+                prop_assert!(s.best().len() <= 2, "{:?} -> {:?}", case, s.best());
+                prop_assert_eq!(bug.play(s.best(), 0), Some(fp));
+            }
+        }
+    }
+}
