@@ -11,6 +11,7 @@ pub mod leftovers;
 pub mod observe;
 pub mod plugin_report;
 pub mod plugin_wrap;
+pub mod probe;
 pub mod process;
 pub mod record;
 pub mod releases;

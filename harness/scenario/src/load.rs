@@ -188,6 +188,12 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             );
         }
     }
+    if let Some(route) = s.requires.route.as_deref().filter(|r| !r.starts_with('/')) {
+        return err(
+            "requires",
+            format!("requires.route `{route}` is not a path; write it as GET /doc lists it, e.g. \"/question\""),
+        );
+    }
     if s.steps.is_empty() {
         return err(
             "name",
@@ -303,6 +309,9 @@ fn validate_check(check: &CheckSpec) -> Result<(), String> {
         }
         CheckSpec::MessagesStored { min, max: Some(max) } if max < min => {
             Err(format!("max {max} is less than min {min}"))
+        }
+        CheckSpec::ProcessNeverSeen { command } if command.trim().is_empty() => {
+            Err("command must not be empty (it would match every process)".into())
         }
         _ => Ok(()),
     }

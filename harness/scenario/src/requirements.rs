@@ -212,13 +212,20 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         | CheckSpec::ErrorsAreTyped {}
         | CheckSpec::EventStreamsAgree {}
         | CheckSpec::SessionErrorReported { .. }
-        | CheckSpec::MessagesStored { .. } => vec![],
+        | CheckSpec::MessagesStored { .. }
+        | CheckSpec::RequestResolved { .. }
+        | CheckSpec::RequestNotPending { .. }
+        | CheckSpec::RequestNeverAsked { .. } => vec![],
         // Judged from what is seen of the server: an exit the harness cannot see shows
         // as answers that stop coming, which the steps report.
         CheckSpec::ServerStaysUp {} => vec![],
         CheckSpec::IdleHasNoToolProcess { .. } => vec![need(
             Capability::ToolProcesses,
             format!("check `{name}` needs the server's process tree (the scenario's tool processes)"),
+        )],
+        CheckSpec::ProcessNeverSeen { command } => vec![need(
+            Capability::ToolProcesses,
+            format!("check `{name}` needs the server's process tree (process {command:?})"),
         )],
         CheckSpec::ServerTreeGone { .. } => vec![need(
             Capability::ProcessTree,

@@ -12,6 +12,7 @@
 //! never a pass; a failure names the times and the entries (`witness`) that contradict.
 
 mod errors;
+mod pending;
 mod permission;
 mod plugin;
 mod processes;
@@ -24,9 +25,10 @@ use crate::{CheckResult, EventStream, Timeline, Verdict};
 use oc_conform_scenario::CheckSpec;
 
 pub use errors::{errors_are_typed, session_error_reported};
+pub use pending::{request_never_asked, request_not_pending, request_resolved};
 pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
-pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
+pub use processes::{idle_has_no_tool_process, process_never_seen, server_stays_up, server_tree_gone};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
 pub use streams::{event_streams_agree, event_streams_stay_open, EVENT_STREAMS_STAY_OPEN};
 pub use turn::{
@@ -55,6 +57,10 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
         CheckSpec::PluginReported { event } => plugin_reported(tl, event),
         CheckSpec::MessagesStored { min, max } => messages_stored(tl, *min, *max),
         CheckSpec::SessionErrorReported { name } => session_error_reported(tl, name.as_deref()),
+        CheckSpec::RequestResolved { kind } => request_resolved(tl, *kind),
+        CheckSpec::RequestNotPending { kind } => request_not_pending(tl, *kind),
+        CheckSpec::RequestNeverAsked { kind } => request_never_asked(tl, *kind),
+        CheckSpec::ProcessNeverSeen { command } => process_never_seen(tl, command),
     }
 }
 
@@ -70,14 +76,18 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::QuietAfterIdle { .. }
         | CheckSpec::PermissionReplyTakesEffect { .. }
         | CheckSpec::ErrorsAreTyped {}
-        | CheckSpec::SessionErrorReported { .. } => &[Global],
+        | CheckSpec::SessionErrorReported { .. }
+        | CheckSpec::RequestResolved { .. }
+        | CheckSpec::RequestNotPending { .. }
+        | CheckSpec::RequestNeverAsked { .. } => &[Global],
         CheckSpec::StatusReachesIdle {}
         | CheckSpec::IdleHasNoToolProcess { .. }
         | CheckSpec::ServerTreeGone { .. }
         | CheckSpec::ServerStaysUp {}
         | CheckSpec::NoModelRequests {}
         | CheckSpec::PluginReported { .. }
-        | CheckSpec::MessagesStored { .. } => &[],
+        | CheckSpec::MessagesStored { .. }
+        | CheckSpec::ProcessNeverSeen { .. } => &[],
     }
 }
 

@@ -10,6 +10,7 @@ mod plugin_author;
 mod real_attach;
 mod real_authoring;
 mod real_check_plugin;
+mod real_probe;
 mod real_suite;
 mod support;
 mod truth;

@@ -50,6 +50,9 @@ const COMMON: &[(&str, &str)] = &[
     ("mcp-server-dispose", "pass"),
     ("mcp-server-sigterm", "fail"),         // #26714 the MCP server's child orphaned
     ("mcp-server-sigkill", "fail"),         // #50363
+    ("question-dispose", "fail"),           // #46163 a dispose drops the question in silence
+    ("permission-dispose", "fail"),         // #29422 a dispose rejects the permission in silence
+    ("permission-ask-hook", "fail"),        // #46809 the permission.ask hook is never called
 ];
 
 fn failed_checks(run: &Run, scenario: &str, version: &str) -> Vec<String> {
@@ -122,6 +125,7 @@ const SHARED: &[&str] = &[
     "prompt-async-unknown-model",
     "question-abort",
     "turn-end-event-order",
+    "permission-ask-hook",
 ];
 
 /// Shared scenarios one of whose checks opencode itself decides by a race, so a second
@@ -196,6 +200,12 @@ fn seed_suite_on_1_18_34() {
     for s in ["server-sigterm-during-tool", "server-sigkill-during-tool", "plugin-spawned-server"] {
         assert_eq!(failed_checks(&run, s, v), ["server-tree-gone"], "{}", run.explain(s, v));
     }
+    // Issue 13's dispose and hook families fail for their reasons, and only those.
+    assert_eq!(failed_checks(&run, "question-dispose", v), ["request-resolved"]);
+    assert_eq!(failed_checks(&run, "permission-dispose", v), ["request-resolved"]);
+    assert_eq!(failed_checks(&run, "permission-ask-hook", v), ["plugin-reported", "request-never-asked"]);
+    let asked = witness_text(&run, "permission-ask-hook", v, "request-never-asked");
+    assert!(asked.iter().any(|w| w.contains("permission.asked")), "{asked:?}");
     let orphan = witness_text(&run, "server-sigterm-during-tool", v, "server-tree-gone");
     assert!(
         orphan.iter().any(|w| w.contains("sleep 100")) && orphan.iter().any(|w| w.contains("re-parented to 1")),

@@ -70,6 +70,10 @@ fn check_table() -> Vec<(CheckSpec, Vec<Capability>)> {
         (check(json!({"check": "plugin-reported", "event": "e"})), vec![PluginLog]),
         (c("session-error-reported"), vec![]),
         (c("messages-stored"), vec![]),
+        (check(json!({"check": "request-resolved", "kind": "question"})), vec![]),
+        (check(json!({"check": "request-not-pending", "kind": "permission"})), vec![]),
+        (check(json!({"check": "request-never-asked", "kind": "permission"})), vec![]),
+        (check(json!({"check": "process-never-seen", "command": "sleep 7.78"})), vec![ToolProcesses]),
     ]
 }
 
