@@ -120,6 +120,12 @@ impl Requires {
         self.route.is_some() || self.tool.is_some() || self.config_key.is_some()
     }
 
+    /// Whether `version`'s server must be probed for this scenario: it requires a feature,
+    /// and its version range (if any) does not already rule the release out.
+    pub fn probes_on(&self, version: &str) -> bool {
+        self.needs_probe() && self.unmet_by(version).is_none()
+    }
+
     fn feature_suffix(&self) -> String {
         self.feature.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
     }
@@ -592,6 +598,8 @@ mod requires_tests {
         };
         assert!(r.unmet_features("1.18.34", &features).unwrap().starts_with("needs route /nope;"));
         assert_eq!(r.describe().as_deref(), Some("opencode >=1.15.0, route /nope, tool nope"));
+        // A release the range rules out is skipped for that, without a probe.
+        assert!(r.probes_on("1.18.34") && !r.probes_on("1.14.48"));
         assert!(!Requires::default().needs_probe());
     }
 

@@ -94,7 +94,7 @@ async fn probe_if_needed(plan: &RunPlan, target: &Installed, bus: &Bus) -> Optio
     let needed: Vec<&str> = plan
         .scenarios
         .iter()
-        .filter(|s| s.requires.needs_probe() && s.requires.unmet_by(&target.version).is_none())
+        .filter(|s| s.requires.probes_on(&target.version))
         .map(|s| s.name.as_str())
         .collect();
     if needed.is_empty() {
@@ -192,7 +192,7 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         };
         for s in &plan.scenarios {
             cells.push(match (target, &probed) {
-                (Ok(t), Some(Err(why))) if s.requires.needs_probe() && s.requires.unmet_by(&t.version).is_none() => {
+                (Ok(t), Some(Err(why))) if s.requires.probes_on(&t.version) => {
                     Planned::Unavailable {
                         scenario: s.clone(),
                         version: version.clone(),
