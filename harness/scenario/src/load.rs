@@ -485,6 +485,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_required_route_must_be_a_path_and_a_probed_command_not_empty() {
+        let base = |extra: &str| {
+            format!(
+                "format_version = 1\nname = \"x\"\ndescription = \"d\"\n{extra}\n[[steps]]\ndo = \"abort\"\n"
+            )
+        };
+        let path = Path::new("x.toml");
+        let e = parse_str(&base("[requires]\nroute = \"question\""), path).unwrap_err().to_string();
+        assert!(e.contains("requires.route `question` is not a path"), "{e}");
+        let s = parse_str(&base("[requires]\nroute = \"/question\"\ntool = \"question\""), path).unwrap();
+        assert!(s.requires.needs_probe());
+        let e = parse_str(&base("[[checks]]\ncheck = \"process-never-seen\"\ncommand = \" \""), path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("command must not be empty"), "{e}");
+    }
+
+    #[test]
     fn edit_distance_counts_single_character_edits() {
         assert_eq!(edit_distance("", ""), 0);
         assert_eq!(edit_distance("abc", ""), 3);
