@@ -88,6 +88,10 @@ pub enum Event<'a> {
     PermissionAsked(PermissionAsked<'a>),
     /// `permission.replied`, in either release's shape.
     PermissionReplied(PermissionReplied<'a>),
+    /// `question.asked`: the question tool waits on the user.
+    QuestionAsked { id: Option<&'a str> },
+    /// `question.replied` or `question.rejected` (`rejected` says which).
+    QuestionResolved { id: Option<&'a str>, rejected: bool },
     /// `command.executed`.
     CommandExecuted { name: Option<&'a str> },
     /// `session.created`: the new session's id, and its parent's when it is a child
@@ -133,6 +137,11 @@ pub fn decode<'a>(event_type: &str, p: &'a Value) -> Event<'a> {
                 shape: ReplyShape::Unknown,
             },
         }),
+        "question.asked" => Event::QuestionAsked { id: s("/id") },
+        "question.replied" | "question.rejected" => Event::QuestionResolved {
+            id: s("/requestID").or_else(|| s("/id")),
+            rejected: event_type == "question.rejected",
+        },
         "command.executed" => Event::CommandExecuted { name: s("/name") },
         "session.created" => Event::SessionCreated {
             id: s("/info/id").or_else(|| s("/sessionID")),
@@ -169,6 +178,28 @@ impl<'a> Event<'a> {
         match self {
             Event::PermissionAsked(a) => a.id,
             Event::PermissionReplied(r) => r.id,
+            _ => None,
+        }
+    }
+}
+
+/// Where a pending request (a question or a permission) stands, as one event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStep<'a> {
+    Asked(&'a str),
+    /// Resolved in a way a waiting client sees: replied, rejected.
+    Resolved(&'a str),
+}
+
+impl<'a> Event<'a> {
+    /// What this event says of a pending request of `kind`, if anything.
+    pub fn request_step(&self, kind: oc_conform_scenario::RequestKind) -> Option<RequestStep<'a>> {
+        use oc_conform_scenario::RequestKind as K;
+        match (kind, self) {
+            (K::Question, Event::QuestionAsked { id }) => id.map(RequestStep::Asked),
+            (K::Question, Event::QuestionResolved { id, .. }) => id.map(RequestStep::Resolved),
+            (K::Permission, Event::PermissionAsked(a)) => a.id.map(RequestStep::Asked),
+            (K::Permission, Event::PermissionReplied(r)) => r.id.map(RequestStep::Resolved),
             _ => None,
         }
     }
@@ -355,6 +386,12 @@ pub fn status_map(body: &Value) -> BTreeMap<String, String> {
 
 /// Ids of the pending requests in a `GET /permission` answer, sorted.
 pub fn pending_permission_ids(body: &Value) -> Vec<String> {
+    pending_request_ids(body)
+}
+
+/// Ids of the pending requests in a `GET /permission` or `GET /question` answer (an
+/// array of requests with `id`), sorted.
+pub fn pending_request_ids(body: &Value) -> Vec<String> {
     let mut ids: Vec<String> = body
         .as_array()
         .map(|a| {
@@ -442,10 +479,60 @@ impl<'a> StoredMessage<'a> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Feature probes: what a server offers, for a scenario's `[requires]`
+
+/// The routes in a `GET /doc` answer (an OpenAPI document), parameter names blanked.
+pub fn doc_routes(doc: &Value) -> Option<std::collections::BTreeSet<String>> {
+    let paths = doc.get("paths")?.as_object()?;
+    (!paths.is_empty()).then(|| paths.keys().map(|p| oc_conform_scenario::route_shape(p)).collect())
+}
+
+/// The top-level config keys in a `GET /doc` answer: the `Config` schema's properties.
+pub fn doc_config_keys(doc: &Value) -> Option<std::collections::BTreeSet<String>> {
+    let props = doc.pointer("/components/schemas/Config/properties")?.as_object()?;
+    Some(props.keys().cloned().collect())
+}
+
+/// The tool ids in a `GET /experimental/tool/ids` answer (an array of strings).
+pub fn tool_ids(body: &Value) -> Option<std::collections::BTreeSet<String>> {
+    let ids = body.as_array()?;
+    Some(ids.iter().filter_map(Value::as_str).map(str::to_string).collect())
+}
+
+/// What a server offers, from its `GET /doc` and `GET /experimental/tool/ids` answers
+/// (`None` for a call that got no usable answer).
+pub fn features(doc: Option<&Value>, tool_ids_body: Option<&Value>) -> oc_conform_scenario::Features {
+    oc_conform_scenario::Features {
+        routes: doc.and_then(doc_routes),
+        tools: tool_ids_body.and_then(tool_ids),
+        config_keys: doc.and_then(doc_config_keys),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn features_are_read_from_the_doc_and_the_tool_ids() {
+        let doc = json!({
+            "openapi": "3.1.0",
+            "paths": {"/question": {}, "/question/{requestID}/reply": {}},
+            "components": {"schemas": {"Config": {"properties": {"mcp": {}, "permission": {}}}}}
+        });
+        let ids = json!(["bash", "question"]);
+        let f = features(Some(&doc), Some(&ids));
+        assert!(f.routes.as_ref().unwrap().contains("/question/{}/reply"));
+        assert!(f.tools.as_ref().unwrap().contains("question"));
+        assert_eq!(f.config_keys.unwrap().len(), 2);
+        // An error body, or nothing, is no answer (not an empty list).
+        let err = json!({"name": "UnknownError"});
+        let f = features(Some(&err), Some(&err));
+        assert_eq!(f, oc_conform_scenario::Features::default());
+        assert_eq!(features(None, None), oc_conform_scenario::Features::default());
+    }
 
     #[test]
     fn global_envelopes_are_unwrapped_and_sync_is_no_event() {

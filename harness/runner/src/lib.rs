@@ -12,6 +12,7 @@ pub mod observe;
 pub mod plugin_report;
 pub mod plugin_wrap;
 pub mod port4096;
+pub mod probe;
 pub mod process;
 pub mod record;
 pub mod releases;

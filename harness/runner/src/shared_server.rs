@@ -188,9 +188,26 @@ impl SharedServers {
 }
 
 async fn start(target: &Installed, log_path: &Path, start_timeout: Duration) -> Result<Running, String> {
+    let (server, sandbox) = start_bare("shared-server", target, log_path, start_timeout).await?;
+    Ok(Running {
+        server,
+        sandbox,
+        scenarios: 0,
+    })
+}
+
+/// `opencode serve` in a sandbox of its own whose project points at no model: a server
+/// to share, or to probe. `label` names it in errors and in its recorder.
+pub(crate) async fn start_bare(
+    label: &str,
+    target: &Installed,
+    log_path: &Path,
+    start_timeout: Duration,
+) -> Result<(ServerHandle, Sandbox), String> {
     if let Some(dir) = log_path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    let name = label.replace('-', " ");
     // Each scenario's project config names its own fake model; the server's own project
     // points nowhere, so nothing reaches a model through it.
     let sandbox = Sandbox::create(&SandboxSpec {
@@ -200,19 +217,15 @@ async fn start(target: &Installed, log_path: &Path, start_timeout: Duration) -> 
         opencode_config: Default::default(),
         env: Default::default(),
         plugin_params: Default::default(),
-        label: "shared-server".into(),
+        label: label.into(),
     })
-    .map_err(|e| format!("cannot create the shared server's sandbox: {e}"))?;
-    let recorder = Recorder::new("shared-server", &target.version);
+    .map_err(|e| format!("cannot create the {name}'s sandbox: {e}"))?;
+    let recorder = Recorder::new(label, &target.version);
     let server = ServerHandle::start(
         ServerConfig::in_sandbox(&target.binary, &sandbox, log_path.to_path_buf(), start_timeout),
         &recorder,
     )
     .await
-    .map_err(|e| format!("cannot start the shared server: {e}"))?;
-    Ok(Running {
-        server,
-        sandbox,
-        scenarios: 0,
-    })
+    .map_err(|e| format!("cannot start the {name}: {e}"))?;
+    Ok((server, sandbox))
 }

@@ -189,6 +189,12 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             );
         }
     }
+    if let Some(route) = s.requires.route.as_deref().filter(|r| !r.starts_with('/')) {
+        return err(
+            "requires",
+            format!("requires.route `{route}` is not a path; write it as GET /doc lists it, e.g. \"/question\""),
+        );
+    }
     if s.steps.is_empty() {
         return err(
             "name",
@@ -309,6 +315,9 @@ fn validate_check(check: &CheckSpec) -> Result<(), String> {
         }
         CheckSpec::MessagesStored { min, max: Some(max) } if max < min => {
             Err(format!("max {max} is less than min {min}"))
+        }
+        CheckSpec::ProcessNeverSeen { command } if command.trim().is_empty() => {
+            Err("command must not be empty (it would match every process)".into())
         }
         _ => Ok(()),
     }
@@ -480,6 +489,24 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_required_route_must_be_a_path_and_a_probed_command_not_empty() {
+        let base = |extra: &str| {
+            format!(
+                "format_version = 1\nname = \"x\"\ndescription = \"d\"\n{extra}\n[[steps]]\ndo = \"abort\"\n"
+            )
+        };
+        let path = Path::new("x.toml");
+        let e = parse_str(&base("[requires]\nroute = \"question\""), path).unwrap_err().to_string();
+        assert!(e.contains("requires.route `question` is not a path"), "{e}");
+        let s = parse_str(&base("[requires]\nroute = \"/question\"\ntool = \"question\""), path).unwrap();
+        assert!(s.requires.needs_probe());
+        let e = parse_str(&base("[[checks]]\ncheck = \"process-never-seen\"\ncommand = \" \""), path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("command must not be empty"), "{e}");
+    }
 
     #[test]
     fn edit_distance_counts_single_character_edits() {

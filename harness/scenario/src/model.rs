@@ -71,7 +71,8 @@ pub enum Port4096 {
     Busy,
 }
 
-/// `[requires]`: the releases a scenario applies to.
+/// `[requires]`: the releases a scenario applies to: a version range, and features the
+/// harness probes on the server under test (a route, a tool, a config key).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Requires {
@@ -82,11 +83,70 @@ pub struct Requires {
     /// What those releases lack, said in the skip reason (`"the question tool"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
+    /// A route the server must serve: a path of GET /doc (`"/question"`,
+    /// `"/question/{requestID}/reject"`; parameter names need not match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// A tool the server offers the model (listed by GET /experimental/tool/ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// A top-level key of the config (a property of the `Config` schema in GET /doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_key: Option<String>,
+}
+
+/// What a server under test offers, as the harness probed it. `None`: the probe got no
+/// usable answer (that release cannot say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// GET /doc's paths, with parameter names blanked (`/question/{}/reply`).
+    pub routes: Option<std::collections::BTreeSet<String>>,
+    /// GET /experimental/tool/ids.
+    pub tools: Option<std::collections::BTreeSet<String>>,
+    /// The properties of GET /doc's `Config` schema.
+    pub config_keys: Option<std::collections::BTreeSet<String>>,
+}
+
+/// A route's path with each `{parameter}` blanked to `{}`, so that `/question/{id}/reply`
+/// and `/question/{requestID}/reply` are one route. A trailing `/` is dropped.
+pub fn route_shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    for c in path.trim_end_matches('/').chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('{');
+            }
+            '}' => {
+                in_param = false;
+                out.push('}');
+            }
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 impl Requires {
     pub fn is_empty(&self) -> bool {
-        self.opencode.is_none() && self.feature.is_none()
+        self.opencode.is_none() && self.feature.is_none() && !self.needs_probe()
+    }
+
+    /// Whether the server must be probed (a route, tool or config key is required).
+    pub fn needs_probe(&self) -> bool {
+        self.route.is_some() || self.tool.is_some() || self.config_key.is_some()
+    }
+
+    /// Whether `version`'s server must be probed for this scenario: it requires a feature,
+    /// and its version range (if any) does not already rule the release out.
+    pub fn probes_on(&self, version: &str) -> bool {
+        self.needs_probe() && self.unmet_by(version).is_none()
+    }
+
+    fn feature_suffix(&self) -> String {
+        self.feature.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
     }
 
     /// Why `version` does not meet the requirement (none: it does). A version that is not
@@ -98,17 +158,51 @@ impl Requires {
         if req.matches(&v) {
             return None;
         }
-        let what = self.feature.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
-        Some(format!("needs opencode {req}{what}; this is {version}"))
+        Some(format!("needs opencode {req}{}; this is {version}", self.feature_suffix()))
     }
 
-    /// How `list` shows it.
+    /// Why the server of `version`, as probed (`features`), lacks a required feature
+    /// (none: it has them all, or nothing is required). The first missing one is named.
+    pub fn unmet_features(&self, version: &str, features: &Features) -> Option<String> {
+        let lacks = |what: String, listed: &Option<std::collections::BTreeSet<String>>, key: String, source: &str| {
+            let why = match listed {
+                None => format!("{source} gave no answer to probe"),
+                Some(set) if set.contains(&key) => return None,
+                Some(_) => format!("not in {source}"),
+            };
+            Some(format!("needs {what}{}; opencode {version} lacks it ({why})", self.feature_suffix()))
+        };
+        let route = self.route.as_deref().and_then(|r| {
+            lacks(format!("route {r}"), &features.routes, route_shape(r), "GET /doc's paths")
+        });
+        let tool = || {
+            self.tool.as_deref().and_then(|t| {
+                lacks(format!("tool `{t}`"), &features.tools, t.to_string(), "GET /experimental/tool/ids")
+            })
+        };
+        let key = || {
+            self.config_key.as_deref().and_then(|k| {
+                lacks(format!("config key `{k}`"), &features.config_keys, k.to_string(), "GET /doc's Config schema")
+            })
+        };
+        route.or_else(tool).or_else(key)
+    }
+
+    /// How `list` shows it: `opencode >=1.15.0, tool question (the question tool)`.
     pub fn describe(&self) -> Option<String> {
-        let req = self.opencode.as_deref()?;
-        Some(match &self.feature {
-            Some(f) => format!("opencode {req} ({f})"),
-            None => format!("opencode {req}"),
-        })
+        let parts: Vec<String> = [
+            self.opencode.as_deref().map(|r| format!("opencode {r}")),
+            self.route.as_deref().map(|r| format!("route {r}")),
+            self.tool.as_deref().map(|t| format!("tool {t}")),
+            self.config_key.as_deref().map(|k| format!("config key {k}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        Some(format!("{}{}", parts.join(", "), self.feature_suffix()))
     }
 }
 
@@ -454,6 +548,36 @@ pub enum CheckSpec {
         max_fds_per_directory: f64,
         max_rss_mb_per_directory: f64,
     },
+    /// Every request of this kind asked for the session was resolved by an event a client
+    /// can see (`question.replied`/`question.rejected`, `permission.replied`), not dropped.
+    RequestResolved { kind: RequestKind },
+    /// The last `GET /question` (or `/permission`) recorded after the request was asked no
+    /// longer lists it (an `http` step's answer, or the harness's permission poll).
+    RequestNotPending { kind: RequestKind },
+    /// No request of this kind was asked for the session (no asked event, and every
+    /// recorded pending list is empty): something decided it without the user.
+    RequestNeverAsked { kind: RequestKind },
+    /// No process of the run whose command line contains `command` was ever seen, by a
+    /// sampler that saw some tool process of the run (a control).
+    ProcessNeverSeen { command: String },
+}
+
+/// What a pending request is: the question tool's, or a permission's.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    Question,
+    Permission,
+}
+
+impl RequestKind {
+    /// Its route and the name its events start with (`question`, `permission`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Question => "question",
+            RequestKind::Permission => "permission",
+        }
+    }
 }
 
 fn default_tool_grace_ms() -> u64 {
@@ -499,18 +623,23 @@ impl CheckSpec {
             CheckSpec::SubagentsEndIdle { .. } => "subagents-end-idle",
             CheckSpec::ModelRequestsClosed { .. } => "model-requests-closed",
             CheckSpec::ResourceGrowthPerDirectory { .. } => "resource-growth-per-directory",
+            CheckSpec::RequestResolved { .. } => "request-resolved",
+            CheckSpec::RequestNotPending { .. } => "request-not-pending",
+            CheckSpec::RequestNeverAsked { .. } => "request-never-asked",
+            CheckSpec::ProcessNeverSeen { .. } => "process-never-seen",
         }
     }
 }
 
 #[cfg(test)]
 mod requires_tests {
-    use super::Requires;
+    use super::{Features, Requires};
 
     fn req(r: &str, feature: Option<&str>) -> Requires {
         Requires {
             opencode: Some(r.into()),
             feature: feature.map(String::from),
+            ..Requires::default()
         }
     }
 
@@ -528,5 +657,64 @@ mod requires_tests {
         assert_eq!(r.unmet_by("local-build"), None);
         assert_eq!(Requires::default().unmet_by("1.0.0"), None);
         assert_eq!(r.describe().as_deref(), Some("opencode >=1.15.0 (the question tool)"));
+    }
+
+    fn set(items: &[&str]) -> Option<std::collections::BTreeSet<String>> {
+        Some(items.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn probed_features_decide_and_say_why() {
+        let features = Features {
+            routes: set(&["/question", "/question/{}/reply"]),
+            tools: set(&["bash", "question"]),
+            config_keys: None,
+        };
+        let r = Requires {
+            route: Some("/question/{requestID}/reply/".into()),
+            tool: Some("question".into()),
+            ..Requires::default()
+        };
+        assert!(r.needs_probe() && !r.is_empty());
+        assert_eq!(r.unmet_features("1.18.34", &features), None);
+        assert_eq!(r.unmet_by("1.18.34"), None, "no version range: any release");
+        let r = Requires {
+            tool: Some("task_background".into()),
+            feature: Some("background subagents".into()),
+            ..Requires::default()
+        };
+        assert_eq!(
+            r.unmet_features("1.15.13", &features).as_deref(),
+            Some("needs tool `task_background` (background subagents); opencode 1.15.13 lacks it (not in GET /experimental/tool/ids)")
+        );
+        assert_eq!(r.describe().as_deref(), Some("tool task_background (background subagents)"));
+        // A probe without an answer is unmet, and says so.
+        let r = Requires {
+            config_key: Some("mcp".into()),
+            ..Requires::default()
+        };
+        assert_eq!(
+            r.unmet_features("1.14.48", &features).as_deref(),
+            Some("needs config key `mcp`; opencode 1.14.48 lacks it (GET /doc's Config schema gave no answer to probe)")
+        );
+        // The first missing feature is the one named.
+        let r = Requires {
+            opencode: Some(">=1.15.0".into()),
+            route: Some("/nope".into()),
+            tool: Some("nope".into()),
+            ..Requires::default()
+        };
+        assert!(r.unmet_features("1.18.34", &features).unwrap().starts_with("needs route /nope;"));
+        assert_eq!(r.describe().as_deref(), Some("opencode >=1.15.0, route /nope, tool nope"));
+        // A release the range rules out is skipped for that, without a probe.
+        assert!(r.probes_on("1.18.34") && !r.probes_on("1.14.48"));
+        assert!(!Requires::default().needs_probe());
+    }
+
+    #[test]
+    fn route_shapes_ignore_parameter_names() {
+        assert_eq!(super::route_shape("/question/{requestID}/reply"), "/question/{}/reply");
+        assert_eq!(super::route_shape("/session/{id}/permissions/{permissionID}/"), "/session/{}/permissions/{}");
+        assert_eq!(super::route_shape("/doc"), "/doc");
     }
 }

@@ -226,7 +226,10 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         | CheckSpec::SessionErrorReported { .. }
         | CheckSpec::MessagesStored { .. }
         | CheckSpec::SubagentsEndIdle { .. }
-        | CheckSpec::ModelRequestsClosed { .. } => vec![],
+        | CheckSpec::ModelRequestsClosed { .. }
+        | CheckSpec::RequestResolved { .. }
+        | CheckSpec::RequestNotPending { .. }
+        | CheckSpec::RequestNeverAsked { .. } => vec![],
         CheckSpec::ResourceGrowthPerDirectory { .. } => vec![need(
             Capability::ProcessTree,
             format!("check `{name}` reads samples of the server process, which it must have to itself"),
@@ -237,6 +240,10 @@ pub fn required_by_check(c: &CheckSpec) -> Vec<Requirement> {
         CheckSpec::IdleHasNoToolProcess { .. } => vec![need(
             Capability::ToolProcesses,
             format!("check `{name}` needs the server's process tree (the scenario's tool processes)"),
+        )],
+        CheckSpec::ProcessNeverSeen { command } => vec![need(
+            Capability::ToolProcesses,
+            format!("check `{name}` needs the server's process tree (process {command:?})"),
         )],
         CheckSpec::ServerTreeGone { .. } => vec![need(
             Capability::ProcessTree,

@@ -15,7 +15,8 @@ use oc_conform_runner::report::model::SkippedCell;
 use oc_conform_runner::report::{json, Bus, CellReport, Event, ResultsDoc, RunHeader};
 use oc_conform_runner::server;
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
-use oc_conform_scenario::{Expectations, Scenario, ServerMode};
+use oc_conform_runner::probe;
+use oc_conform_scenario::{Expectations, Features, Scenario, ServerMode};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,9 +87,12 @@ impl Planned {
 }
 
 /// The cell of `scenario` on `target`, or why it is skipped: the release lacks what the
-/// scenario requires.
-fn plan_cell(scenario: &Scenario, target: &Installed) -> Result<Cell, SkippedCell> {
-    match scenario.requires.unmet_by(&target.version) {
+/// scenario requires (its version, or a feature `probed` on its server).
+fn plan_cell(scenario: &Scenario, target: &Installed, probed: Option<&Features>) -> Result<Cell, SkippedCell> {
+    let unmet = scenario.requires.unmet_by(&target.version).or_else(|| {
+        probed.and_then(|f| scenario.requires.unmet_features(&target.version, f))
+    });
+    match unmet {
         Some(reason) => Err(SkippedCell {
             scenario: scenario.name.clone(),
             opencode_version: Some(target.version.clone()),
@@ -99,6 +103,29 @@ fn plan_cell(scenario: &Scenario, target: &Installed) -> Result<Cell, SkippedCel
             target: target.clone(),
         }),
     }
+}
+
+/// What `target` offers, probed on a server started for that alone, when a scenario of
+/// the plan requires a feature (and its version range does not already rule it out).
+async fn probe_if_needed(plan: &RunPlan, target: &Installed, bus: &Bus) -> Option<Result<Features, String>> {
+    let needed: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .filter(|s| s.requires.probes_on(&target.version))
+        .map(|s| s.name.as_str())
+        .collect();
+    if needed.is_empty() {
+        return None;
+    }
+    bus.emit(Event::Note {
+        text: format!(
+            "probing opencode {} for the features {} require(s)",
+            target.version,
+            needed.join(", ")
+        ),
+    });
+    let log = plan.report_dir.join(&target.version).join("probe-server").join("server.log");
+    Some(probe::probe_release(target, &log, plan.start_timeout).await)
 }
 
 /// Plays the plan; returns the run's document (its gate decision says the exit code).
@@ -176,10 +203,22 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         .collect();
     let mut cells: Vec<Planned> = Vec::new();
     for (version, target) in versions.iter().zip(&installed) {
+        let probed = match target {
+            Ok(t) => probe_if_needed(&plan, t, bus).await,
+            Err(_) => None,
+        };
         for s in &plan.scenarios {
-            cells.push(match target {
-                Ok(t) => plan_cell(s, t).map_or_else(Planned::Skip, Planned::Play),
-                Err(reason) => Planned::Unavailable {
+            cells.push(match (target, &probed) {
+                (Ok(t), Some(Err(why))) if s.requires.probes_on(&t.version) => {
+                    Planned::Unavailable {
+                        scenario: s.clone(),
+                        version: version.clone(),
+                        reason: format!("the features it requires could not be probed on opencode {version}: {why}"),
+                    }
+                }
+                (Ok(t), probed) => plan_cell(s, t, probed.as_ref().and_then(|p| p.as_ref().ok()))
+                    .map_or_else(Planned::Skip, Planned::Play),
+                (Err(reason), _) => Planned::Unavailable {
                     scenario: s.clone(),
                     version: version.clone(),
                     reason: format!("opencode {version} could not be installed: {reason}"),
@@ -303,9 +342,15 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
         binary: PathBuf::new(),
         source: Source::Local,
     };
+    let probed = if runnable.iter().any(|s| s.requires.needs_probe()) {
+        let dir = std::env::temp_dir().display().to_string();
+        Some(probe::probe_api(&oc_conform_runner::observe::http::Api::new(&target.url, &target.password, &dir)).await)
+    } else {
+        None
+    };
     let mut cells: Vec<Cell> = Vec::new();
     for s in &runnable {
-        match plan_cell(s, &installed) {
+        match plan_cell(s, &installed, probed.as_ref()) {
             Ok(cell) => cells.push(cell),
             Err(skip) => skipped.push(skip),
         }

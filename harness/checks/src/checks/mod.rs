@@ -15,6 +15,7 @@
 
 mod conversation;
 mod errors;
+mod pending;
 mod permission;
 mod plugin;
 mod processes;
@@ -31,10 +32,11 @@ use oc_conform_scenario::CheckSpec;
 
 pub use conversation::{answers_keep_their_prompt, messages_in_accepted_order, model_calls_never_overlap};
 pub use errors::{errors_are_typed, session_error_reported};
+pub use pending::{request_never_asked, request_not_pending, request_resolved};
 pub use permission::permission_reply_takes_effect;
 pub use plugin::plugin_reported;
 pub use server_url::server_url_agrees;
-pub use processes::{idle_has_no_tool_process, server_stays_up, server_tree_gone};
+pub use processes::{idle_has_no_tool_process, process_never_seen, server_stays_up, server_tree_gone};
 pub use resources::{resource_growth_per_directory, GrowthLimits};
 pub use subagent::{model_requests_closed, subagents_end_idle};
 pub use status::{idle_event_matches_status, one_idle_per_busy, status_reaches_idle};
@@ -89,6 +91,10 @@ pub fn run_check(spec: &CheckSpec, timeline: &Timeline) -> CheckResult {
                 rss_mb: *max_rss_mb_per_directory,
             },
         ),
+        CheckSpec::RequestResolved { kind } => request_resolved(tl, *kind),
+        CheckSpec::RequestNotPending { kind } => request_not_pending(tl, *kind),
+        CheckSpec::RequestNeverAsked { kind } => request_never_asked(tl, *kind),
+        CheckSpec::ProcessNeverSeen { command } => process_never_seen(tl, command),
     }
 }
 
@@ -107,7 +113,10 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::PermissionReplyTakesEffect { .. }
         | CheckSpec::ErrorsAreTyped {}
         | CheckSpec::SessionErrorReported { .. }
-        | CheckSpec::SubagentsEndIdle { .. } => &[Global],
+        | CheckSpec::SubagentsEndIdle { .. }
+        | CheckSpec::RequestResolved { .. }
+        | CheckSpec::RequestNotPending { .. }
+        | CheckSpec::RequestNeverAsked { .. } => &[Global],
         CheckSpec::StatusReachesIdle {}
         | CheckSpec::IdleHasNoToolProcess { .. }
         | CheckSpec::ServerTreeGone { .. }
@@ -120,7 +129,8 @@ fn streams_read(spec: &CheckSpec) -> &'static [EventStream] {
         | CheckSpec::MessagesInAcceptedOrder { .. }
         | CheckSpec::ServerUrlAgrees { .. }
         | CheckSpec::ModelRequestsClosed { .. }
-        | CheckSpec::ResourceGrowthPerDirectory { .. } => &[],
+        | CheckSpec::ResourceGrowthPerDirectory { .. }
+        | CheckSpec::ProcessNeverSeen { .. } => &[],
     }
 }
 

@@ -11,6 +11,41 @@ use crate::{CheckResult, Observation, ProcessRole, Timeline};
 pub const IDLE_HAS_NO_TOOL_PROCESS: &str = "idle-has-no-tool-process";
 pub const SERVER_TREE_GONE: &str = "server-tree-gone";
 pub const SERVER_STAYS_UP: &str = "server-stays-up";
+pub const PROCESS_NEVER_SEEN: &str = "process-never-seen";
+
+/// No process of the run whose command line contains `command` was ever seen. The
+/// sampler must have seen some other tool process of the run (the scenario's control),
+/// else it may simply have been blind: no verdict.
+pub fn process_never_seen(tl: &Timeline, command: &str) -> CheckResult {
+    let check = PROCESS_NEVER_SEEN;
+    let all = lives(tl);
+    let seen: Vec<&Life> = all.iter().filter(|l| l.info.cmdline.contains(command)).collect();
+    if let Some(first) = seen.first() {
+        let problems: Vec<String> = seen
+            .iter()
+            .map(|l| format!("{} appeared at {} ({})", l.label(), ms(l.appeared.at_ms), fate(l, tl.end_ms())))
+            .collect();
+        return CheckResult::fail(
+            check,
+            format!("`{command}` ran: {}", join_problems(&problems)),
+            witness(seen.iter().map(|l| l.appeared.seq).chain([first.appeared.seq])),
+        );
+    }
+    let tools = all.iter().filter(|l| l.info.role == ProcessRole::Tool).count();
+    if tools == 0 {
+        return CheckResult::error(
+            check,
+            format!(
+                "no tool process of the run was seen at all: the sampler may have missed `{command}` too (add a control tool call){}",
+                harness_notes(tl)
+            ),
+        );
+    }
+    CheckResult::pass(
+        check,
+        format!("no process with `{command}` in its command line among {tools} tool process(es) seen"),
+    )
+}
 
 fn fate(life: &Life, end: f64) -> String {
     match life.end_ms() {
@@ -287,6 +322,26 @@ mod tests {
         b.at(200.0).tool_appears(4242, "sleep 100");
         b.at(812.0).status("idle");
         b
+    }
+
+    #[test]
+    fn process_never_seen_fails_on_the_command_and_needs_a_control() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).tool_appears(4242, "sleep 0.5");
+        b.at(700.0).exits(4242);
+        let r = process_never_seen(&b.build(), "sleep 7.78");
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // The stale reply ran it: a bash wrapper and its child both carry the text.
+        b.at(900.0).tool_appears(4300, "/bin/bash -c sleep 7.78");
+        b.at(910.0).exec(4300, "sleep 7.78", ProcessRole::Tool);
+        let r = process_never_seen(&b.build(), "sleep 7.78");
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("`sleep 7.78` ran"), "{}", r.message);
+        assert!(!r.witness.is_empty());
+        // No tool process at all: the sampler may have been blind.
+        let mut b = TimelineBuilder::new();
+        b.process_appears(SERVER_PID, 1, ProcessRole::Server, "opencode serve");
+        assert_eq!(process_never_seen(&b.build(), "sleep 7.78").verdict, Verdict::Error);
     }
 
     #[test]

@@ -56,6 +56,9 @@ const COMMON: &[(&str, &str)] = &[
     ("port-zero-server-url-busy", "pass"),
     // port-zero-server-url (4096 free): see `judged`.
     ("subagent-abort", "pass"),
+    ("question-dispose", "fail"),           // #46163 a dispose drops the question in silence
+    ("permission-dispose", "fail"),         // #29422 a dispose rejects the permission in silence
+    ("permission-ask-hook", "fail"),        // #46809 the permission.ask hook is never called
 ];
 
 /// The run's verdicts, with port-zero-server-url's checked apart: it can only pass, or
@@ -147,6 +150,7 @@ const SHARED: &[&str] = &[
     "event-after-config-change",
     "prompt-during-tool",
     "subagent-abort",
+    "permission-ask-hook",
 ];
 
 /// Shared scenarios one of whose checks opencode itself decides by a race, so a second
@@ -226,6 +230,12 @@ fn seed_suite_on_1_18_34() {
     for s in ["server-sigterm-during-tool", "server-sigkill-during-tool", "plugin-spawned-server"] {
         assert_eq!(failed_checks(&run, s, v), ["server-tree-gone"], "{}", run.explain(s, v));
     }
+    // Issue 13's dispose and hook families fail for their reasons, and only those.
+    assert_eq!(failed_checks(&run, "question-dispose", v), ["request-resolved"]);
+    assert_eq!(failed_checks(&run, "permission-dispose", v), ["request-resolved"]);
+    assert_eq!(failed_checks(&run, "permission-ask-hook", v), ["plugin-reported", "request-never-asked"]);
+    let asked = witness_text(&run, "permission-ask-hook", v, "request-never-asked");
+    assert!(asked.iter().any(|w| w.contains("permission.asked")), "{asked:?}");
     let orphan = witness_text(&run, "server-sigterm-during-tool", v, "server-tree-gone");
     assert!(
         orphan.iter().any(|w| w.contains("sleep 100")) && orphan.iter().any(|w| w.contains("re-parented to 1")),

@@ -85,6 +85,10 @@ fn check_table() -> Vec<(CheckSpec, Vec<Capability>)> {
                 "max_fds_per_directory": 0.5, "max_rss_mb_per_directory": 8.0})),
             vec![ProcessTree],
         ),
+        (check(json!({"check": "request-resolved", "kind": "question"})), vec![]),
+        (check(json!({"check": "request-not-pending", "kind": "permission"})), vec![]),
+        (check(json!({"check": "request-never-asked", "kind": "permission"})), vec![]),
+        (check(json!({"check": "process-never-seen", "command": "sleep 7.78"})), vec![ToolProcesses]),
     ]
 }
 
