@@ -1,6 +1,7 @@
 //! One driver per job. Each takes a plan (resolved from the command line) and a bus,
 //! emits its events, and returns its typed result or an [`crate::AppError`].
 
+pub mod baseline_cache;
 pub mod bisect;
 pub mod check_plugin;
 pub mod run;
