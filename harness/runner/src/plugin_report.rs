@@ -145,6 +145,11 @@ pub struct PluginInfo {
     pub name: String,
     pub entry: String,
     pub dependencies: Vec<String>,
+    /// Where installing the dependencies deviated from npm's strict defaults, to load what
+    /// opencode's own installer would (peers resolved leniently, an unavailable pinned
+    /// `@opencode-ai/*` package replaced by the release's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install_deviations: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -727,6 +732,9 @@ pub fn markdown(r: &PluginReport) -> String {
             "- dependencies (installed with npm): {}",
             r.plugin.dependencies.join(", ")
         );
+    }
+    for d in &r.plugin.install_deviations {
+        let _ = writeln!(s, "- installed unlike npm's strict defaults (as opencode would load it): {d}");
     }
     let _ = writeln!(s, "- {} .. {} ({})\n", r.started_at, r.finished_at, r.tool);
     for v in &r.versions {

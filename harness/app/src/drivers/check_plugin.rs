@@ -229,8 +229,16 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
         });
     }
     let plugins_dir = plan.plugins_dir.clone();
-    let staged = plugin_wrap::stage_with(&plan.path, Some(&plugins_dir.join("lib")), installer.cache_dir(), installer.npm())
-        .await
+    // An unavailable pinned `@opencode-ai/*` dependency is replaced by the first release's.
+    let release = plan.versions.first().map(|v| v.to_string());
+    let staged = plugin_wrap::stage_for(
+        &plan.path,
+        Some(&plugins_dir.join("lib")),
+        installer.cache_dir(),
+        installer.npm(),
+        release.as_deref(),
+    )
+    .await
         .map_err(|e| if e.is_usage() { AppError::usage(e.to_string()) } else { AppError::infra(e.to_string()) })?;
     *staging_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged.root().to_path_buf());
 
@@ -251,6 +259,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
             .display()
             .to_string(),
         dependencies: staged.dependencies.clone(),
+        install_deviations: staged.deviations.clone(),
     };
     bus.emit(Event::PluginCheckStarted {
         plugin: info.clone(),
