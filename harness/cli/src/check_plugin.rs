@@ -14,7 +14,8 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct CheckPluginArgs {
     /// The plugin: a .js/.ts file, a package directory (its package.json `exports`/`main`
-    /// names the module), or an npm tarball (.tgz).
+    /// names the module), an npm tarball (.tgz), or a published package `NAME[@VERSION]`
+    /// (fetched with your npm configuration).
     pub path: PathBuf,
     /// opencode to check against: a version, `latest`, or a path to a binary. Repeatable.
     /// Default: `default_opencode` in oc-conform.toml.
