@@ -13,6 +13,7 @@
 //! the CLI that builds the plan.
 
 pub mod drivers;
+pub mod embedded;
 pub mod error;
 pub mod interrupt;
 pub mod reporters;

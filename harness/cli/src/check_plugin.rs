@@ -6,6 +6,7 @@
 
 use crate::MessageFormatArg;
 use clap::Args;
+use oc_conform_app::drivers::baseline_cache::BaselineCache;
 use oc_conform_app::drivers::check_plugin::{self, PluginPlan};
 use oc_conform_app::{reporters, workspace, AppError, Workspace};
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct CheckPluginArgs {
     /// The plugin: a .js/.ts file, a package directory (its package.json `exports`/`main`
-    /// names the module), or an npm tarball (.tgz).
+    /// names the module), an npm tarball (.tgz), or a published package `NAME[@VERSION]`
+    /// (fetched with your npm configuration).
     pub path: PathBuf,
     /// opencode to check against: a version, `latest`, or a path to a binary. Repeatable.
     /// Default: `default_opencode` in oc-conform.toml.
@@ -39,6 +41,10 @@ pub struct CheckPluginArgs {
     /// only, and turn times are not compared.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Play the runs without the plugin even when the baseline cache has them (the cache
+    /// keeps passing baselines by release, scenario, fixtures and harness build).
+    #[arg(long)]
+    pub no_baseline_cache: bool,
     /// An `event` hook that holds the server longer than this (ms) in one call is a problem.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub block_ms: u64,
@@ -76,6 +82,7 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, AppError> {
         no_baseline: args.no_baseline,
         block_ms: args.block_ms,
         keep_sandbox: args.keep_sandbox,
+        baseline_cache: (!args.no_baseline_cache).then(|| BaselineCache::new(installer.cache_dir(), &ws.plugins_dir())),
     };
     let bus = reporters::for_check_plugin(args.message_format.into());
     let report = check_plugin::check_plugin(plan, &installer, &bus).await?;

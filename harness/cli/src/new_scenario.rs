@@ -1,7 +1,7 @@
 //! `oc-conform new scenario NAME [--dir DIR]`: writes a commented scenario skeleton that
 //! runs as it is (one short turn, judged by three checks), for the author to change.
 
-use oc_conform_app::{exit, Workspace};
+use oc_conform_app::{exit, workspace, Workspace};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -69,8 +69,11 @@ fn new_scenario(args: &NewScenarioArgs) -> Result<PathBuf, String> {
     let project = Workspace::load().ok();
     let dir = match (&args.dir, &project) {
         (Some(d), _) => d.clone(),
-        (None, Some(ws)) => ws.config.scenarios_dir.clone(),
-        (None, None) => return Err("no --dir and no oc-conform project found: pass --dir DIR".into()),
+        // The embedded scenarios are the binary's, not a place to write into.
+        (None, Some(ws)) if ws.origin == workspace::Origin::Project && ws.config.scenarios_dir.starts_with(&ws.root) => {
+            ws.config.scenarios_dir.clone()
+        }
+        _ => return Err("no --dir and no oc-conform project found: pass --dir DIR".into()),
     };
     // A second scenario of the same name would make `run` refuse both.
     if let Some(ws) = &project {

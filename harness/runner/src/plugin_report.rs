@@ -96,6 +96,10 @@ pub struct ScenarioSummary {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_outcome: Option<String>,
+    /// The baseline was taken from the cache of an earlier check (same release, scenario,
+    /// fixtures and harness).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline_cached: bool,
     pub failed_checks: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -141,6 +145,11 @@ pub struct PluginInfo {
     pub name: String,
     pub entry: String,
     pub dependencies: Vec<String>,
+    /// Where installing the dependencies deviated from npm's strict defaults, to load what
+    /// opencode's own installer would (peers resolved leniently, an unavailable pinned
+    /// `@opencode-ai/*` package replaced by the release's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install_deviations: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +176,8 @@ pub struct ScenarioInput {
     /// made when the first pair looked slower: one pair of turns on a loaded 2-core
     /// machine differs by 2x from noise alone, so a warning needs the slowdown twice.
     pub remeasured_turns: Option<(Option<f64>, Option<f64>)>,
+    /// The baseline came from the baseline cache (an earlier check's run).
+    pub baseline_cached: bool,
 }
 
 impl Thresholds {
@@ -553,6 +564,7 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
             core: i.core,
             outcome: cell.outcome.as_str().to_string(),
             baseline_outcome: base.map(|(b, _)| b.outcome.as_str().to_string()),
+            baseline_cached: base.is_some() && i.baseline_cached,
             failed_checks: cell.failed_checks.clone(),
             error: cell.error.clone(),
             turn_ms: turn,
@@ -721,6 +733,9 @@ pub fn markdown(r: &PluginReport) -> String {
             r.plugin.dependencies.join(", ")
         );
     }
+    for d in &r.plugin.install_deviations {
+        let _ = writeln!(s, "- installed unlike npm's strict defaults (as opencode would load it): {d}");
+    }
     let _ = writeln!(s, "- {} .. {} ({})\n", r.started_at, r.finished_at, r.tool);
     for v in &r.versions {
         let _ = writeln!(s, "## opencode {}\n", v.opencode_version);
@@ -764,7 +779,11 @@ pub fn markdown(r: &PluginReport) -> String {
                 sc.scenario,
                 if sc.core { "" } else { " (yours)" },
                 outcome,
-                sc.baseline_outcome.as_deref().unwrap_or("-"),
+                match (&sc.baseline_outcome, sc.baseline_cached) {
+                    (Some(b), true) => format!("{b} (cached)"),
+                    (Some(b), false) => b.clone(),
+                    (None, _) => "-".into(),
+                },
                 turn,
                 sc.artifacts
             );
@@ -866,6 +885,7 @@ mod tests {
             with_plugin: (cell(scenario, with.0, with.1), Some(t)),
             baseline: base.map(|(o, v)| (cell(scenario, o, v), Some(timeline(&[])))),
             remeasured_turns: None,
+            baseline_cached: false,
         }
     }
 

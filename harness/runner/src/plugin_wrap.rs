@@ -28,6 +28,8 @@ use std::time::Duration;
 pub const WRAPPER_FILE: &str = "oc-conform-check-plugin.js";
 /// The `plugin` field of the wrapper's records.
 pub const RECORD_PLUGIN: &str = "check-plugin";
+/// How long `npm view` may take.
+const NPM_VIEW_DEADLINE: Duration = Duration::from_secs(60);
 /// How long `npm install` may take.
 const NPM_INSTALL_DEADLINE: Duration = Duration::from_secs(600);
 
@@ -37,6 +39,8 @@ pub enum PluginKind {
     File,
     Directory,
     Tarball,
+    /// A package named `NAME[@VERSION]`, fetched with the user's npm configuration.
+    Npm,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,9 @@ pub struct StagedPlugin {
     pub dependencies: Vec<String>,
     /// Where the installed dependencies are cached, when there were any.
     pub deps_cache: Option<PathBuf>,
+    /// Where installing deviated from npm's strict defaults to load what opencode would
+    /// (peers resolved leniently, an unavailable `@opencode-ai/*` pin replaced).
+    pub deviations: Vec<String>,
     /// For a single-file plugin: the file itself, canonical (scenarios that list it get
     /// the wrapper instead).
     pub original_file: Option<PathBuf>,
@@ -126,8 +133,50 @@ pub async fn stage(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path) -> Res
 
 /// [`stage`], installing dependencies with `npm` (e.g. the installer's client).
 pub async fn stage_with(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path, npm: &Npm) -> Result<StagedPlugin, StageError> {
+    stage_for(path, lib_dir, cache_dir, npm, None).await
+}
+
+/// [`stage_with`] for the opencode `release` under test (what an unavailable pinned
+/// `@opencode-ai/*` dependency is replaced by). A `path` that does not exist and reads
+/// as an npm package name (`NAME[@VERSION]`) is fetched with `npm pack`.
+pub async fn stage_for(
+    path: &Path,
+    lib_dir: Option<&Path>,
+    cache_dir: &Path,
+    npm: &Npm,
+    release: Option<&str>,
+) -> Result<StagedPlugin, StageError> {
     if !path.exists() {
-        return Err(StageError::NotFound(path.to_path_buf()));
+        let Some(spec) = path.to_str().filter(|s| is_npm_spec(s)) else {
+            return Err(StageError::NotFound(path.to_path_buf()));
+        };
+        let packed = tempfile::Builder::new()
+            .prefix("oc-conform-npm-plugin-")
+            .tempdir()
+            .map_err(StageError::io("create a directory for npm pack"))?;
+        let out = npm.pack(spec, packed.path(), NPM_INSTALL_DEADLINE).await.map_err(|e| match e {
+            NpmError::NotFound { .. } => StageError::NpmMissing { deps: spec.to_string() },
+            NpmError::NoSuchPackage { .. } => StageError::NotFound(path.to_path_buf()),
+            other => StageError::Npm {
+                command: format!("npm pack {spec}"),
+                dir: packed.path().to_path_buf(),
+                status: "failed".into(),
+                detail: indent(&other.to_string()),
+            },
+        })?;
+        let file = serde_json::from_slice::<Value>(&out)
+            .ok()
+            .and_then(|v| v[0]["filename"].as_str().map(str::to_string))
+            .map(|f| packed.path().join(f))
+            .filter(|f| f.is_file())
+            .ok_or_else(|| StageError::BadPackage {
+                path: path.to_path_buf(),
+                reason: "npm pack wrote no tarball".into(),
+            })?;
+        let mut staged = Box::pin(stage_for(&file, lib_dir, cache_dir, npm, release)).await?;
+        staged.kind = PluginKind::Npm;
+        staged.source = path.to_path_buf();
+        return Ok(staged);
     }
     let source = path
         .canonicalize()
@@ -175,6 +224,7 @@ pub async fn stage_with(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path, n
         wrapper: root.join("wrapper").join(WRAPPER_FILE),
         dependencies: vec![],
         deps_cache: None,
+        deviations: vec![],
         original_file: None,
         dir,
     };
@@ -213,11 +263,13 @@ pub async fn stage_with(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path, n
                     .iter()
                     .map(|f| pkg.join(f))
                     .find(|p| p.is_file());
-                let cached = install_dependencies(npm, &manifest, lock.as_deref(), &staged.dependencies, cache_dir).await?;
-                copy_tree(&cached, &pkg.join("node_modules"), &[]).map_err(StageError::io(
+                let installed =
+                    install_dependencies(npm, &manifest, lock.as_deref(), &staged.dependencies, cache_dir, release).await?;
+                copy_tree(&installed.modules, &pkg.join("node_modules"), &[]).map_err(StageError::io(
                     "copy the installed dependencies into the staged package",
                 ))?;
-                staged.deps_cache = Some(cached);
+                staged.deps_cache = Some(installed.modules);
+                staged.deviations = installed.deviations;
             }
         }
     }
@@ -225,6 +277,29 @@ pub async fn stage_with(path: &Path, lib_dir: Option<&Path>, cache_dir: &Path, n
     std::fs::create_dir_all(root.join("wrapper")).map_err(StageError::io("create the wrapper dir"))?;
     std::fs::write(&staged.wrapper, wrapper).map_err(StageError::io("write the wrapper plugin"))?;
     Ok(staged)
+}
+
+/// `NAME`, `@SCOPE/NAME`, each with an optional `@VERSION` (or tag, or range): what npm
+/// takes as a registry package, and not a path.
+pub fn is_npm_spec(s: &str) -> bool {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._~".contains(c))
+    };
+    let (name, version) = match s.strip_prefix('@') {
+        Some(rest) => {
+            let Some((scope, tail)) = rest.split_once('/') else { return false };
+            let (n, v) = tail.split_once('@').map_or((tail, None), |(n, v)| (n, Some(v)));
+            if !name_ok(scope) {
+                return false;
+            }
+            (n, v)
+        }
+        None => s.split_once('@').map_or((s, None), |(n, v)| (n, Some(v))),
+    };
+    let looks_like_file = [".js", ".ts", ".mjs", ".mts", ".tgz"].iter().any(|e| name.ends_with(e));
+    name_ok(name) && !looks_like_file && version.is_none_or(|v| !v.is_empty() && !v.contains('/'))
 }
 
 fn is_plugin_file(p: &Path) -> bool {
@@ -319,16 +394,28 @@ pub fn package_entry(pkg: &Value, dir: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("`{from}` names `{named}`, which is not in the package"))
 }
 
+/// Installed dependencies: the cached `node_modules`, and where the install deviated from
+/// npm's strict defaults (to load what opencode would).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstalledDeps {
+    pub modules: PathBuf,
+    pub deviations: Vec<String>,
+}
+
+const DEVIATIONS_FILE: &str = "oc-conform-deviations.json";
+
 /// Installs a package's dependencies with `npm install --omit=dev` in a scratch copy of
-/// its package.json (and lockfile), cached under `<cache>/plugin-deps/<hash>/`. Returns
-/// the cached `node_modules`.
+/// its package.json (and lockfile), cached under `<cache>/plugin-deps/<hash>/`. `release`
+/// is the opencode version under test: a pinned `@opencode-ai/*` dependency the registry
+/// does not serve is replaced by the newest one not newer than it.
 pub async fn install_dependencies(
     npm: &Npm,
     manifest: &Path,
     lock: Option<&Path>,
     deps: &[String],
     cache_dir: &Path,
-) -> Result<PathBuf, StageError> {
+    release: Option<&str>,
+) -> Result<InstalledDeps, StageError> {
     let text = std::fs::read(manifest).map_err(StageError::io(format!("read {}", manifest.display())))?;
     let lock_text = match lock {
         Some(l) => std::fs::read(l).map_err(StageError::io(format!("read {}", l.display())))?,
@@ -338,11 +425,20 @@ pub async fn install_dependencies(
     hasher.update(&text);
     hasher.update(b"\0lock\0");
     hasher.update(&lock_text);
+    hasher.update(b"\0release\0");
+    hasher.update(release.unwrap_or("").as_bytes());
     let key: String = hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
     let final_dir = cache_dir.join("plugin-deps").join(&key);
     let modules = final_dir.join("node_modules");
+    let cached = |modules: PathBuf| {
+        let deviations = std::fs::read(final_dir.join(DEVIATIONS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        InstalledDeps { modules, deviations }
+    };
     if modules.is_dir() {
-        return Ok(modules);
+        return Ok(cached(modules));
     }
 
     let scratch_root = cache_dir.join("tmp");
@@ -363,6 +459,16 @@ pub async fn install_dependencies(
         // Omitted from the install anyway, but npm would still resolve them.
         m.remove("devDependencies");
     }
+    // npm runs in a scratch copy: a `file:` dependency relative to the package is made
+    // absolute, or it would point nowhere.
+    if let (Some(deps), Some(pkg_dir)) = (json["dependencies"].as_object_mut(), manifest.parent()) {
+        for spec in deps.values_mut() {
+            let Some(rel) = spec.as_str().and_then(|s| s.strip_prefix("file:")) else { continue };
+            if !Path::new(rel).is_absolute() {
+                *spec = Value::String(format!("file:{}", pkg_dir.join(rel).display()));
+            }
+        }
+    }
     let scratch_manifest = serde_json::to_vec_pretty(&json).expect("a JSON value serializes");
     std::fs::write(scratch.path().join("package.json"), scratch_manifest)
         .map_err(StageError::io("write the scratch package.json"))?;
@@ -373,7 +479,7 @@ pub async fn install_dependencies(
 
     // `--install-links`: `file:` dependencies are copied, not symlinked (a symlink would
     // point nowhere once the scratch dir moves into the cache).
-    let args = ["--omit=dev", "--install-links", "--no-audit", "--no-fund"];
+    let strict = ["--omit=dev", "--install-links", "--no-audit", "--no-fund"];
     let dir = scratch.path().to_path_buf();
     let failed = |command: String, status: String, detail: String| StageError::Npm {
         command,
@@ -381,25 +487,61 @@ pub async fn install_dependencies(
         status,
         detail: indent(&detail),
     };
-    match npm.install(scratch.path(), &args, NPM_INSTALL_DEADLINE).await {
-        Ok(_) => {}
-        Err(NpmError::NotFound { .. }) => return Err(StageError::NpmMissing { deps: deps.join(", ") }),
-        Err(NpmError::Setup { context, source }) => return Err(StageError::Io { context, source }),
-        Err(NpmError::Failed { command, status, detail }) => return Err(failed(command, status, detail)),
-        Err(NpmError::NoSuchPackage { command, detail }) => {
-            return Err(failed(command, "a dependency is not in the registry (E404)".into(), detail))
+    // npm's strict resolution refuses what opencode's own installer loads: a conflicting
+    // (optional) peer, a pinned `@opencode-ai/*` version the registry does not serve. Each
+    // refusal is retried once the lenient way, and said (`deviations`).
+    let mut deviations: Vec<String> = Vec::new();
+    let (mut lenient_peers, mut replaced_pins) = (false, false);
+    let mut args: Vec<&str> = strict.to_vec();
+    loop {
+        let outcome = npm.install(scratch.path(), &args, NPM_INSTALL_DEADLINE).await;
+        let (command, status, detail) = match outcome {
+            Ok(_) => break,
+            Err(NpmError::NotFound { .. }) => return Err(StageError::NpmMissing { deps: deps.join(", ") }),
+            Err(NpmError::Setup { context, source }) => return Err(StageError::Io { context, source }),
+            Err(NpmError::Failed { command, status, detail }) => (command, status, detail),
+            Err(NpmError::NoSuchPackage { command, detail }) => {
+                (command, "a dependency is not in the registry (E404)".into(), detail)
+            }
+            Err(NpmError::Unreachable { command, detail }) => {
+                return Err(failed(command, "the npm registry is unreachable".into(), detail))
+            }
+            Err(NpmError::Timeout { command, deadline, detail }) => {
+                return Err(failed(command, format!("no answer within {deadline:?}, killed"), detail))
+            }
+        };
+        if !lenient_peers && is_peer_conflict(&detail) {
+            lenient_peers = true;
+            args.push("--legacy-peer-deps");
+            deviations.push(format!(
+                "peer dependencies resolved leniently (npm --legacy-peer-deps), as opencode's installer does: npm's strict resolution refused them ({})",
+                first_line_with(&detail, "peer").unwrap_or("ERESOLVE")
+            ));
+            continue;
         }
-        Err(NpmError::Unreachable { command, detail }) => {
-            return Err(failed(command, "the npm registry is unreachable".into(), detail))
+        if !replaced_pins {
+            replaced_pins = true;
+            let notes = replace_unavailable_opencode_pins(npm, &mut json, release).await;
+            if !notes.is_empty() {
+                deviations.extend(notes);
+                let manifest = serde_json::to_vec_pretty(&json).expect("a JSON value serializes");
+                std::fs::write(scratch.path().join("package.json"), manifest)
+                    .map_err(StageError::io("write the scratch package.json"))?;
+                // The lockfile pins the unavailable version again.
+                for l in ["package-lock.json", "npm-shrinkwrap.json"] {
+                    let _ = std::fs::remove_file(scratch.path().join(l));
+                }
+                continue;
+            }
         }
-        Err(NpmError::Timeout { command, deadline, detail }) => {
-            return Err(failed(command, format!("no answer within {deadline:?}, killed"), detail))
-        }
+        return Err(failed(command, status, detail));
     }
     if !scratch.path().join("node_modules").is_dir() {
-        let command = npm.describe(&std::iter::once("install").chain(args).map(String::from).collect::<Vec<_>>());
+        let command = npm.describe(&std::iter::once("install").chain(args.iter().copied()).map(String::from).collect::<Vec<_>>());
         return Err(failed(command, "exit 0, but it wrote no node_modules".into(), String::new()));
     }
+    let notes = serde_json::to_vec(&deviations).expect("strings serialize");
+    std::fs::write(scratch.path().join(DEVIATIONS_FILE), notes).map_err(StageError::io("record the install's deviations"))?;
     let parent = final_dir.parent().unwrap_or(cache_dir);
     std::fs::create_dir_all(parent).map_err(StageError::io(format!("create {}", parent.display())))?;
     match std::fs::rename(scratch.path(), &final_dir) {
@@ -415,7 +557,63 @@ pub async fn install_dependencies(
             ))(e))
         }
     }
-    Ok(modules)
+    Ok(cached(modules))
+}
+
+/// npm refused a peer dependency (ERESOLVE).
+fn is_peer_conflict(detail: &str) -> bool {
+    detail.contains("ERESOLVE") || detail.contains("--legacy-peer-deps")
+}
+
+fn first_line_with<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    text.lines()
+        .map(|l| l.trim_start_matches("npm error").trim())
+        .find(|l| l.contains(word))
+}
+
+/// The `@opencode-ai/*` entries of `dependencies` whose pinned version the registry does
+/// not serve, replaced by the newest version not newer than `release` (the newest at all
+/// when `release` is not a version); one note per replacement.
+async fn replace_unavailable_opencode_pins(npm: &Npm, manifest: &mut Value, release: Option<&str>) -> Vec<String> {
+    let pins: Vec<(String, String)> = manifest["dependencies"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.starts_with("@opencode-ai/"))
+        .filter_map(|(name, spec)| Some((name.clone(), spec.as_str()?.to_string())))
+        .collect();
+    let mut notes = Vec::new();
+    for (name, spec) in pins {
+        let served = npm.view(&format!("{name}@{spec}"), "version", NPM_VIEW_DEADLINE).await;
+        // Served: some version matches (npm prints it, or a list of them).
+        if served.as_ref().is_ok_and(|out| !String::from_utf8_lossy(out).trim().is_empty()) {
+            continue;
+        }
+        let Ok(out) = npm.view(&name, "versions", NPM_VIEW_DEADLINE).await else { continue };
+        let all: Vec<String> = serde_json::from_slice(&out).unwrap_or_default();
+        let Some(pick) = newest_not_after(&all, release) else { continue };
+        manifest["dependencies"][&name] = Value::String(pick.clone());
+        notes.push(format!(
+            "`{name}@{spec}` (pinned in dependencies) is not served by the registry: replaced by `{name}@{pick}`, {}",
+            match release {
+                Some(r) if pick == r => format!("the one of the release under test ({r})"),
+                Some(r) => format!("the newest not newer than the release under test ({r})"),
+                None => "the newest".to_string(),
+            }
+        ));
+    }
+    notes
+}
+
+/// The newest of `versions` not newer than `release` (any, when `release` is no version).
+fn newest_not_after(versions: &[String], release: Option<&str>) -> Option<String> {
+    let limit = release.and_then(|r| crate::releases::parse(r).ok());
+    versions
+        .iter()
+        .filter_map(|v| Some((crate::releases::parse(v).ok()?, v)))
+        .filter(|(v, _)| v.pre.is_empty() && limit.as_ref().is_none_or(|l| v <= l))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, v)| v.clone())
 }
 
 fn indent(text: &str) -> String {
@@ -492,6 +690,34 @@ mod tests {
         assert_eq!(e(json!({})).unwrap(), "index.js");
         let missing = e(json!({"main": "nope.js"})).unwrap_err();
         assert!(missing.contains("`main` names `nope.js`"), "{missing}");
+    }
+
+    #[test]
+    fn an_npm_name_is_told_from_a_path() {
+        for yes in ["opencode-foo", "opencode-foo@1.2.3", "@me/plugin", "@me/plugin@latest", "x@^1.0"] {
+            assert!(is_npm_spec(yes), "{yes}");
+        }
+        for no in ["./x", "x.js", "dir/x", "@me", "@me/", "p-1.0.0.tgz", "Upper", "x@", "/abs/p"] {
+            assert!(!is_npm_spec(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn an_unavailable_pin_is_replaced_by_the_newest_not_after_the_release() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let all = v(&["1.0.0", "1.17.9", "1.18.33", "1.18.35", "1.19.0-beta.1"]);
+        assert_eq!(newest_not_after(&all, Some("1.18.34")).as_deref(), Some("1.18.33"));
+        assert_eq!(newest_not_after(&all, Some("1.17.9")).as_deref(), Some("1.17.9"));
+        assert_eq!(newest_not_after(&all, Some("latest")).as_deref(), Some("1.18.35"));
+        assert_eq!(newest_not_after(&all, Some("0.1.0")), None);
+    }
+
+    #[test]
+    fn a_peer_conflict_is_recognised_from_npms_words() {
+        let eresolve = "npm error code ERESOLVE\nnpm error Could not resolve dependency:\nnpm error peerOptional a@\"~1\" from b@1.0.0";
+        assert!(is_peer_conflict(eresolve));
+        assert_eq!(first_line_with(eresolve, "peer"), Some("peerOptional a@\"~1\" from b@1.0.0"));
+        assert!(!is_peer_conflict("npm error code ETARGET\nnpm error notarget No matching version found for x@9"));
     }
 
     #[test]
@@ -625,7 +851,7 @@ mod tests {
         let manifest = d.path().join("package.json");
         std::fs::write(&manifest, r#"{"name":"p","dependencies":{"x":"1.0.0"}}"#).unwrap();
         let deps = ["x".to_string()];
-        let e = install_dependencies(&Npm::new(d.path().join("no-npm")), &manifest, None, &deps, &d.path().join("c"))
+        let e = install_dependencies(&Npm::new(d.path().join("no-npm")), &manifest, None, &deps, &d.path().join("c"), None)
             .await
             .unwrap_err();
         assert!(matches!(e, StageError::NpmMissing { ref deps } if deps == "x"), "{e:?}");
@@ -633,7 +859,7 @@ mod tests {
         std::fs::write(&failing, "#!/bin/sh\necho 'npm error code E401' >&2\necho 'npm error need auth' >&2\nexit 1\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let e = install_dependencies(&Npm::new(&failing), &manifest, None, &deps, &d.path().join("c"))
+        let e = install_dependencies(&Npm::new(&failing), &manifest, None, &deps, &d.path().join("c"), None)
             .await
             .unwrap_err();
         let msg = e.to_string();

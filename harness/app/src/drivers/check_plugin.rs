@@ -7,6 +7,7 @@
 //! were called (how often, how long), whether its `event` hook blocked the server,
 //! whether the turn got slower, and which processes it left behind.
 
+use super::baseline_cache::BaselineCache;
 use crate::workspace::Catalogue;
 use crate::{interrupt, AppError};
 use oc_conform_checks::Timeline;
@@ -49,6 +50,8 @@ pub struct PluginPlan {
     pub no_baseline: bool,
     pub block_ms: u64,
     pub keep_sandbox: bool,
+    /// Where baselines are kept across checks (`None`: always played).
+    pub baseline_cache: Option<BaselineCache>,
 }
 
 /// The core scenarios and the author's, restricted to `names` when given.
@@ -157,6 +160,59 @@ impl Round<'_> {
     }
 }
 
+impl Round<'_> {
+    /// The runs without the plugin: those in the baseline cache copied from it, the others
+    /// played (and kept when they pass). Returns every cell and the (version, scenario) of
+    /// those that came from the cache.
+    async fn baseline(&self, cells: Vec<Cell>, jobs: usize) -> Result<(Vec<CellReport>, Vec<(String, String)>), AppError> {
+        const SUB: &str = "baseline";
+        let dir = self.plan.report_dir.join(SUB);
+        let mut reports: Vec<CellReport> = Vec::new();
+        let mut to_play: Vec<(Cell, Option<String>)> = Vec::new();
+        for cell in cells {
+            let key = self.plan.baseline_cache.as_ref().map(|c| c.key(&cell.scenario, &cell.target));
+            match self.plan.baseline_cache.as_ref().zip(key.as_deref()).and_then(|(c, k)| c.get(k, &dir)) {
+                Some(hit) => reports.push(hit.cell),
+                None => to_play.push((cell, key)),
+            }
+        }
+        let cached: Vec<(String, String)> = reports
+            .iter()
+            .map(|c| (c.opencode_version.clone(), c.scenario.clone()))
+            .collect();
+        if !cached.is_empty() {
+            self.bus.emit(Event::Note {
+                text: format!(
+                    "without the plugin: {} of {} runs taken from the baseline cache (same release, scenario, fixtures and harness; --no-baseline-cache plays them again)",
+                    cached.len(),
+                    cached.len() + to_play.len()
+                ),
+            });
+        }
+        if to_play.is_empty() {
+            return Ok((reports, cached));
+        }
+        let keys: Vec<((String, String), Option<String>)> = to_play
+            .iter()
+            .map(|(c, k)| ((c.target.version.clone(), c.scenario.name.clone()), k.clone()))
+            .collect();
+        let played = self
+            .play("without the plugin", SUB, to_play.into_iter().map(|(c, _)| c).collect(), jobs)
+            .await?;
+        if let Some(cache) = &self.plan.baseline_cache {
+            for c in &played {
+                let of_cell = |(id, _): &&((String, String), Option<String>)| id.0 == c.opencode_version && id.1 == c.scenario;
+                if let Some((_, Some(key))) = keys.iter().find(of_cell) {
+                    // A cache that cannot be written only costs the next check its time.
+                    let _ = cache.put(key, c, &dir);
+                }
+            }
+        }
+        reports.extend(played);
+        Ok((reports, cached))
+    }
+}
+
 pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) -> Result<PluginReport, AppError> {
     if plan.core.is_empty() && plan.mine.is_empty() {
         return Err(AppError::usage("no scenarios to run"));
@@ -173,8 +229,16 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
         });
     }
     let plugins_dir = plan.plugins_dir.clone();
-    let staged = plugin_wrap::stage_with(&plan.path, Some(&plugins_dir.join("lib")), installer.cache_dir(), installer.npm())
-        .await
+    // An unavailable pinned `@opencode-ai/*` dependency is replaced by the first release's.
+    let release = plan.versions.first().map(|v| v.to_string());
+    let staged = plugin_wrap::stage_for(
+        &plan.path,
+        Some(&plugins_dir.join("lib")),
+        installer.cache_dir(),
+        installer.npm(),
+        release.as_deref(),
+    )
+    .await
         .map_err(|e| if e.is_usage() { AppError::usage(e.to_string()) } else { AppError::infra(e.to_string()) })?;
     *staging_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged.root().to_path_buf());
 
@@ -195,6 +259,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
             .display()
             .to_string(),
         dependencies: staged.dependencies.clone(),
+        install_deviations: staged.deviations.clone(),
     };
     bus.emit(Event::PluginCheckStarted {
         plugin: info.clone(),
@@ -215,10 +280,10 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
     };
     let started_at = json::now_rfc3339();
     let round = Round { plan: &plan, bus };
-    let baseline: Vec<CellReport> = if plan.no_baseline || plan.core.is_empty() {
-        vec![]
+    let (baseline, baseline_cached): (Vec<CellReport>, Vec<(String, String)>) = if plan.no_baseline || plan.core.is_empty() {
+        (vec![], vec![])
     } else {
-        round.play("without the plugin", "baseline", cells(&plan.core), jobs).await?
+        round.baseline(cells(&plan.core), jobs).await?
     };
     let wrapped: Vec<Scenario> = plan
         .core
@@ -297,6 +362,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
                         .find(|b| b.opencode_version == *v && b.scenario == c.scenario)
                         .map(|b| (in_sub("baseline", b), load("baseline", b))),
                     remeasured_turns: remeasured.get(&(v.clone(), c.scenario.clone())).copied(),
+                    baseline_cached: baseline_cached.contains(&(v.clone(), c.scenario.clone())),
                 })
                 .collect();
             plugin_report::analyze_version(v, &inputs, &th)

@@ -3,6 +3,7 @@
 
 pub mod auto_bisect;
 pub mod api_diff;
+pub mod baseline_cache;
 pub mod bisect;
 pub mod check_plugin;
 pub mod rerun;

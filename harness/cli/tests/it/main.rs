@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod gate;
 mod hygiene;
+mod installed;
 mod plugin_author;
 mod real_api_diff;
 mod real_attach;

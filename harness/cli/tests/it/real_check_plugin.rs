@@ -252,3 +252,27 @@ fn an_npm_tarball_is_unpacked_and_checked() {
     assert_eq!(c.version()["loaded"], true);
     assert!(c.hook("event")["calls"].as_u64().unwrap() > 0);
 }
+
+/// What npm's strict install refuses, check-plugin installs as opencode would load it, and
+/// the report says how: a pinned `@opencode-ai/plugin` the registry does not serve is
+/// replaced (the plugin then imports the replacement at load), a conflicting optional
+/// peer is resolved leniently. One scenario each, no baseline: a load and a turn.
+#[test]
+fn packages_npm_refuses_are_installed_as_opencode_would_and_the_report_says_so() {
+    let packages = repo_root().join("fixtures/plugin-packages");
+    for (package, deviation) in [
+        ("pins-unavailable-plugin", "`@opencode-ai/plugin@1.0.85` (pinned in dependencies) is not served by the registry: replaced by `@opencode-ai/plugin@1.18.33`"),
+        ("conflicting-peer", "peer dependencies resolved leniently (npm --legacy-peer-deps)"),
+    ] {
+        let c = check_plugin(
+            &packages.join(package),
+            &["--opencode", "1.18.34", "--scenario", "plugin-loads", "--no-baseline"],
+        );
+        assert_eq!(c.code, 0, "{package}: {}", c.stderr);
+        assert_eq!(c.version()["loaded"], true, "{package}: {}", c.stderr);
+        let deviations = c.report["plugin"]["install_deviations"].to_string();
+        assert!(deviations.contains(deviation), "{package}: {deviations}\n{}", c.stderr);
+        let md = std::fs::read_to_string(c.dir.path().join("plugin-report.md")).unwrap();
+        assert!(md.contains("installed unlike npm's strict defaults"), "{md}");
+    }
+}

@@ -257,7 +257,13 @@ impl Reporter for Terminal {
                     format!(", dependencies installed: {}", plugin.dependencies.join(", "))
                 },
                 versions.join(", ")
-            ),
+            )
+            .and_then(|()| {
+                plugin
+                    .install_deviations
+                    .iter()
+                    .try_for_each(|d| writeln!(err, "  installed as opencode would, not as npm strictly would: {d}"))
+            }),
             Event::PluginRemeasure { scenario, version } => writeln!(
                 err,
                 "  the turn of {scenario} looked slower with the plugin on {version}: measuring it again"
