@@ -186,25 +186,10 @@ impl Surface {
     }
 }
 
-/// `/session/{sessionID}/message` -> `/session/{}/message`.
+/// `/session/{sessionID}/message` -> `/session/{}/message`: the scenario format's route
+/// shape, so a probed route and a diffed operation name a path alike.
 pub fn normalized_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push('{');
-            }
-            '}' => {
-                in_param = false;
-                out.push('}');
-            }
-            _ if in_param => {}
-            c => out.push(c),
-        }
-    }
-    out
+    oc_conform_scenario::route_shape(path)
 }
 
 /// Which path parameter (1-based) `name` is in `path`.

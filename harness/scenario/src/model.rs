@@ -108,11 +108,16 @@ pub struct Features {
 }
 
 /// A route's path with each `{parameter}` blanked to `{}`, so that `/question/{id}/reply`
-/// and `/question/{requestID}/reply` are one route. A trailing `/` is dropped.
+/// and `/question/{requestID}/reply` are one route. A trailing `/` is dropped (the root
+/// stays `/`).
 pub fn route_shape(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut in_param = false;
-    for c in path.trim_end_matches('/').chars() {
+    let trimmed = match path.trim_end_matches('/') {
+        "" if path.starts_with('/') => "/",
+        t => t,
+    };
+    for c in trimmed.chars() {
         match c {
             '{' => {
                 in_param = true;
@@ -716,5 +721,6 @@ mod requires_tests {
         assert_eq!(super::route_shape("/question/{requestID}/reply"), "/question/{}/reply");
         assert_eq!(super::route_shape("/session/{id}/permissions/{permissionID}/"), "/session/{}/permissions/{}");
         assert_eq!(super::route_shape("/doc"), "/doc");
+        assert_eq!(super::route_shape("/"), "/");
     }
 }
