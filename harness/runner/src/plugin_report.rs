@@ -69,7 +69,7 @@ pub struct Finding {
     pub severity: Severity,
     /// A stable name: `load-error`, `scenario-fails`, `event-hook-blocks`, `leaked-process`,
     /// `hook-never-called`, `hook-threw`, `hook-blocks`, `slow-hook`, `slower-turn`,
-    /// `fails-without-plugin`, `no-verdict`.
+    /// `fails-without-plugin`, `not-reproduced`, `no-verdict`.
     pub kind: String,
     pub message: String,
 }
@@ -176,6 +176,10 @@ pub struct ScenarioInput {
     /// made when the first pair looked slower: one pair of turns on a loaded 2-core
     /// machine differs by 2x from noise alone, so a warning needs the slowdown twice.
     pub remeasured_turns: Option<(Option<f64>, Option<f64>)>,
+    /// Outcomes (with the plugin, without it) of that second, sequential run, also made
+    /// when the plugin's cell reached no verdict (TIMEOUT, ERROR) where the baseline
+    /// passed: with no witness, only a replay can tell the plugin from a loaded machine.
+    pub replayed: Option<(Outcome, Outcome)>,
     /// The baseline came from the baseline cache (an earlier check's run).
     pub baseline_cached: bool,
 }
@@ -399,7 +403,7 @@ pub fn leftovers(t: &Timeline) -> Vec<(u32, String)> {
         .collect()
 }
 
-fn expected(c: &CellReport) -> bool {
+pub fn expected(c: &CellReport) -> bool {
     c.outcome.is_expected(c.flaky_declared())
 }
 
@@ -474,6 +478,52 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
         let mut plugin_fault = false;
         if !expected(cell) {
             match base {
+                // No witness (TIMEOUT, ERROR) and played again: the replay decides.
+                Some((b, _)) if expected(b) && cell.verdict == Verdict::Error && i.replayed.is_some() => {
+                    let (again, again_without) = i.replayed.expect("matched as Some");
+                    let pass_again = again.is_expected(cell.flaky_declared());
+                    let base_again = again_without.is_expected(b.flaky_declared());
+                    if !pass_again && base_again {
+                        plugin_fault = true;
+                        add(
+                            Severity::Problem,
+                            "scenario-fails",
+                            format!(
+                                "{} is {} with the plugin installed and {} without it, and again {} and {} when played once more, one at a time: {}",
+                                i.scenario,
+                                cell.outcome.as_str(),
+                                b.outcome.as_str(),
+                                again.as_str(),
+                                again_without.as_str(),
+                                why(cell)
+                            ),
+                        );
+                    } else if pass_again {
+                        add(
+                            Severity::Warning,
+                            "not-reproduced",
+                            format!(
+                                "{} was {} with the plugin installed ({}), but {} when played once more, one at a time: not confirmed as the plugin's fault (a loaded machine does this too)",
+                                i.scenario,
+                                cell.outcome.as_str(),
+                                why(cell),
+                                again.as_str()
+                            ),
+                        );
+                    } else {
+                        add(
+                            Severity::Infra,
+                            "no-verdict",
+                            format!(
+                                "{} was {} with the plugin installed, and played once more it was {} with and {} without the plugin: no comparison to judge by",
+                                i.scenario,
+                                cell.outcome.as_str(),
+                                again.as_str(),
+                                again_without.as_str()
+                            ),
+                        );
+                    }
+                }
                 Some((b, _)) if expected(b) => {
                     plugin_fault = true;
                     add(
@@ -885,6 +935,7 @@ mod tests {
             with_plugin: (cell(scenario, with.0, with.1), Some(t)),
             baseline: base.map(|(o, v)| (cell(scenario, o, v), Some(timeline(&[])))),
             remeasured_turns: None,
+            replayed: None,
             baseline_cached: false,
         }
     }
@@ -1044,6 +1095,34 @@ mod tests {
         i.baseline = Some((cell("abort-http", pass.0, pass.1), Some(turn_of(without))));
         i.remeasured_turns = again.map(|(a, b)| (Some(a), Some(b)));
         i
+    }
+
+    #[test]
+    fn a_timeout_with_the_plugin_is_its_fault_only_when_the_replay_confirms_it() {
+        let pass = (Outcome::Pass, Verdict::Pass);
+        let timeout = (Outcome::Timeout, Verdict::Error);
+        let judged = |replayed: Option<(Outcome, Outcome)>| {
+            let mut i = input("abort-http", timeout, turn_of(1000.0), Some(pass));
+            i.replayed = replayed;
+            let v = analyze_version("1.18.34", &[i], &Thresholds::default());
+            // The turn's timeline has no wrapper records, so the load is judged too: leave it out.
+            let about: Vec<_> = v.findings.iter().filter(|f| f.kind != "load-error").collect();
+            let kinds: Vec<(Severity, String)> = about.iter().map(|f| (f.severity, f.kind.clone())).collect();
+            (kinds, about.first().map(|f| f.message.clone()).unwrap_or_default())
+        };
+        // Not played again: as before, the plugin's (the baseline passed).
+        assert_eq!(judged(None).0, [(Severity::Problem, "scenario-fails".to_string())]);
+        // Played again and it timed out again while the baseline passed: confirmed.
+        let (kinds, msg) = judged(Some((Outcome::Timeout, Outcome::Pass)));
+        assert_eq!(kinds, [(Severity::Problem, "scenario-fails".to_string())]);
+        assert!(msg.contains("again TIMEOUT and PASS"), "{msg}");
+        // Played again and it passed: not the plugin's fault, said so.
+        let (kinds, msg) = judged(Some((Outcome::Pass, Outcome::Pass)));
+        assert_eq!(kinds, [(Severity::Warning, "not-reproduced".to_string())]);
+        assert!(msg.contains("but PASS when played once more"), "{msg}");
+        // Played again and the baseline failed too: nothing to judge by.
+        let (kinds, _) = judged(Some((Outcome::Timeout, Outcome::Timeout)));
+        assert_eq!(kinds, [(Severity::Infra, "no-verdict".to_string())]);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 use super::baseline_cache::BaselineCache;
 use crate::workspace::Catalogue;
 use crate::{interrupt, AppError};
-use oc_conform_checks::Timeline;
+use oc_conform_checks::outcome::Outcome;
+use oc_conform_checks::{Timeline, Verdict};
 use oc_conform_runner::execute::Settings;
 use oc_conform_runner::install::{Installed, Installer, OpencodeSpec};
 use oc_conform_runner::plugin_report::{self, PluginInfo, PluginReport, ScenarioInput, Thresholds};
@@ -307,30 +308,42 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
         ..c.clone()
     };
     // A pair of turns that looks slower is measured once more, baseline then plugin, one
-    // at a time, before it becomes a warning (see `ScenarioInput::remeasured_turns`).
+    // at a time, before it becomes a warning (see `ScenarioInput::remeasured_turns`); so is
+    // a scenario that reached no verdict with the plugin where it passed without it
+    // (`ScenarioInput::replayed`): a timeout has no witness to blame the plugin with.
     let turn_of = |sub: &str, c: &CellReport| load(sub, c).as_ref().and_then(plugin_report::turn_ms);
-    let suspects: Vec<(Scenario, Scenario, Installed)> = with
+    let suspects: Vec<(Scenario, Scenario, Installed, String)> = with
         .iter()
         .filter_map(|c| {
             let b = baseline
                 .iter()
                 .find(|b| b.opencode_version == c.opencode_version && b.scenario == c.scenario)?;
-            let (t, bt) = (turn_of("with-plugin", c)?, turn_of("baseline", b)?);
-            th.is_slower(t, bt).then_some(())?;
+            let no_verdict = c.verdict == Verdict::Error && plugin_report::expected(b);
+            let slower = || Some(th.is_slower(turn_of("with-plugin", c)?, turn_of("baseline", b)?));
+            let reason = if no_verdict {
+                format!("{} with the plugin and {} without it", c.outcome.as_str(), b.outcome.as_str())
+            } else if slower() == Some(true) {
+                "the turn looked slower with the plugin".to_string()
+            } else {
+                return None;
+            };
             let plain = plan.core.iter().find(|s| s.name == c.scenario)?;
             let wrapped = wrapped.iter().find(|s| s.name == c.scenario)?;
             let target = targets.iter().find(|t| t.version == c.opencode_version)?;
-            Some((plain.clone(), wrapped.clone(), target.clone()))
+            Some((plain.clone(), wrapped.clone(), target.clone(), reason))
         })
         .collect();
     let mut remeasured: BTreeMap<(String, String), (Option<f64>, Option<f64>)> = BTreeMap::new();
-    for (plain, wrapped, target) in suspects {
+    let mut replayed: BTreeMap<(String, String), (Outcome, Outcome)> = BTreeMap::new();
+    for (plain, wrapped, target, reason) in suspects {
         bus.emit(Event::PluginRemeasure {
             scenario: plain.name.clone(),
             version: target.version.clone(),
+            reason,
         });
         let key = (target.version.clone(), plain.name.clone());
         let mut turns = [None, None];
+        let mut outcomes = [None, None];
         for (k, (sub, label, scenario)) in [
             ("remeasure/baseline", "again, without the plugin", plain),
             ("remeasure/with-plugin", "again, with the plugin", wrapped),
@@ -344,6 +357,10 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
             };
             let r = round.play(label, sub, vec![cell], 1).await?;
             turns[k] = r.first().and_then(|c| turn_of(sub, c));
+            outcomes[k] = r.first().map(|c| c.outcome);
+        }
+        if let [Some(without), Some(with)] = outcomes {
+            replayed.insert(key.clone(), (with, without));
         }
         remeasured.insert(key, (turns[1], turns[0]));
     }
@@ -362,6 +379,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
                         .find(|b| b.opencode_version == *v && b.scenario == c.scenario)
                         .map(|b| (in_sub("baseline", b), load("baseline", b))),
                     remeasured_turns: remeasured.get(&(v.clone(), c.scenario.clone())).copied(),
+                    replayed: replayed.get(&(v.clone(), c.scenario.clone())).copied(),
                     baseline_cached: baseline_cached.contains(&(v.clone(), c.scenario.clone())),
                 })
                 .collect();

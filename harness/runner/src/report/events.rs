@@ -115,8 +115,10 @@ pub enum Event {
 
     /// check-plugin: the plugin is staged and is checked against these versions.
     PluginCheckStarted { plugin: PluginInfo, versions: Vec<String>, report_dir: String },
-    /// check-plugin: the turn of a scenario looked slower with the plugin; it is measured again.
-    PluginRemeasure { scenario: String, version: String },
+    /// check-plugin: a scenario is played again without and with the plugin, one at a time.
+    /// A pair played once more, one at a time; `reason` says why (a slower turn, or no
+    /// verdict with the plugin).
+    PluginRemeasure { scenario: String, version: String, reason: String },
     PluginCheckFinished { report: Box<PluginReport>, report_dir: String },
 
     /// explore: the exploration starts (its cases follow as runs and cells of a run).

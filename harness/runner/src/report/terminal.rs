@@ -264,10 +264,9 @@ impl Reporter for Terminal {
                     .iter()
                     .try_for_each(|d| writeln!(err, "  installed as opencode would, not as npm strictly would: {d}"))
             }),
-            Event::PluginRemeasure { scenario, version } => writeln!(
-                err,
-                "  the turn of {scenario} looked slower with the plugin on {version}: measuring it again"
-            ),
+            Event::PluginRemeasure { scenario, version, reason } => {
+                writeln!(err, "  {scenario} on {version}: {reason}: playing it again, one at a time")
+            }
             Event::PluginCheckFinished { report, .. } => plugin_summary(&mut err, report),
             Event::ExploreStarted { version, seed, budget_secs, max_steps, k, .. } => writeln!(
                 err,
