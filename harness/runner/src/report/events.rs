@@ -115,9 +115,8 @@ pub enum Event {
 
     /// check-plugin: the plugin is staged and is checked against these versions.
     PluginCheckStarted { plugin: PluginInfo, versions: Vec<String>, report_dir: String },
-    /// check-plugin: a scenario is played again without and with the plugin, one at a time.
-    /// A pair played once more, one at a time; `reason` says why (a slower turn, or no
-    /// verdict with the plugin).
+    /// check-plugin: a scenario is played again without and with the plugin, one at a
+    /// time; `reason` says why (a slower turn, or no verdict with the plugin).
     PluginRemeasure { scenario: String, version: String, reason: String },
     PluginCheckFinished { report: Box<PluginReport>, report_dir: String },
 
