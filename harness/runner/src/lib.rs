@@ -6,6 +6,7 @@
 //! the steps, then run the checks of `oc-conform-checks`) -> `report`.
 
 pub mod fake_model;
+pub mod hook_names;
 pub mod install;
 pub mod leftovers;
 pub mod observe;
