@@ -212,6 +212,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_in_a_list_and_an_empty_name_fail() {
+        // A frame inside an array of the body is as leaked as one in a string field.
+        let mut b = TimelineBuilder::new();
+        b.http("POST", &command_path(), 500,
+            json!({"name": "HookError", "data": {"causes": ["boom", "    at run (/p/plugin/cmd.js:3:7)"]}}));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("leaks a stack trace"), "{}", r.message);
+        // An empty name types nothing.
+        let mut b = TimelineBuilder::new();
+        b.http("POST", &command_path(), 500, json!({"name": "", "data": {"message": "x"}}));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("500 at 0 ms: its body names no error"), "{}", r.message);
+    }
+
+    #[test]
     fn a_typed_session_error_explains_the_failure() {
         let mut b = TimelineBuilder::new();
         b.at(100.0).http(
