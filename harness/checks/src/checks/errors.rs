@@ -229,6 +229,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_errors_message_is_quoted_by_its_first_line_up_to_80_characters() {
+        let said = |message: &str| {
+            let mut b = TimelineBuilder::new();
+            b.http("POST", &command_path(), 500, json!({"name": "UnknownError", "data": {"message": message}}));
+            errors_are_typed(&b.build()).message
+        };
+        let eighty = "é".repeat(80);
+        let m = said(&format!("{eighty}\nmore"));
+        assert!(m.contains(&format!("an opaque UnknownError ({eighty});")), "{m}");
+        let m = said(&format!("{eighty}x"));
+        assert!(m.contains(&format!("an opaque UnknownError ({eighty}...);")), "{m}");
+        assert!(said("short").contains("an opaque UnknownError (short);"));
+    }
+
+    #[test]
     fn a_typed_session_error_explains_the_failure() {
         let mut b = TimelineBuilder::new();
         b.at(100.0).http(
