@@ -243,6 +243,29 @@ mod tests {
         assert!(said("short").contains("an opaque UnknownError (short);"));
     }
 
+    /// The session.error may come while the request was still waiting for its answer, from
+    /// 50 ms before the request was sent.
+    #[test]
+    fn a_session_error_explains_from_just_before_the_request_was_sent() {
+        let verdict = |error_at: f64| {
+            let mut b = TimelineBuilder::new();
+            b.at(error_at).session_error("ProviderModelNotFoundError");
+            // Sent at 500, answered at 1000.
+            b.at(1000.0).push(Observation::Http {
+                method: "POST".into(),
+                path: command_path(),
+                step: None,
+                status: 500,
+                body: json!({"name": "UnknownError"}),
+                elapsed_ms: 500.0,
+                error: None,
+            });
+            errors_are_typed(&b.build()).verdict
+        };
+        assert_eq!(verdict(460.0), Verdict::Pass);
+        assert_eq!(verdict(440.0), Verdict::Fail);
+    }
+
     #[test]
     fn a_typed_session_error_explains_the_failure() {
         let mut b = TimelineBuilder::new();
