@@ -251,6 +251,21 @@ mod tests {
     }
 
     #[test]
+    fn each_request_is_judged_once_however_often_it_was_asked() {
+        let mut b = TimelineBuilder::new();
+        asked_question(&mut b, "que_1");
+        b.at(100.0);
+        asked_question(&mut b, "que_2");
+        b.at(150.0);
+        asked_question(&mut b, "que_1");
+        b.at(400.0).event("question.replied", json!({"requestID": "que_1", "sessionID": SESSION}));
+        b.at(450.0).event("question.rejected", json!({"requestID": "que_2", "sessionID": SESSION}));
+        let r = request_resolved(&b.build(), RequestKind::Question);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.message, "every question asked was resolved by an event: que_1 at 400 ms, que_2 at 450 ms");
+    }
+
+    #[test]
     fn a_request_still_listed_after_the_abort_is_pending() {
         let mut b = TimelineBuilder::new();
         b.pending(&[]);
