@@ -250,12 +250,18 @@ mod tests {
         assert_eq!(request_resolved(&tl, RequestKind::Question).verdict, Verdict::Error);
     }
 
-    #[test]
-    fn each_request_is_judged_once_however_often_it_was_asked() {
+    /// que_1 asked at 0 ms, que_2 at 100 ms.
+    fn two_questions_asked() -> TimelineBuilder {
         let mut b = TimelineBuilder::new();
         asked_question(&mut b, "que_1");
         b.at(100.0);
         asked_question(&mut b, "que_2");
+        b
+    }
+
+    #[test]
+    fn each_request_is_judged_once_however_often_it_was_asked() {
+        let mut b = two_questions_asked();
         b.at(150.0);
         asked_question(&mut b, "que_1");
         b.at(400.0).event("question.replied", json!({"requestID": "que_1", "sessionID": SESSION}));
@@ -267,11 +273,10 @@ mod tests {
 
     #[test]
     fn only_the_requests_own_resolution_resolves_it() {
-        // que_2 is answered after que_1 was asked; que_1 never is.
-        let mut b = TimelineBuilder::new();
-        asked_question(&mut b, "que_1");
-        b.at(100.0);
-        asked_question(&mut b, "que_2");
+        // que_2 is answered after que_1 was asked; que_1 never is, though the run aborts.
+        let mut b = two_questions_asked();
+        b.at(300.0).step("abort", StepPhase::Started);
+        let abort = b.last();
         b.at(400.0).event("question.replied", json!({"requestID": "que_2", "sessionID": SESSION}));
         let r = request_resolved(&b.build(), RequestKind::Question);
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
@@ -279,6 +284,7 @@ mod tests {
             r.message,
             "question que_1 asked at 0 ms was never resolved by an event (no question.replied or question.rejected for it) by the end of the run at 400 ms"
         );
+        assert_eq!(r.witness, vec![0, abort], "the ask and the abort that ended the wait");
         let mut b = TimelineBuilder::new();
         b.event("permission.asked", json!({"id": "per_1", "sessionID": SESSION}));
         let r = request_resolved(&b.build(), RequestKind::Permission);
