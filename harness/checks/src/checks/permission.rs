@@ -346,6 +346,34 @@ mod tests {
         );
     }
 
+    /// A reply is a POST to a reply route, or a plugin's record of one (named by its event,
+    /// or without one by its request id); it is accepted when answered 2xx and not `false`.
+    #[test]
+    fn what_counts_as_a_reply_and_as_an_accepted_one() {
+        let judged = |reply: &dyn Fn(&mut TimelineBuilder)| {
+            let mut b = asked();
+            b.at(1000.0);
+            reply(&mut b);
+            b.at(3000.0).harness("end");
+            permission_reply_takes_effect(&b.build(), 1000)
+        };
+        let refused = "no permission reply was accepted: ";
+        let r = judged(&|b| { b.http("POST", "/permission/per_1/reply", 200, json!(false)); });
+        assert!(r.message.starts_with(&format!("{refused}POST /permission/per_1/reply -> 200 at 1000 ms")), "{}", r.message);
+        let r = judged(&|b| { b.http("POST", "/permission/per_1/reply", 404, json!({"name": "NotFoundError"})); });
+        assert!(r.message.starts_with(&format!("{refused}POST /permission/per_1/reply -> 404")), "{}", r.message);
+        let r = judged(&|b| { b.http("GET", "/permission/per_1/reply", 200, json!(true)); });
+        assert_eq!(r.verdict, Verdict::Error, "a GET is no reply: {r:?}");
+        let r = judged(&|b| { b.plugin(json!({"event": "permission-replied", "requestID": "per_1", "status": 404})); });
+        assert!(r.message.starts_with(&format!("{refused}a plugin reply answered 404")), "{}", r.message);
+        let r = judged(&|b| { b.plugin(json!({"event": "permission-replied", "requestID": "per_1", "status": 200, "data": false})); });
+        assert!(r.message.starts_with(&format!("{refused}a plugin reply answered 200")), "{}", r.message);
+        for id in ["requestID", "permissionID"] {
+            let r = judged(&|b| { b.plugin(json!({id: "per_1", "status": 200, "data": true})); });
+            assert!(r.message.contains("a plugin reply answered 200 at 1000 ms was accepted but did not take effect"), "{}", r.message);
+        }
+    }
+
     #[test]
     fn needs_grace_of_observation_and_the_pending_list() {
         let mut b = asked();
