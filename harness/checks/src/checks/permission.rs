@@ -259,16 +259,22 @@ mod tests {
         b
     }
 
-    #[test]
-    fn passes_when_an_http_reply_takes_effect() {
+    /// per_1 answered over HTTP, then a `permission.replied` for `replied`, the pending list
+    /// empty, the tool completed.
+    fn http_reply_then_replied_event_for(replied: &str) -> CheckResult {
         let mut b = asked();
         b.at(1000.0)
             .http("POST", "/permission/per_1/reply", 200, json!(true));
-        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(1002.0).permission_replied(replied, "once");
         b.at(1010.0).pending(&[]);
         b.at(1100.0).tool_part("prt_1", "call_1", "completed");
         b.at(2500.0).harness("end");
-        let r = permission_reply_takes_effect(&b.build(), 1000);
+        permission_reply_takes_effect(&b.build(), 1000)
+    }
+
+    #[test]
+    fn passes_when_an_http_reply_takes_effect() {
+        let r = http_reply_then_replied_event_for("per_1");
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
@@ -292,6 +298,13 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    #[test]
+    fn another_permissions_replied_event_does_not_count() {
+        let r = http_reply_then_replied_event_for("per_2");
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("no permission.replied event for per_1 by 2000 ms"), "{}", r.message);
     }
 
     #[test]
