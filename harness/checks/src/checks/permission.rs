@@ -333,6 +333,26 @@ mod tests {
     }
 
     #[test]
+    fn the_tool_judged_is_the_one_the_answered_permission_held() {
+        // per_0 (held call_0, which completes) was asked first; per_1 holds call_1.
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).pending(&[]);
+        b.at(60.0).permission_asked("per_0", "call_0");
+        b.at(100.0).tool_part("prt_1", "call_1", "pending");
+        let held = b.last();
+        b.at(230.0).permission_asked("per_1", "call_1");
+        b.at(1000.0).http("POST", "/permission/per_1/reply", 200, json!(true));
+        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(1010.0).pending(&[]);
+        b.at(1100.0).tool_part("prt_0", "call_0", "completed");
+        b.at(2500.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("its tool call call_1 was still pending"), "{}", r.message);
+        assert!(r.witness.contains(&held), "{r:?}");
+    }
+
+    #[test]
     fn a_refused_reply_fails_and_no_reply_is_an_error() {
         // 1.15.13's ctx.client: 404 PermissionNotFoundError.
         let mut b = asked();
