@@ -352,6 +352,32 @@ mod tests {
         assert!(r.witness.contains(&held), "{r:?}");
     }
 
+    /// The effects are judged as they stood at the deadline (reply + grace), and a run
+    /// observed exactly that long is judged.
+    #[test]
+    fn the_tool_is_judged_as_it_stood_at_the_deadline() {
+        let judged = |completed_at: Option<f64>, end: f64| {
+            let mut b = TimelineBuilder::new();
+            b.at(0.0).pending(&[]);
+            b.at(100.0).tool_part("prt_1", "call_1", "pending");
+            b.at(230.0).permission_asked("per_1", "call_1");
+            b.at(1000.0).http("POST", "/permission/per_1/reply", 200, json!(true));
+            b.at(1002.0).permission_replied("per_1", "once");
+            b.at(1010.0).pending(&[]);
+            if let Some(t) = completed_at {
+                b.at(t).tool_part("prt_1", "call_1", "completed");
+            }
+            b.at(end).harness("end");
+            permission_reply_takes_effect(&b.build(), 1000)
+        };
+        assert_eq!(judged(Some(1900.0), 2500.0).verdict, Verdict::Pass);
+        let r = judged(Some(2100.0), 2500.0);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("its tool call call_1 was still pending at 2000 ms"), "{}", r.message);
+        let r = judged(None, 2000.0);
+        assert_eq!(r.verdict, Verdict::Fail, "observed for exactly the grace: {r:?}");
+    }
+
     #[test]
     fn a_refused_reply_fails_and_no_reply_is_an_error() {
         // 1.15.13's ctx.client: 404 PermissionNotFoundError.
