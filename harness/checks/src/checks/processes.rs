@@ -424,6 +424,22 @@ mod tests {
         assert!(r.message.contains("1 settled idle"), "{}", r.message);
     }
 
+    /// An idle that held for the whole grace is judged, whether busy came back after it or
+    /// the run ended exactly at idle + grace.
+    #[test]
+    fn idle_has_no_tool_process_judges_an_idle_that_held_for_the_grace() {
+        let mut b = idle_at_812();
+        b.at(5000.0).status("busy");
+        b.at(6000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "busy again after the grace: {r:?}");
+        let mut b = idle_at_812();
+        b.at(4312.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "observed for exactly the grace: {r:?}");
+        assert!(r.message.contains("was still alive at 4312 ms"), "{}", r.message);
+    }
+
     #[test]
     fn idle_has_no_tool_process_needs_idle_a_tool_and_enough_time() {
         let mut b = TimelineBuilder::new();
