@@ -395,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn idle_has_no_tool_process_lets_a_tool_of_the_turn_end_within_grace() {
+        // `sleep 100` started before the idle and exits 312 ms before idle + grace.
+        let mut b = idle_at_812();
+        b.at(4000.0).exits(4242);
+        b.at(6000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
     fn idle_has_no_tool_process_catches_a_tool_started_while_idle() {
         let mut b = idle_at_812();
         b.at(900.0).exits(4242);
