@@ -422,6 +422,21 @@ mod tests {
         );
     }
 
+    /// A tool started while idle fails once it lived longer than grace, to the ms.
+    #[test]
+    fn idle_has_no_tool_process_times_a_tool_started_while_idle_that_exited() {
+        let verdict = |exit_at: f64| {
+            let mut b = idle_at_812();
+            b.at(900.0).exits(4242);
+            b.at(5000.0).tool_appears(77, "sleep 5");
+            b.at(exit_at).exits(77);
+            b.at(9500.0).harness("end");
+            idle_has_no_tool_process(&b.build(), 3500).verdict
+        };
+        assert_eq!(verdict(9000.0), Verdict::Fail);
+        assert_eq!(verdict(8500.0), Verdict::Pass);
+    }
+
     #[test]
     fn idle_has_no_tool_process_skips_an_idle_that_did_not_settle() {
         let mut b = idle_at_812();
