@@ -422,19 +422,25 @@ mod tests {
         );
     }
 
-    /// A tool started while idle fails once it lived longer than grace, to the ms.
+    /// A tool started while idle fails once it lived longer than grace, to the ms (until it
+    /// exited, or until the run ended).
     #[test]
-    fn idle_has_no_tool_process_times_a_tool_started_while_idle_that_exited() {
-        let verdict = |exit_at: f64| {
+    fn idle_has_no_tool_process_times_a_tool_started_while_idle() {
+        let verdict = |exit_at: Option<f64>, end: f64| {
             let mut b = idle_at_812();
             b.at(900.0).exits(4242);
             b.at(5000.0).tool_appears(77, "sleep 5");
-            b.at(exit_at).exits(77);
-            b.at(9500.0).harness("end");
+            if let Some(t) = exit_at {
+                b.at(t).exits(77);
+            }
+            b.at(end).harness("end");
             idle_has_no_tool_process(&b.build(), 3500).verdict
         };
-        assert_eq!(verdict(9000.0), Verdict::Fail);
-        assert_eq!(verdict(8500.0), Verdict::Pass);
+        assert_eq!(verdict(Some(9000.0), 9500.0), Verdict::Fail);
+        assert_eq!(verdict(Some(8500.0), 9500.0), Verdict::Pass);
+        // Still alive when the run ended: judged by the end.
+        assert_eq!(verdict(None, 7000.0), Verdict::Pass);
+        assert_eq!(verdict(None, 8500.0), Verdict::Fail);
     }
 
     #[test]
