@@ -542,6 +542,12 @@ mod tests {
     }
 
     #[test]
+    fn server_tree_gone_judges_a_run_observed_exactly_for_grace() {
+        let r = server_tree_gone(&server_killed_with_orphan().at(5510.0).harness("end").build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    }
+
+    #[test]
     fn server_tree_gone_passes_when_the_tree_dies() {
         let mut b = server_killed_with_orphan();
         b.at(2100.0).exits(4289);
