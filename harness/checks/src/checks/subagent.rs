@@ -282,6 +282,29 @@ mod tests {
         assert!(r.message.contains("turned busy again"), "{}", r.message);
     }
 
+    /// A child whose status only the event stream showed is judged by its events.
+    #[test]
+    fn a_child_seen_only_on_the_event_stream_is_judged_by_it() {
+        let judged = |child_events: &[(f64, &str)]| {
+            let mut b = TimelineBuilder::new();
+            b.at(100.0).status("busy").event_status("busy");
+            b.at(500.0)
+                .event("session.created", json!({"info": {"id": CHILD, "parentID": SESSION, "title": "x"}}));
+            b.at(2050.0).idle_events().status("idle");
+            for &(at, status) in child_events {
+                b.at(at);
+                child_event(&mut b, status);
+            }
+            subagents_end_idle(&b.build(), 3500)
+        };
+        // Idle by 5550 ms; a repeated idle after it changes nothing.
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (6000.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (7000.0, "busy"), (7100.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("was announced busy again after the parent's final idle"), "{}", r.message);
+    }
+
     #[test]
     fn no_child_or_another_sessions_child_is_no_verdict() {
         let mut b = TimelineBuilder::new();
