@@ -303,6 +303,9 @@ mod tests {
         let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (7000.0, "busy"), (7100.0, "idle")]);
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
         assert!(r.message.contains("was announced busy again after the parent's final idle"), "{}", r.message);
+        // "After" is strictly after 5550 ms (final idle + grace).
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (5550.0, "busy"), (5600.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
     #[test]
