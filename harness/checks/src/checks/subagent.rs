@@ -363,6 +363,44 @@ mod tests {
         assert!(r.message.contains("closed by the client only at 12000 ms"), "{}", r.message);
     }
 
+    /// Requests up to the final idle + grace (2050 + 3500 = 5550 ms) must have ended by
+    /// then; a client close is named in the pass only from 1000 ms before the idle.
+    #[test]
+    fn requests_are_judged_up_to_idle_plus_grace() {
+        let judged = |more: &dyn Fn(&mut TimelineBuilder)| {
+            let mut b = TimelineBuilder::new();
+            with_requests(&mut b);
+            b.at(100.0).status("busy");
+            b.at(2050.0).status("idle");
+            more(&mut b);
+            model_requests_closed(&b.build(), 3500)
+        };
+        let end = |b: &mut TimelineBuilder, at: f64, index: u32, end: ModelAnswerEnd| {
+            b.at(at).push(Observation::ModelAnswerEnded { index, end });
+        };
+        let all_ended = "every model request had ended within 3500 ms of the final idle at 2050 ms";
+        // #2 closed by the client exactly 1000 ms before the idle; a request after 5550 ms is not judged.
+        let r = judged(&|b| {
+            end(b, 1050.0, 2, ModelAnswerEnd::ClosedByClient);
+            b.at(6000.0).model_request(ModelRequestKind::Turn);
+        });
+        assert_eq!(r.message, all_ended, "{r:?}");
+        // Sent (not closed) near the idle; a request that ended exactly at 5550 ms.
+        let r = judged(&|b| {
+            end(b, 2040.0, 2, ModelAnswerEnd::Sent);
+            b.at(3000.0).model_request(ModelRequestKind::Turn);
+            end(b, 5550.0, 3, ModelAnswerEnd::Sent);
+        });
+        assert_eq!(r.message, all_ended, "{r:?}");
+        // A request from exactly 5550 ms with no end is judged.
+        let r = judged(&|b| {
+            end(b, 2040.0, 2, ModelAnswerEnd::Sent);
+            b.at(5550.0).model_request(ModelRequestKind::Turn);
+        });
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("model request #3 (from 5550 ms) has no recorded end"), "{}", r.message);
+    }
+
     #[test]
     fn without_answer_ends_or_an_idle_there_is_no_verdict() {
         let mut b = TimelineBuilder::new();
