@@ -382,6 +382,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_ended_while_healthy_names_the_health_answer() {
+        let mut b = TimelineBuilder::new();
+        b.at(250.0).push(crate::Observation::StreamEnded {
+            stream: EventStream::Directory,
+            cause: crate::StreamEndCause::Ended,
+            expected: false,
+        });
+        b.at(260.0).http("GET", "/global/health", 204, json!(null));
+        let tl = b.build();
+        let holes = crate::checks::view::stream_holes(&tl);
+        let r = event_streams_stay_open(&holes);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![0, 1]);
+        assert!(
+            r.message.contains("ended the /event stream at 250 ms while it was alive (GET /global/health answered 204 at 260 ms)"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
     fn a_directory_stream_that_goes_silent_while_open_fails() {
         let mut b = TimelineBuilder::new();
         b.at(10.0).dir_event("server.connected", json!({}));
