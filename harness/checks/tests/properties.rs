@@ -421,8 +421,14 @@ fn agreement_specs() -> Vec<CheckSpec> {
     ]
 }
 
+/// 512 cases by default; `PROPTEST_CASES` lowers it where the test runs many times over, as
+/// in a mutation run (docs/mutation-testing.md), where the other tests pin the details.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// (1) and (4): any timeline, any grace.
     #[test]

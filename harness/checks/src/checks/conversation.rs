@@ -332,6 +332,28 @@ mod tests {
         );
     }
 
+    /// A step that goes on after a tool call is known by its finish alone (the tool parts
+    /// may be missing from the stored copy) or by its tool parts alone (no finish yet).
+    #[test]
+    fn a_tool_step_is_known_by_its_finish_or_by_its_tool_parts() {
+        let by_finish = json!({"info": {"id": "a1", "role": "assistant", "parentID": "u1", "finish": "tool_calls"},
+            "parts": [{"type": "text", "text": "calling"}]});
+        let by_parts = json!({"info": {"id": "a1", "role": "assistant", "parentID": "u1"},
+            "parts": [{"type": "tool", "tool": "bash", "state": {"status": "completed"}}]});
+        for step in [by_finish, by_parts] {
+            let tl = TimelineBuilder::new()
+                .stored_messages(json!([user("u1", "first"), step.clone(), assistant("a2", "u1", "stop")]))
+                .build();
+            let r = answers_keep_their_prompt(&tl);
+            assert_eq!(r.verdict, Verdict::Pass, "the step is not a final answer: {r:?}");
+            let tl = TimelineBuilder::new()
+                .stored_messages(json!([user("u1", "first"), step, user("u2", "second"), assistant("a2", "u2", "stop")]))
+                .build();
+            let r = answers_keep_their_prompt(&tl);
+            assert!(r.message.contains("assistant message a2 continues the tool call of a1"), "{}", r.message);
+        }
+    }
+
     #[test]
     fn same_parent_siblings_fail() {
         let tl = TimelineBuilder::new()

@@ -212,6 +212,61 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_in_a_list_and_an_empty_name_fail() {
+        // A frame inside an array of the body is as leaked as one in a string field.
+        let mut b = TimelineBuilder::new();
+        b.http("POST", &command_path(), 500,
+            json!({"name": "HookError", "data": {"causes": ["boom", "    at run (/p/plugin/cmd.js:3:7)"]}}));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("leaks a stack trace"), "{}", r.message);
+        // An empty name types nothing.
+        let mut b = TimelineBuilder::new();
+        b.http("POST", &command_path(), 500, json!({"name": "", "data": {"message": "x"}}));
+        let r = errors_are_typed(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("500 at 0 ms: its body names no error"), "{}", r.message);
+    }
+
+    #[test]
+    fn an_unknown_errors_message_is_quoted_by_its_first_line_up_to_80_characters() {
+        let said = |message: &str| {
+            let mut b = TimelineBuilder::new();
+            b.http("POST", &command_path(), 500, json!({"name": "UnknownError", "data": {"message": message}}));
+            errors_are_typed(&b.build()).message
+        };
+        let eighty = "é".repeat(80);
+        let m = said(&format!("{eighty}\nmore"));
+        assert!(m.contains(&format!("an opaque UnknownError ({eighty});")), "{m}");
+        let m = said(&format!("{eighty}x"));
+        assert!(m.contains(&format!("an opaque UnknownError ({eighty}...);")), "{m}");
+        assert!(said("short").contains("an opaque UnknownError (short);"));
+    }
+
+    /// The session.error may come while the request was still waiting for its answer, from
+    /// 50 ms before the request was sent.
+    #[test]
+    fn a_session_error_explains_from_just_before_the_request_was_sent() {
+        let verdict = |error_at: f64| {
+            let mut b = TimelineBuilder::new();
+            b.at(error_at).session_error("ProviderModelNotFoundError");
+            // Sent at 500, answered at 1000.
+            b.at(1000.0).push(Observation::Http {
+                method: "POST".into(),
+                path: command_path(),
+                step: None,
+                status: 500,
+                body: json!({"name": "UnknownError"}),
+                elapsed_ms: 500.0,
+                error: None,
+            });
+            errors_are_typed(&b.build()).verdict
+        };
+        assert_eq!(verdict(460.0), Verdict::Pass);
+        assert_eq!(verdict(440.0), Verdict::Fail);
+    }
+
+    #[test]
     fn a_typed_session_error_explains_the_failure() {
         let mut b = TimelineBuilder::new();
         b.at(100.0).http(

@@ -250,6 +250,63 @@ mod tests {
         assert_eq!(request_resolved(&tl, RequestKind::Question).verdict, Verdict::Error);
     }
 
+    /// que_1 asked at 0 ms, que_2 at 100 ms.
+    fn two_questions_asked() -> TimelineBuilder {
+        let mut b = TimelineBuilder::new();
+        asked_question(&mut b, "que_1");
+        b.at(100.0);
+        asked_question(&mut b, "que_2");
+        b
+    }
+
+    #[test]
+    fn each_request_is_judged_once_however_often_it_was_asked() {
+        let mut b = two_questions_asked();
+        b.at(150.0);
+        asked_question(&mut b, "que_1");
+        b.at(400.0).event("question.replied", json!({"requestID": "que_1", "sessionID": SESSION}));
+        b.at(450.0).event("question.rejected", json!({"requestID": "que_2", "sessionID": SESSION}));
+        let r = request_resolved(&b.build(), RequestKind::Question);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.message, "every question asked was resolved by an event: que_1 at 400 ms, que_2 at 450 ms");
+    }
+
+    #[test]
+    fn only_the_requests_own_resolution_resolves_it() {
+        // que_2 is answered after que_1 was asked; que_1 never is, though the run aborts.
+        let mut b = two_questions_asked();
+        b.at(300.0).step("abort", StepPhase::Started);
+        let abort = b.last();
+        b.at(400.0).event("question.replied", json!({"requestID": "que_2", "sessionID": SESSION}));
+        let r = request_resolved(&b.build(), RequestKind::Question);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(
+            r.message,
+            "question que_1 asked at 0 ms was never resolved by an event (no question.replied or question.rejected for it) by the end of the run at 400 ms"
+        );
+        assert_eq!(r.witness, vec![0, abort], "the ask and the abort that ended the wait");
+        let mut b = TimelineBuilder::new();
+        b.event("permission.asked", json!({"id": "per_1", "sessionID": SESSION}));
+        let r = request_resolved(&b.build(), RequestKind::Permission);
+        assert!(r.message.contains("(no permission.replied for it)"), "{}", r.message);
+    }
+
+    /// A pending list is an answered `GET /question` (query allowed) or `GET /permission`,
+    /// or for permissions the harness's own poll; no other request tells what is pending.
+    #[test]
+    fn only_a_get_of_the_kinds_route_is_a_pending_list() {
+        let mut b = TimelineBuilder::new();
+        b.http("GET", "/session", 200, json!([]));
+        b.http("POST", "/question", 200, json!([]));
+        b.pending(&[]);
+        let r = request_never_asked(&b.build(), RequestKind::Question);
+        assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+        b.http("get", "/question?directory=/w", 200, json!([]));
+        let r = request_never_asked(&b.build(), RequestKind::Question);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.ends_with("1 recorded GET /question answer(s) listed none"), "{}", r.message);
+    }
+
     #[test]
     fn a_request_still_listed_after_the_abort_is_pending() {
         let mut b = TimelineBuilder::new();

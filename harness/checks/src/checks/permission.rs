@@ -259,16 +259,22 @@ mod tests {
         b
     }
 
-    #[test]
-    fn passes_when_an_http_reply_takes_effect() {
+    /// per_1 answered over HTTP, then a `permission.replied` for `replied`, the pending list
+    /// empty, the tool completed.
+    fn http_reply_then_replied_event_for(replied: &str) -> CheckResult {
         let mut b = asked();
         b.at(1000.0)
             .http("POST", "/permission/per_1/reply", 200, json!(true));
-        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(1002.0).permission_replied(replied, "once");
         b.at(1010.0).pending(&[]);
         b.at(1100.0).tool_part("prt_1", "call_1", "completed");
         b.at(2500.0).harness("end");
-        let r = permission_reply_takes_effect(&b.build(), 1000);
+        permission_reply_takes_effect(&b.build(), 1000)
+    }
+
+    #[test]
+    fn passes_when_an_http_reply_takes_effect() {
+        let r = http_reply_then_replied_event_for("per_1");
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
@@ -292,6 +298,13 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    #[test]
+    fn another_permissions_replied_event_does_not_count() {
+        let r = http_reply_then_replied_event_for("per_2");
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("no permission.replied event for per_1 by 2000 ms"), "{}", r.message);
     }
 
     #[test]
@@ -320,6 +333,52 @@ mod tests {
     }
 
     #[test]
+    fn the_tool_judged_is_the_one_the_answered_permission_held() {
+        // per_0 (held call_0, which completes) was asked first; per_1 holds call_1.
+        let mut b = TimelineBuilder::new();
+        b.at(0.0).pending(&[]);
+        b.at(60.0).permission_asked("per_0", "call_0");
+        b.at(100.0).tool_part("prt_1", "call_1", "pending");
+        let held = b.last();
+        b.at(230.0).permission_asked("per_1", "call_1");
+        b.at(1000.0).http("POST", "/permission/per_1/reply", 200, json!(true));
+        b.at(1002.0).permission_replied("per_1", "once");
+        b.at(1010.0).pending(&[]);
+        b.at(1100.0).tool_part("prt_0", "call_0", "completed");
+        b.at(2500.0).harness("end");
+        let r = permission_reply_takes_effect(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("its tool call call_1 was still pending"), "{}", r.message);
+        assert!(r.witness.contains(&held), "{r:?}");
+    }
+
+    /// The effects are judged as they stood at the deadline (reply + grace), and a run
+    /// observed exactly that long is judged.
+    #[test]
+    fn the_tool_is_judged_as_it_stood_at_the_deadline() {
+        let judged = |completed_at: Option<f64>, end: f64| {
+            let mut b = TimelineBuilder::new();
+            b.at(0.0).pending(&[]);
+            b.at(100.0).tool_part("prt_1", "call_1", "pending");
+            b.at(230.0).permission_asked("per_1", "call_1");
+            b.at(1000.0).http("POST", "/permission/per_1/reply", 200, json!(true));
+            b.at(1002.0).permission_replied("per_1", "once");
+            b.at(1010.0).pending(&[]);
+            if let Some(t) = completed_at {
+                b.at(t).tool_part("prt_1", "call_1", "completed");
+            }
+            b.at(end).harness("end");
+            permission_reply_takes_effect(&b.build(), 1000)
+        };
+        assert_eq!(judged(Some(1900.0), 2500.0).verdict, Verdict::Pass);
+        let r = judged(Some(2100.0), 2500.0);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("its tool call call_1 was still pending at 2000 ms"), "{}", r.message);
+        let r = judged(None, 2000.0);
+        assert_eq!(r.verdict, Verdict::Fail, "observed for exactly the grace: {r:?}");
+    }
+
+    #[test]
     fn a_refused_reply_fails_and_no_reply_is_an_error() {
         // 1.15.13's ctx.client: 404 PermissionNotFoundError.
         let mut b = asked();
@@ -344,6 +403,34 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    /// A reply is a POST to a reply route, or a plugin's record of one (named by its event,
+    /// or without one by its request id); it is accepted when answered 2xx and not `false`.
+    #[test]
+    fn what_counts_as_a_reply_and_as_an_accepted_one() {
+        let judged = |reply: &dyn Fn(&mut TimelineBuilder)| {
+            let mut b = asked();
+            b.at(1000.0);
+            reply(&mut b);
+            b.at(3000.0).harness("end");
+            permission_reply_takes_effect(&b.build(), 1000)
+        };
+        let refused = "no permission reply was accepted: ";
+        let r = judged(&|b| { b.http("POST", "/permission/per_1/reply", 200, json!(false)); });
+        assert!(r.message.starts_with(&format!("{refused}POST /permission/per_1/reply -> 200 at 1000 ms")), "{}", r.message);
+        let r = judged(&|b| { b.http("POST", "/permission/per_1/reply", 404, json!({"name": "NotFoundError"})); });
+        assert!(r.message.starts_with(&format!("{refused}POST /permission/per_1/reply -> 404")), "{}", r.message);
+        let r = judged(&|b| { b.http("GET", "/permission/per_1/reply", 200, json!(true)); });
+        assert_eq!(r.verdict, Verdict::Error, "a GET is no reply: {r:?}");
+        let r = judged(&|b| { b.plugin(json!({"event": "permission-replied", "requestID": "per_1", "status": 404})); });
+        assert!(r.message.starts_with(&format!("{refused}a plugin reply answered 404")), "{}", r.message);
+        let r = judged(&|b| { b.plugin(json!({"event": "permission-replied", "requestID": "per_1", "status": 200, "data": false})); });
+        assert!(r.message.starts_with(&format!("{refused}a plugin reply answered 200")), "{}", r.message);
+        for id in ["requestID", "permissionID"] {
+            let r = judged(&|b| { b.plugin(json!({id: "per_1", "status": 200, "data": true})); });
+            assert!(r.message.contains("a plugin reply answered 200 at 1000 ms was accepted but did not take effect"), "{}", r.message);
+        }
     }
 
     #[test]

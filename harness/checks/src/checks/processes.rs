@@ -395,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn idle_has_no_tool_process_lets_a_tool_of_the_turn_end_within_grace() {
+        // `sleep 100` started before the idle and exits 312 ms before idle + grace.
+        let mut b = idle_at_812();
+        b.at(4000.0).exits(4242);
+        b.at(6000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
     fn idle_has_no_tool_process_catches_a_tool_started_while_idle() {
         let mut b = idle_at_812();
         b.at(900.0).exits(4242);
@@ -412,6 +422,27 @@ mod tests {
         );
     }
 
+    /// A tool started while idle fails once it lived longer than grace, to the ms (until it
+    /// exited, or until the run ended).
+    #[test]
+    fn idle_has_no_tool_process_times_a_tool_started_while_idle() {
+        let verdict = |exit_at: Option<f64>, end: f64| {
+            let mut b = idle_at_812();
+            b.at(900.0).exits(4242);
+            b.at(5000.0).tool_appears(77, "sleep 5");
+            if let Some(t) = exit_at {
+                b.at(t).exits(77);
+            }
+            b.at(end).harness("end");
+            idle_has_no_tool_process(&b.build(), 3500).verdict
+        };
+        assert_eq!(verdict(Some(9000.0), 9500.0), Verdict::Fail);
+        assert_eq!(verdict(Some(8500.0), 9500.0), Verdict::Pass);
+        // Still alive when the run ended: judged by the end.
+        assert_eq!(verdict(None, 7000.0), Verdict::Pass);
+        assert_eq!(verdict(None, 8500.0), Verdict::Fail);
+    }
+
     #[test]
     fn idle_has_no_tool_process_skips_an_idle_that_did_not_settle() {
         let mut b = idle_at_812();
@@ -422,6 +453,22 @@ mod tests {
         let r = idle_has_no_tool_process(&b.build(), 3500);
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         assert!(r.message.contains("1 settled idle"), "{}", r.message);
+    }
+
+    /// An idle that held for the whole grace is judged, whether busy came back after it or
+    /// the run ended exactly at idle + grace.
+    #[test]
+    fn idle_has_no_tool_process_judges_an_idle_that_held_for_the_grace() {
+        let mut b = idle_at_812();
+        b.at(5000.0).status("busy");
+        b.at(6000.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "busy again after the grace: {r:?}");
+        let mut b = idle_at_812();
+        b.at(4312.0).harness("end");
+        let r = idle_has_no_tool_process(&b.build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "observed for exactly the grace: {r:?}");
+        assert!(r.message.contains("was still alive at 4312 ms"), "{}", r.message);
     }
 
     #[test]
@@ -492,6 +539,12 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    #[test]
+    fn server_tree_gone_judges_a_run_observed_exactly_for_grace() {
+        let r = server_tree_gone(&server_killed_with_orphan().at(5510.0).harness("end").build(), 3500);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     }
 
     #[test]

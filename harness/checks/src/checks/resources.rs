@@ -138,6 +138,14 @@ mod tests {
     }
 
     #[test]
+    fn growth_exactly_at_the_limit_passes() {
+        let tl = sampled(&[(0, 27, 40, 300), (10, 29, 45, 330)]);
+        let r = resource_growth_per_directory(&tl, 0, LIMITS);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.contains("threads +0.20, fds +0.50, RSS +3.00 MB"), "{}", r.message);
+    }
+
+    #[test]
     fn rss_past_its_band_fails() {
         let tl = sampled(&[(0, 27, 40, 300), (10, 27, 40, 400), (30, 27, 40, 500)]);
         let r = resource_growth_per_directory(&tl, 0, LIMITS);

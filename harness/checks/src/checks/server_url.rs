@@ -99,6 +99,17 @@ mod tests {
     }
 
     #[test]
+    fn only_the_server_url_record_is_read() {
+        // Another fixture plugin's record, earlier, has no url and no ports.
+        let mut b = TimelineBuilder::new();
+        b.at(2000.0).push(Observation::Server(ServerChange::Listening { url: "http://127.0.0.1:4096".into() }));
+        b.at(2100.0).plugin(json!({"plugin": "session-status", "event": "status", "status": "busy"}));
+        b.at(2300.0).plugin(json!({"plugin": "server-url", "event": "server-url", "url": "http://127.0.0.1:4096", "ports": [4096]}));
+        let r = server_url_agrees(&b.build(), Some(4096));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+
+    #[test]
     fn a_free_case_that_did_not_get_its_port_cannot_judge() {
         let r = server_url_agrees(&timeline("http://127.0.0.1:38123", "http://127.0.0.1:38123", &[38123]), Some(4096));
         assert_eq!(r.verdict, Verdict::Error, "{r:?}");

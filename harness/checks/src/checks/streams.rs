@@ -308,6 +308,28 @@ mod tests {
         );
     }
 
+    /// Message and part updates are told apart by their ids (and a part's state): the same
+    /// count of other messages on /event is no match.
+    #[test]
+    fn message_and_part_updates_are_compared_by_id() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).dir_event("server.connected", json!({}));
+        for (at, m, p) in [(100.0, "msg_1", "prt_1"), (110.0, "msg_2", "prt_2")] {
+            let msg = json!({"info": {"id": m, "sessionID": "ses_test", "role": "assistant"}});
+            let part = json!({"part": {"id": p, "sessionID": "ses_test", "messageID": m, "type": "tool",
+                "state": {"status": "running"}}});
+            if m == "msg_1" {
+                b.at(at).global_event("message.updated", msg).global_event("message.part.updated", part);
+            } else {
+                b.at(at).dir_event("message.updated", msg).dir_event("message.part.updated", part);
+            }
+        }
+        let r = event_streams_agree(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("message.updated msg_1 missing on /event"), "{}", r.message);
+        assert!(r.message.contains("message.part.updated prt_1 running missing on /event"), "{}", r.message);
+    }
+
     #[test]
     fn needs_both_streams() {
         let r = event_streams_agree(&TimelineBuilder::new().event_status("busy").build());
@@ -376,6 +398,27 @@ mod tests {
         assert_eq!(r.witness, vec![end, post, global]);
         assert!(
             r.message.contains("session ses_b (created at 300 ms) was announced on /global/event at 301 ms but never on /event: /event had ended at 250 ms"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn a_stream_ended_while_healthy_names_the_health_answer() {
+        let mut b = TimelineBuilder::new();
+        b.at(250.0).push(crate::Observation::StreamEnded {
+            stream: EventStream::Directory,
+            cause: crate::StreamEndCause::Ended,
+            expected: false,
+        });
+        b.at(260.0).http("GET", "/global/health", 204, json!(null));
+        let tl = b.build();
+        let holes = crate::checks::view::stream_holes(&tl);
+        let r = event_streams_stay_open(&holes);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![0, 1]);
+        assert!(
+            r.message.contains("ended the /event stream at 250 ms while it was alive (GET /global/health answered 204 at 260 ms)"),
             "{}",
             r.message
         );

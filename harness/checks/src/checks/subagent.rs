@@ -233,12 +233,15 @@ mod tests {
     #[test]
     fn a_child_that_ends_with_its_parent_passes() {
         let mut b = parent_with_child();
+        // A second announcement of the same child does not make two.
+        b.at(700.0)
+            .event("session.created", json!({"info": {"id": CHILD, "parentID": SESSION, "title": "x"}}));
         b.at(2080.0);
         child_event(&mut b, "idle");
         child_status(&mut b, "idle");
         let r = subagents_end_idle(&b.build(), 3500);
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
-        assert!(r.message.contains(CHILD), "{}", r.message);
+        assert!(r.message.starts_with("1 child session(s) of ses_test (ses_child) were idle"), "{}", r.message);
     }
 
     #[test]
@@ -277,6 +280,32 @@ mod tests {
         let r = subagents_end_idle(&b.build(), 3500);
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
         assert!(r.message.contains("turned busy again"), "{}", r.message);
+    }
+
+    /// A child whose status only the event stream showed is judged by its events.
+    #[test]
+    fn a_child_seen_only_on_the_event_stream_is_judged_by_it() {
+        let judged = |child_events: &[(f64, &str)]| {
+            let mut b = TimelineBuilder::new();
+            b.at(100.0).status("busy").event_status("busy");
+            b.at(500.0)
+                .event("session.created", json!({"info": {"id": CHILD, "parentID": SESSION, "title": "x"}}));
+            b.at(2050.0).idle_events().status("idle");
+            for &(at, status) in child_events {
+                b.at(at);
+                child_event(&mut b, status);
+            }
+            subagents_end_idle(&b.build(), 3500)
+        };
+        // Idle by 5550 ms; a repeated idle after it changes nothing.
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (6000.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (7000.0, "busy"), (7100.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("was announced busy again after the parent's final idle"), "{}", r.message);
+        // "After" is strictly after 5550 ms (final idle + grace).
+        let r = judged(&[(600.0, "busy"), (2080.0, "idle"), (5550.0, "busy"), (5600.0, "idle")]);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
     #[test]
@@ -332,6 +361,44 @@ mod tests {
         let r = model_requests_closed(&b.build(), 3500);
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
         assert!(r.message.contains("closed by the client only at 12000 ms"), "{}", r.message);
+    }
+
+    /// Requests up to the final idle + grace (2050 + 3500 = 5550 ms) must have ended by
+    /// then; a client close is named in the pass only from 1000 ms before the idle.
+    #[test]
+    fn requests_are_judged_up_to_idle_plus_grace() {
+        let judged = |more: &dyn Fn(&mut TimelineBuilder)| {
+            let mut b = TimelineBuilder::new();
+            with_requests(&mut b);
+            b.at(100.0).status("busy");
+            b.at(2050.0).status("idle");
+            more(&mut b);
+            model_requests_closed(&b.build(), 3500)
+        };
+        let end = |b: &mut TimelineBuilder, at: f64, index: u32, end: ModelAnswerEnd| {
+            b.at(at).push(Observation::ModelAnswerEnded { index, end });
+        };
+        let all_ended = "every model request had ended within 3500 ms of the final idle at 2050 ms";
+        // #2 closed by the client exactly 1000 ms before the idle; a request after 5550 ms is not judged.
+        let r = judged(&|b| {
+            end(b, 1050.0, 2, ModelAnswerEnd::ClosedByClient);
+            b.at(6000.0).model_request(ModelRequestKind::Turn);
+        });
+        assert_eq!(r.message, all_ended, "{r:?}");
+        // Sent (not closed) near the idle; a request that ended exactly at 5550 ms.
+        let r = judged(&|b| {
+            end(b, 2040.0, 2, ModelAnswerEnd::Sent);
+            b.at(3000.0).model_request(ModelRequestKind::Turn);
+            end(b, 5550.0, 3, ModelAnswerEnd::Sent);
+        });
+        assert_eq!(r.message, all_ended, "{r:?}");
+        // A request from exactly 5550 ms with no end is judged.
+        let r = judged(&|b| {
+            end(b, 2040.0, 2, ModelAnswerEnd::Sent);
+            b.at(5550.0).model_request(ModelRequestKind::Turn);
+        });
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("model request #3 (from 5550 ms) has no recorded end"), "{}", r.message);
     }
 
     #[test]
