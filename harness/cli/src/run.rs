@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// Scenarios run at once. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Scenarios that may run at once while a core is idle (their waits leave it so):
+    /// more than --jobs only while the harness's processes leave a core unused.
+    /// Default: twice the cores, or --jobs when that is given.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
     /// Run each scenario N times (flaky scenarios: FLAKY when outcomes differ).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u32,
@@ -228,6 +233,10 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         report_dir,
         plugins_dir: ws.plugins_dir(),
         jobs: args.jobs.unwrap_or_else(oc_conform_runner::suite::default_jobs),
+        max_jobs: args
+            .max_jobs
+            .or(args.jobs)
+            .unwrap_or_else(oc_conform_runner::suite::default_max_jobs),
         repeat: args.repeat,
         retry_unexpected: args.retry_unexpected,
         keep_sandbox: args.keep_sandbox,
