@@ -38,7 +38,7 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         report_dir: report_dir.clone(),
         plugins_dir: ws.plugins_dir(),
         jobs,
-        max_jobs: args.max_jobs.unwrap_or_else(suite::default_max_jobs).max(jobs),
+        max_jobs: args.max_jobs.unwrap_or(jobs).max(jobs),
         repeat: 1,
         retry_unexpected: 0,
         keep_sandbox: false,

@@ -10,7 +10,8 @@
 //!   `max_jobs` while the harness's processes leave a core idle (a tool's sleep, a quiet
 //!   window). A cell started that way must show in the load before the next one is.
 //! - **No cell waits for a shared server.** A cell that would share is started only when
-//!   its version's shared servers have one free (or room for one more).
+//!   its version's shared servers have one free (or room for one more). Only such
+//!   cells play beyond `jobs` (see [`fits`]).
 
 use std::time::Duration;
 
@@ -47,6 +48,20 @@ pub fn may_start(running: usize, slots: Slots, runnable: Option<f64>, since_extr
     let settled = since_extra.is_none_or(|d| d >= SETTLE);
     // A whole core left idle: the cells playing are waiting, not working.
     settled && runnable.is_some_and(|r| r + 1.0 <= slots.cores as f64)
+}
+
+/// Whether a cell may start now: one that would share needs its version's shared
+/// servers to have one free (fewer than `per_version` of its version's sharing cells
+/// playing); one beyond `jobs` must share. A cell on a server of its own pays a server
+/// start, and those are the heaviest scenarios (measured: four
+/// `instance-growth-per-directory` cells at once, 30 instances each, left a request
+/// unanswered for 60 s on a loaded machine): they never play beyond `jobs`.
+pub fn fits(shares: bool, sharing_of_its_version: usize, per_version: usize, beyond_jobs: bool) -> bool {
+    if shares {
+        sharing_of_its_version < per_version
+    } else {
+        !beyond_jobs
+    }
 }
 
 /// The position in `queue` of the first cell that can start without waiting (`fits`).
@@ -89,6 +104,14 @@ mod tests {
         let slots = Slots { jobs: 0, max_jobs: 0, cores: 2 };
         assert!(may_start(0, slots, None, None));
         assert!(!may_start(1, slots, Some(0.0), None));
+    }
+
+    #[test]
+    fn only_cells_that_share_play_beyond_jobs_and_never_wait_for_a_server() {
+        assert!(fits(false, 0, 2, false));
+        assert!(!fits(false, 0, 2, true));
+        assert!(fits(true, 1, 2, true));
+        assert!(!fits(true, 2, 2, false));
     }
 
     #[test]

@@ -43,13 +43,6 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// How many cells may play at once while a core idles: twice the cores. The scenarios'
-/// waits (tools' sleeps, quiet windows, scripted model delays) leave cores idle; the
-/// cells beyond `jobs` start only then, so a busy machine gets no more than `jobs`.
-pub fn default_max_jobs() -> usize {
-    2 * default_jobs()
-}
-
 /// The cells of partition `k` of `n` (1-based): every n-th cell of the ordered matrix,
 /// so each slice gets a similar mix of versions and scenarios, and the slices together
 /// are exactly the matrix.
@@ -113,10 +106,14 @@ pub async fn run_cells_counted(
         while !queue.is_empty()
             && schedule::may_start(tasks.len(), slots, load.as_ref().and_then(LoadWatch::runnable), last_extra.map(|t| t.elapsed()))
         {
-            let fits = |i: usize| !sharing[i] || sharing_now.get(&cells[i].target.binary).copied().unwrap_or(0) < slots.jobs;
+            let beyond_jobs = tasks.len() >= slots.jobs;
+            let fits = |i: usize| {
+                let playing_shared = sharing_now.get(&cells[i].target.binary).copied().unwrap_or(0);
+                schedule::fits(sharing[i], playing_shared, slots.jobs, beyond_jobs)
+            };
             let Some(at) = schedule::pick(&queue, fits) else { break };
             let index = queue.remove(at);
-            if tasks.len() >= slots.jobs {
+            if beyond_jobs {
                 last_extra = Some(Instant::now());
             }
             if sharing[index] {
