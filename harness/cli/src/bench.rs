@@ -46,6 +46,17 @@ pub struct BenchArgs {
     /// Where bench.json and the runs' reports go (default: reports/bench-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Instead: play this matrix of versions as `run` does (at the first --jobs, default
+    /// the cores) and measure its wall time against its CPU floor (bench-matrix.json).
+    #[arg(long, value_name = "V", num_args = 1.., conflicts_with = "opencode")]
+    pub matrix: Vec<String>,
+    /// With --matrix: cells that may play at once while a core idles (default: --jobs,
+    /// as `run`).
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
+    /// With --matrix: how often the harness's process tree is sampled.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub sample_interval_ms: u64,
 }
 
 fn stats(v: &[f64]) -> serde_json::Value {
@@ -100,6 +111,12 @@ fn status_lag_ms(t: &Timeline) -> Vec<f64> {
 }
 
 pub async fn bench(args: BenchArgs) -> u8 {
+    if !args.matrix.is_empty() {
+        return crate::bench_matrix::bench_matrix(&args).await.unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            e.exit_code()
+        });
+    }
     let ws = match Workspace::load() {
         Ok(ws) => ws,
         Err(e) => {
@@ -187,6 +204,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
         eprintln!("suite: {} scenarios at --jobs {jobs}, {servers} servers", cells.len());
         let opts = SuiteOptions {
             jobs,
+            max_jobs: jobs,
             repeat: 1,
             retry_unexpected: 0,
             settings: settings.clone(),

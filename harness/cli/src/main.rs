@@ -4,6 +4,7 @@
 mod auto_bisect;
 mod api_diff;
 mod bench;
+mod bench_matrix;
 mod bisect;
 mod check_plugin;
 mod explore;

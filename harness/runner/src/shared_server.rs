@@ -179,10 +179,21 @@ impl SharedServers {
             .flatten()
             .cloned()
             .collect();
-        for slot in slots {
-            if let Some(mut r) = slot.lock().await.take() {
-                r.server.stop(grace).await;
-            }
+        stop_slots(slots, grace).await;
+    }
+
+    /// Stops the shared servers of `binary` (its version has no scenario left to share
+    /// them), so they hold no memory or CPU while other versions play.
+    pub async fn stop_binary(&self, binary: &Path, grace: Duration) {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(binary).unwrap_or_default();
+        stop_slots(slots, grace).await;
+    }
+}
+
+async fn stop_slots(slots: Vec<Slot>, grace: Duration) {
+    for slot in slots {
+        if let Some(mut r) = slot.lock().await.take() {
+            r.server.stop(grace).await;
         }
     }
 }

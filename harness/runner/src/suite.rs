@@ -1,16 +1,19 @@
-//! A matrix of cells (scenario x opencode version), run in parallel up to `jobs`, each
-//! scenario run in its own sandbox and server. A cell runs `repeat` times; an outcome
+//! A matrix of cells (scenario x opencode version), run in parallel up to `jobs` (more
+//! while cores idle: `schedule`), each scenario run in its own sandbox and server or on
+//! a shared server of its version. A cell runs `repeat` times; an outcome
 //! the expectations did not predict is retried `retry_unexpected` times in a fresh
 //! server, and outcomes that differ across runs make the cell FLAKY.
 
 use crate::execute::{self, ScenarioOutcome, ServerSource, Settings, Target};
 use crate::install::Installed;
 use crate::report::{Bus, CellReport, Event};
+use crate::schedule::{self, Slots};
 use crate::shared_server::SharedServers;
+use crate::tree_load::LoadWatch;
 use oc_conform_scenario::{Expectations, Scenario, ServerMode};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio::sync::{mpsc, Semaphore};
+use std::time::{Duration, Instant};
 
 /// One scenario on one opencode binary.
 #[derive(Clone)]
@@ -21,7 +24,10 @@ pub struct Cell {
 
 #[derive(Clone)]
 pub struct SuiteOptions {
+    /// Cells that always play at once (the cores by default).
     pub jobs: usize,
+    /// Cells that may play at once while a core is idle (their waits leave it so).
+    pub max_jobs: usize,
     pub repeat: u32,
     pub retry_unexpected: u32,
     pub settings: Settings,
@@ -59,6 +65,11 @@ pub async fn run_cells(cells: Vec<Cell>, expectations: &Expectations, opts: &Sui
 
 /// [`run_cells`] as part of a bigger matrix: `done_before` of its `total` cells were
 /// reported already (their progress counts go on from there).
+///
+/// One queue for all versions, longest first; up to `jobs` cells at once, up to
+/// `max_jobs` while the harness's processes leave a core idle; a cell that would share
+/// starts only when its version has a shared server free, and a version's shared
+/// servers stop once its last sharing cell is done (see `schedule`).
 pub async fn run_cells_counted(
     cells: Vec<Cell>,
     expectations: &Expectations,
@@ -68,32 +79,83 @@ pub async fn run_cells_counted(
     total: usize,
 ) -> Vec<CellReport> {
     let count_here = cells.len();
-    let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, CellReport)>();
     // Only a run that starts servers itself has servers to share.
     let own = ServerSource::from_settings(&opts.settings).mode() == ServerMode::Own;
-    let shared = (opts.share_servers && own).then(|| SharedServers::new(opts.jobs));
-    let order = start_order(&cells, shared.is_some());
-    let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
-    for index in order {
-        let Some(cell) = cells[index].take() else { continue };
-        let expectation = expectations
-            .find(&cell.scenario.name, &cell.target.version)
-            .cloned();
-        let (semaphore, tx, opts, shared, bus) = (semaphore.clone(), tx.clone(), opts.clone(), shared.clone(), bus.clone());
-        tokio::spawn(async move {
-            let Ok(_permit) = semaphore.acquire_owned().await else {
-                return;
-            };
-            let report = run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &bus).await;
-            let _ = tx.send((index, report));
-        });
+    let slots = Slots {
+        jobs: opts.jobs.max(1),
+        max_jobs: opts.max_jobs.max(opts.jobs.max(1)),
+        cores: default_jobs(),
+    };
+    let shared = (opts.share_servers && own).then(|| SharedServers::new(slots.jobs));
+    let sharing: Vec<bool> = cells.iter().map(|c| shared.is_some() && shares(c)).collect();
+    let mut sharing_left: HashMap<PathBuf, usize> = HashMap::new();
+    for (cell, _) in cells.iter().zip(&sharing).filter(|(_, s)| **s) {
+        *sharing_left.entry(cell.target.binary.clone()).or_default() += 1;
     }
-    drop(tx);
-
+    let mut sharing_now: HashMap<PathBuf, usize> = HashMap::new();
+    let mut queue = schedule::longest_first(&cells.iter().map(|c| c.scenario.deadline_ms).collect::<Vec<_>>());
+    // The load is watched only when it can let more cells in.
+    let load = (slots.max_jobs > slots.jobs).then(|| LoadWatch::start(Duration::from_millis(100)));
+    let mut last_extra: Option<Instant> = None;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut playing: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut stopping = tokio::task::JoinSet::new();
     let mut done: Vec<Option<CellReport>> = (0..count_here).map(|_| None).collect();
     let mut count = done_before;
-    while let Some((index, cell)) = rx.recv().await {
+    loop {
+        while !queue.is_empty()
+            && schedule::may_start(tasks.len(), slots, load.as_ref().and_then(LoadWatch::runnable), last_extra.map(|t| t.elapsed()))
+        {
+            let beyond_jobs = tasks.len() >= slots.jobs;
+            let fits = |i: usize| {
+                let playing_shared = sharing_now.get(&cells[i].target.binary).copied().unwrap_or(0);
+                schedule::fits(sharing[i], playing_shared, slots.jobs, beyond_jobs)
+            };
+            let Some(at) = schedule::pick(&queue, fits) else { break };
+            let index = queue.remove(at);
+            if beyond_jobs {
+                last_extra = Some(Instant::now());
+            }
+            if sharing[index] {
+                *sharing_now.entry(cells[index].target.binary.clone()).or_default() += 1;
+            }
+            let cell = cells[index].clone();
+            let expectation = expectations.find(&cell.scenario.name, &cell.target.version).cloned();
+            let (opts, shared, bus) = (opts.clone(), shared.clone(), bus.clone());
+            let handle = tasks.spawn(async move { run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &bus).await });
+            playing.insert(handle.id(), index);
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        // With room beyond `jobs`, look at the load again shortly: a core may idle.
+        let may_grow = !queue.is_empty() && tasks.len() >= slots.jobs && tasks.len() < slots.max_jobs && load.is_some();
+        let joined = tokio::select! {
+            joined = tasks.join_next_with_id() => joined,
+            _ = tokio::time::sleep(Duration::from_millis(200)), if may_grow => continue,
+        };
+        let Some(joined) = joined else { break };
+        let (id, report) = match joined {
+            Ok((id, report)) => (id, Some(report)),
+            // run_cell catches a run's panic; one here is the scheduler's own bug.
+            Err(e) => (e.id(), None),
+        };
+        let Some(index) = playing.remove(&id) else { continue };
+        if sharing[index] {
+            let binary = &cells[index].target.binary;
+            if let Some(n) = sharing_now.get_mut(binary) {
+                *n -= 1;
+            }
+            let left = sharing_left.get_mut(binary).map(|n| {
+                *n -= 1;
+                *n
+            });
+            if let (Some(0), Some(shared)) = (left, shared.clone()) {
+                let (binary, grace) = (binary.clone(), opts.settings.stop_grace);
+                stopping.spawn(async move { shared.stop_binary(&binary, grace).await });
+            }
+        }
+        let Some(cell) = report else { continue };
         count += 1;
         bus.emit(Event::CellFinished {
             cell: Box::new(cell.clone()),
@@ -102,6 +164,7 @@ pub async fn run_cells_counted(
         });
         done[index] = Some(cell);
     }
+    while stopping.join_next().await.is_some() {}
     if let Some(shared) = shared {
         shared.stop_all(opts.settings.stop_grace).await;
     }
@@ -111,25 +174,6 @@ pub async fn run_cells_counted(
 /// Whether `cell` may be played on a shared server: it needs nothing that mode lacks.
 fn shares(cell: &Cell) -> bool {
     oc_conform_scenario::unmet(ServerMode::Shared, &cell.scenario).is_empty()
-}
-
-/// The order cells start in (reports keep the input order). With shared servers, cells
-/// that share alternate with cells that do not, so parallel jobs rarely queue for the
-/// same shared server.
-fn start_order(cells: &[Cell], sharing: bool) -> Vec<usize> {
-    if !sharing {
-        return (0..cells.len()).collect();
-    }
-    let (mut share, mut own): (Vec<usize>, Vec<usize>) = (0..cells.len()).partition(|&i| shares(&cells[i]));
-    let mut order = Vec::with_capacity(cells.len());
-    let (mut share, mut own) = (share.drain(..), own.drain(..));
-    loop {
-        match (own.next(), share.next()) {
-            (None, None) => break,
-            (a, b) => order.extend(a.into_iter().chain(b)),
-        }
-    }
-    order
 }
 
 async fn run_cell(
@@ -338,14 +382,9 @@ mod tests {
     }
 
     #[test]
-    fn cells_that_share_alternate_with_cells_that_do_not() {
-        let cells: Vec<Cell> = [("a", true), ("b", true), ("c", true), ("d", false), ("e", false)]
-            .into_iter()
-            .map(|(n, s)| cell(n, s))
-            .collect();
-        assert_eq!(start_order(&cells, true), [3, 0, 4, 1, 2]);
-        assert_eq!(start_order(&cells, false), [0, 1, 2, 3, 4]);
-        assert!(shares(&cells[0]) && !shares(&cells[3]));
+    fn a_scenario_that_sets_the_servers_environment_does_not_share() {
+        assert!(shares(&cell("a", true)));
+        assert!(!shares(&cell("d", false)));
     }
 
     #[test]

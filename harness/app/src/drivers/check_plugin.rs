@@ -140,6 +140,8 @@ impl Round<'_> {
         });
         let opts = SuiteOptions {
             jobs,
+            // With and without the plugin are compared by their timing: no extra load.
+            max_jobs: jobs,
             repeat: 1,
             retry_unexpected: 0,
             settings: Settings {

@@ -285,6 +285,7 @@ pub async fn explore(plan: ExplorePlan, installer: &Installer, bus: &Bus) -> Res
     let known = known_failures(&plan.expectations, &target.version, |s| plan.scenario_checks.get(s).cloned());
     let opts = SuiteOptions {
         jobs: 1,
+        max_jobs: 1,
         repeat: 1,
         retry_unexpected: 0,
         settings: Settings {

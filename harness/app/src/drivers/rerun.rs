@@ -118,6 +118,9 @@ async fn play(
         report_dir,
         plugins_dir: plan.plugins_dir.clone(),
         jobs: plan.jobs,
+        // Whether a failure is still there is judged as the first run played it, at
+        // most `jobs` at once.
+        max_jobs: plan.jobs,
         repeat: 1,
         retry_unexpected: 0,
         keep_sandbox: plan.keep_sandbox,

@@ -50,6 +50,8 @@ pub struct RunPlan {
     pub report_dir: PathBuf,
     pub plugins_dir: PathBuf,
     pub jobs: usize,
+    /// Cells that may play at once while a core idles (at least `jobs`).
+    pub max_jobs: usize,
     pub repeat: u32,
     pub retry_unexpected: u32,
     pub keep_sandbox: bool,
@@ -168,6 +170,7 @@ fn header(plan: &RunPlan, versions: Vec<String>, scenarios: &[Scenario], cells: 
 fn suite_options(plan: &RunPlan, share: bool, attach: Option<AttachTo>) -> SuiteOptions {
     SuiteOptions {
         jobs: plan.jobs.max(1),
+        max_jobs: plan.max_jobs.max(plan.jobs.max(1)),
         repeat: plan.repeat,
         retry_unexpected: plan.retry_unexpected,
         settings: Settings {
@@ -201,12 +204,17 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         .zip(&installed)
         .map(|(spec, i)| i.as_ref().map_or_else(|_| spec.to_string(), |i| i.version.clone()))
         .collect();
-    let mut cells: Vec<Planned> = Vec::new();
-    for (version, target) in versions.iter().zip(&installed) {
-        let probed = match target {
+    // Every version's probe at once: each is a server start on one core, and none needs
+    // another's answer.
+    let probes = futures::future::join_all(installed.iter().map(|target| async {
+        match target {
             Ok(t) => probe_if_needed(&plan, t, bus).await,
             Err(_) => None,
-        };
+        }
+    }))
+    .await;
+    let mut cells: Vec<Planned> = Vec::new();
+    for ((version, target), probed) in versions.iter().zip(&installed).zip(probes) {
         for s in &plan.scenarios {
             cells.push(match (target, &probed) {
                 (Ok(t), Some(Err(why))) if s.requires.probes_on(&t.version) => {
@@ -376,6 +384,7 @@ async fn run_attached(plan: RunPlan, target: AttachTarget, bus: &Bus) -> Result<
     // One server, one fake-model port: one scenario at a time.
     let opts = SuiteOptions {
         jobs: 1,
+        max_jobs: 1,
         ..suite_options(&plan, false, Some(attach))
     };
     let results = suite::run_cells(cells, &plan.expectations, &opts, bus).await;

@@ -41,6 +41,13 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
+/// User plus system CPU time from the text of `/proc/<pid>/stat` (or of one of its
+/// threads, `/proc/<pid>/task/<tid>/stat`), in clock ticks.
+pub fn parse_cpu_ticks(text: &str) -> Option<u64> {
+    let mut f = text.get(text.rfind(')')? + 1..)?.split_whitespace().skip(11);
+    Some(f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?)
+}
+
 pub fn read_stat(pid: u32) -> Option<ProcStat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
@@ -343,6 +350,9 @@ mod tests {
             }
         );
         assert!(parse_stat("garbage").is_none());
+        assert_eq!(parse_cpu_ticks("4242 (we ird) (x)) S 1 4240 4240 0 -1 4194560 120"), None);
+        let full = "4242 (a) b) R 1 4240 4240 0 -1 4194560 120 0 0 0 250 31 0 0 20 0 12";
+        assert_eq!(parse_cpu_ticks(full), Some(281));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Measuring the harness against the floor opencode sets. Pure measurements live here
 //! (server start with no harness around it, the observers' detection latency); the
 //! `oc-conform bench` command runs them next to real suite runs and writes the ratios.
+//! `bench --matrix` samples the harness's process tree (`crate::tree_load`) while a
+//! matrix runs and splits its wall time against the CPU floor (`matrix`).
+
+pub mod matrix;
 
 use crate::observe::procs::ProcessSampler;
 use crate::record::Recorder;
