@@ -33,8 +33,8 @@ pub struct VersionDoc {
 
 /// The versions in the order they are compared: by semver (oldest first), those that
 /// are not semver after them in matrix order; each once.
-fn compared_order(versions: &[(String, Result<Installed, String>)]) -> Vec<&(String, Result<Installed, String>)> {
-    let mut order: Vec<(usize, &(String, Result<Installed, String>))> = Vec::new();
+pub fn compared_order<T>(versions: &[(String, T)]) -> Vec<&(String, T)> {
+    let mut order: Vec<(usize, &(String, T))> = Vec::new();
     for (i, v) in versions.iter().enumerate() {
         if !order.iter().any(|(_, o)| o.0 == v.0) {
             order.push((i, v));
