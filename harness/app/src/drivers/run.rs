@@ -287,10 +287,14 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
     if let (Some(ab), ExitMode::Gate) = (&plan.auto_bisect, plan.exit_mode) {
         results = auto_bisect::run(&results, &plan.scenarios, ab, &plan.report_dir, bus).await;
     }
-    if let Some(changes) = plan.interface.and_then(|o| interface_changes::section(&docs, o)) {
-        bus.emit(Event::InterfaceChanges { changes: Box::new(changes) });
+    let interface = plan.interface.and_then(|o| interface_changes::section(&docs, o));
+    if let Some(changes) = &interface {
+        bus.emit(Event::InterfaceChanges { changes: Box::new(changes.clone()) });
     }
-    finish(&plan, head, results, skipped, bus)
+    let mut doc = finish(&plan, head, results, skipped, bus)?;
+    // As the reporters have it from the event: the exit code reads it here.
+    doc.interface_changes = interface;
+    Ok(doc)
 }
 
 /// The gate decision and the run's end: what the results reporter wrote.
