@@ -218,6 +218,22 @@ pub struct Change {
     pub reached_from: Option<String>,
 }
 
+impl Change {
+    /// `event session.status at .status.type`, `POST /session`.
+    pub fn place(&self) -> String {
+        if self.path.is_empty() {
+            self.location.clone()
+        } else {
+            format!("{} at {}", self.location, self.path)
+        }
+    }
+
+    /// `  [via schema Provider.models[*]]`, for a change inside a named schema.
+    pub fn via(&self) -> String {
+        self.reached_from.as_deref().map(|r| format!("  [via {r}]")).unwrap_or_default()
+    }
+}
+
 /// Where the diff is.
 #[derive(Clone)]
 struct Here {

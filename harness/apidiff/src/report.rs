@@ -206,7 +206,7 @@ impl Report {
                     continue;
                 }
                 for c in these {
-                    let _ = writeln!(s, "  {}: {}{}", place(c), c.detail, via(c));
+                    let _ = writeln!(s, "  {}: {}{}", c.place(), c.detail, c.via());
                 }
             }
         }
@@ -253,7 +253,7 @@ impl Report {
                     s,
                     "| {} | `{}` | {} | {} |",
                     c.severity.as_str(),
-                    md(&place(c)),
+                    md(&c.place()),
                     md(&c.detail),
                     c.reached_from.as_deref().map(md).unwrap_or_default()
                 );
@@ -274,19 +274,6 @@ impl Report {
     pub fn render_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
-}
-
-/// `event session.status at .status.type`, `POST /session`.
-fn place(c: &Change) -> String {
-    if c.path.is_empty() {
-        c.location.clone()
-    } else {
-        format!("{} at {}", c.location, c.path)
-    }
-}
-
-fn via(c: &Change) -> String {
-    c.reached_from.as_deref().map(|r| format!("  [via {r}]")).unwrap_or_default()
 }
 
 /// Text safe in a markdown table cell.

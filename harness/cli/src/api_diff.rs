@@ -46,6 +46,15 @@ pub enum FailOnArg {
     PossiblyBreaking,
 }
 
+impl From<FailOnArg> for Severity {
+    fn from(f: FailOnArg) -> Severity {
+        match f {
+            FailOnArg::Breaking => Severity::Breaking,
+            FailOnArg::PossiblyBreaking => Severity::PossiblyBreaking,
+        }
+    }
+}
+
 pub async fn api_diff(args: ApiDiffArgs) -> u8 {
     let plan = ApiDiffPlan {
         a: args.a,
@@ -56,10 +65,7 @@ pub async fn api_diff(args: ApiDiffArgs) -> u8 {
             FormatArg::Markdown => DiffFormat::Markdown,
             FormatArg::Json => DiffFormat::Json,
         },
-        fail_on: args.fail_on.map(|f| match f {
-            FailOnArg::Breaking => Severity::Breaking,
-            FailOnArg::PossiblyBreaking => Severity::PossiblyBreaking,
-        }),
+        fail_on: args.fail_on.map(Into::into),
         all: args.all,
         refresh: args.refresh,
     };

@@ -2,6 +2,7 @@
 
 use crate::MessageFormatArg;
 use clap::{Args, ValueEnum};
+use oc_conform_app::drivers::interface_changes::{self, InterfaceOptions};
 use oc_conform_app::drivers::run::{self, AttachTarget, RunPlan, ServerSource};
 use oc_conform_app::selection::Selection;
 use oc_conform_app::{reporters, workspace, AppError, Workspace};
@@ -98,6 +99,11 @@ pub struct RunArgs {
     pub last_failed: bool,
     #[command(flatten)]
     pub auto: crate::auto_bisect::AutoBisectArgs,
+    /// With more than one version: exit 1 when the "Interface changes" section (opencode's
+    /// OpenAPI document between adjacent versions, as `api-diff` classifies it) has a
+    /// change this severe or worse. Without it the section never changes the exit code.
+    #[arg(long, value_enum, value_name = "LEVEL", conflicts_with = "server_url")]
+    pub api_fail_on: Option<crate::api_diff::FailOnArg>,
     /// `github`: one `::error` annotation per regression (default when CI=true; `none`
     /// turns it off).
     #[arg(long, value_enum, value_name = "CI")]
@@ -203,6 +209,9 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         (ExitMode::Gate, Some(_)) => return Err(AppError::usage("--fingerprint needs --exit-code bisect")),
         (ExitMode::Bisect, Some(s)) => Some(s.parse().map_err(|e: oc_conform_runner::bisect::FingerprintError| AppError::usage(e.to_string()))?),
     };
+    if args.api_fail_on.is_some() && exit_mode == ExitMode::Bisect {
+        return Err(AppError::usage("--api-fail-on decides a gate's exit code; it does not go with --exit-code bisect"));
+    }
     let scenarios = args.select.selection().apply(&ws.catalogue(&args.scenarios)?)?;
     if scenarios.is_empty() {
         return Err(AppError::usage(format!("no scenarios to run in {}", ws.config.scenarios_dir.display())));
@@ -245,9 +254,12 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         fingerprint,
         only: None,
         auto_bisect: args.auto.options(&ws, &installer, args.keep_sandbox)?,
+        interface: Some(InterfaceOptions {
+            fail_on: args.api_fail_on.map(Into::into),
+        }),
     };
     let bus = reporters::for_run(args.message_format.into());
     crate::add_annotations(&bus, args.annotate, args.message_format);
     let doc = run::run(plan, &installer, &bus).await?;
-    Ok(doc.gate_decision().exit_code)
+    Ok(interface_changes::exit_code(&doc))
 }

@@ -411,8 +411,16 @@ impl ServerHandle {
                     let body: serde_json::Value = r.json().await.unwrap_or_default();
                     return Ok(body["version"].as_str().unwrap_or("unknown").to_string());
                 }
-                Ok(r) => last = format!("HTTP {}", r.status()),
-                Err(e) => last = e.to_string(),
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => last = "HTTP 401".into(),
+                other => {
+                    last = match other {
+                        Ok(r) => format!("HTTP {}", r.status()),
+                        Err(e) => e.to_string(),
+                    };
+                    if self.answers_legacy_readiness(&client, deadline).await {
+                        return Ok(LEGACY_VERSION.to_string());
+                    }
+                }
             }
             // A short pause between attempts (the first answer comes ~30 ms after the
             // listening line); the deadline above bounds the loop.
@@ -424,6 +432,22 @@ impl ServerHandle {
             last,
             log_tail: self.log_tail(),
         })
+    }
+
+    /// Releases before `/global/health` (1.0.x; measured on 1.0.185) hand that path to
+    /// their web-app proxy, which fails offline (the connection closes). `GET /path`, which
+    /// they do serve, answering JSON says such a server is up.
+    async fn answers_legacy_readiness(&self, client: &reqwest::Client, deadline: Instant) -> bool {
+        let answer = client
+            .get(format!("{}/path", self.url))
+            .basic_auth("opencode", Some(&self.password))
+            .timeout(deadline.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(100), LEGACY_PROBE_TIMEOUT))
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.is_ok_and(|b| b.get("directory").is_some()),
+            _ => false,
+        }
     }
 
     pub fn password(&self) -> &str {
@@ -536,6 +560,12 @@ impl Drop for ServerHandle {
         }
     }
 }
+
+/// The version a server that answers only the legacy readiness (`GET /path`) is taken to
+/// have: it does not say its own.
+pub const LEGACY_VERSION: &str = "unknown (no /global/health)";
+/// How long one `GET /path` of the legacy readiness may take.
+const LEGACY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET {url}/global/health` with the password: the server's version, or why not.
 pub async fn probe_health(url: &str, password: &str, timeout: Duration) -> Result<String, String> {

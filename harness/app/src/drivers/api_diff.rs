@@ -86,33 +86,41 @@ pub fn cached_doc_path(cache_dir: &Path, version: &str) -> PathBuf {
     cache_dir.join("api-docs").join(format!("{version}.json"))
 }
 
-/// A side's binary and its document: from the cache, or fetched (and then cached, unless
-/// the binary was given by path: a local build can differ under the same version).
+/// A side's binary and its document.
 async fn document(installer: &Installer, spec: &OpencodeSpec, refresh: bool) -> Result<(Installed, Surface), AppError> {
     let installed = installer
         .resolve(spec)
         .await
         .map_err(|e| AppError::infra(format!("cannot install opencode {spec}: {e}")))?;
-    let cached = cached_doc_path(installer.cache_dir(), &installed.version);
-    let cacheable = installed.source != Source::Local;
-    if cacheable && !refresh {
-        if let Some(surface) = std::fs::read_to_string(&cached).ok().and_then(|t| Surface::from_json(&t).ok()) {
-            return Ok((installed, surface));
-        }
-    }
     let log = installer
         .cache_dir()
         .join("api-docs")
         .join("logs")
         .join(format!("{}-server.log", installed.version));
-    let text = api_doc::fetch_doc(&installed, &log, START_TIMEOUT)
-        .await
-        .map_err(|e| AppError::infra(format!("{e} (server log: {})", log.display())))?;
-    let surface = Surface::from_json(&text).map_err(|e| AppError::infra(format!("opencode {}'s /doc: {e}", installed.version)))?;
-    if cacheable {
-        write_atomically(&cached, &text).map_err(|e| AppError::infra(format!("cannot cache {}: {e}", cached.display())))?;
-    }
+    let surface = surface_of(&installed, installer.cache_dir(), &log, refresh).await.map_err(AppError::infra)?;
     Ok((installed, surface))
+}
+
+/// The document of `installed`: from the cache in `cache_dir`, or fetched from a server
+/// started for it (its output to `log`) and then cached, unless the binary was given by
+/// path (a local build can differ under the same version). `run` over a matrix asks here
+/// too. The error says what failed, for a person.
+pub(crate) async fn surface_of(installed: &Installed, cache_dir: &Path, log: &Path, refresh: bool) -> Result<Surface, String> {
+    let cached = cached_doc_path(cache_dir, &installed.version);
+    let cacheable = installed.source != Source::Local;
+    if cacheable && !refresh {
+        if let Some(surface) = std::fs::read_to_string(&cached).ok().and_then(|t| Surface::from_json(&t).ok()) {
+            return Ok(surface);
+        }
+    }
+    let text = api_doc::fetch_doc(installed, log, START_TIMEOUT)
+        .await
+        .map_err(|e| format!("{e} (server log: {})", log.display()))?;
+    let surface = Surface::from_json(&text).map_err(|e| format!("opencode {}'s /doc: {e}", installed.version))?;
+    if cacheable {
+        write_atomically(&cached, &text).map_err(|e| format!("cannot cache {}: {e}", cached.display()))?;
+    }
+    Ok(surface)
 }
 
 /// Written beside, then renamed: a reader never sees half a document.

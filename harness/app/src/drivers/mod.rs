@@ -8,5 +8,6 @@ pub mod bisect;
 pub mod check_plugin;
 pub mod rerun;
 pub mod explore;
+pub mod interface_changes;
 pub mod run;
 pub mod stored;

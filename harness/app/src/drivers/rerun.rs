@@ -131,6 +131,8 @@ async fn play(
         fingerprint: None,
         only: Some(only),
         auto_bisect: None,
+        // A re-run plays a few cells again; the first run has the interface section.
+        interface: None,
     };
     run::run(run_plan, installer, bus).await
 }

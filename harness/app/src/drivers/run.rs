@@ -5,6 +5,7 @@
 //! the other versions run.
 
 use crate::drivers::auto_bisect::{self, AutoBisect};
+use crate::drivers::interface_changes::{self, InterfaceOptions};
 use crate::interrupt;
 use crate::AppError;
 use oc_conform_runner::bisect::Fingerprint;
@@ -66,6 +67,9 @@ pub struct RunPlan {
     pub only: Option<BTreeSet<(String, String)>>,
     /// `--auto-bisect`: bisect each regression after the matrix (gate mode only).
     pub auto_bisect: Option<AutoBisect>,
+    /// The "Interface changes" section between adjacent versions (a matrix of more than
+    /// one version; none: not gathered).
+    pub interface: Option<InterfaceOptions>,
 }
 
 /// One cell of the matrix before it runs.
@@ -249,7 +253,7 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         _ => true,
     });
     let total = cells.len();
-    let head = header(&plan, versions, &plan.scenarios, total);
+    let head = header(&plan, versions.clone(), &plan.scenarios, total);
     bus.emit(Event::RunStarted { run: head.clone() });
     for s in &skipped {
         bus.emit(Event::Skipped { skipped: s.clone() });
@@ -278,11 +282,27 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         })
         .collect();
     let opts = suite_options(&plan, share, None);
-    results.extend(suite::run_cells_counted(play, &plan.expectations, &opts, bus, results.len(), total).await);
+    // The documents are had while the matrix plays.
+    let with_docs: Vec<(String, Result<Installed, String>)> = match plan.interface {
+        Some(_) => versions.iter().cloned().zip(installed).collect(),
+        None => vec![],
+    };
+    let (played, docs) = tokio::join!(
+        suite::run_cells_counted(play, &plan.expectations, &opts, bus, results.len(), total),
+        interface_changes::documents(&with_docs, installer.cache_dir(), &plan.report_dir)
+    );
+    results.extend(played);
     if let (Some(ab), ExitMode::Gate) = (&plan.auto_bisect, plan.exit_mode) {
         results = auto_bisect::run(&results, &plan.scenarios, ab, &plan.report_dir, bus).await;
     }
-    finish(&plan, head, results, skipped, bus)
+    let interface = plan.interface.and_then(|o| interface_changes::section(&docs, o));
+    if let Some(changes) = &interface {
+        bus.emit(Event::InterfaceChanges { changes: Box::new(changes.clone()) });
+    }
+    let mut doc = finish(&plan, head, results, skipped, bus)?;
+    // As the reporters have it from the event: the exit code reads it here.
+    doc.interface_changes = interface;
+    Ok(doc)
 }
 
 /// The gate decision and the run's end: what the results reporter wrote.

@@ -2,7 +2,7 @@
 //! are fetched from servers started for it, never from the cache), the change between
 //! them found and classified, `--fail-on` deciding the exit code, and no server left.
 
-use crate::support::{oc_conform, one_real_run_at_a_time, output_with_pid, processes_marked_by};
+use crate::support::{oc_conform, one_real_run_at_a_time, output_with_pid, processes_marked_by, run};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -79,4 +79,64 @@ fn api_diff_with_runs_that_are_not_a_report_dir_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no timeline.json"));
+}
+
+/// `run` over two releases: the "Interface changes" section between them, with the
+/// counts `api-diff` gives (measured: 2 breaking, 8 possibly breaking, 10 additive from
+/// 1.17.18 to 1.18.34), in results.json, summary.md and on the terminal; the exit code
+/// is the gate's unless `--api-fail-on` asks. The first run has no cached document
+/// (they are removed), so it fetches both while the matrix plays and caches them.
+#[test]
+fn run_over_two_releases_reports_their_interface_changes_apart_from_the_gate() {
+    const FROM: &str = "1.17.18";
+    const TO: &str = "1.18.34";
+    let cache = oc_conform_runner::install::Installer::default_cache_dir().expect("a cache dir");
+    for v in [FROM, TO] {
+        let _ = std::fs::remove_file(cache.join("api-docs").join(format!("{v}.json")));
+    }
+    // Given newest first: the pair is still oldest -> newest.
+    let args = ["--opencode", TO, "--opencode", FROM, "--scenario", "server-requires-auth"];
+    let plain = run(&args);
+    assert_eq!(plain.code, 0, "a breaking interface change does not move the gate:\n{}", plain.stderr);
+    assert_eq!(plain.results["gate"]["decision"], "ok");
+    let section = &plain.results["interface_changes"];
+    let pairs = section["pairs"].as_array().expect("interface_changes.pairs");
+    assert_eq!(pairs.len(), 1, "{section:#}");
+    let p = &pairs[0];
+    assert_eq!((p["from"].as_str(), p["to"].as_str(), p["status"].as_str()), (Some(FROM), Some(TO), Some("compared")), "{p:#}");
+    assert_eq!((p["breaking"].as_u64(), p["possibly_breaking"].as_u64(), p["additive"].as_u64()), (Some(2), Some(8), Some(10)));
+    assert_eq!(section["fails"], false);
+    assert!(
+        plain.stderr.contains(&format!("interface {FROM} -> {TO}: 2 breaking, 8 possibly breaking, 10 additive")),
+        "{}",
+        plain.stderr
+    );
+    let md = std::fs::read_to_string(plain.dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("### Interface changes"), "{md}");
+    for v in [FROM, TO] {
+        assert!(cache.join("api-docs").join(format!("{v}.json")).is_file(), "{v}'s document cached by the run");
+    }
+
+    let asked = run(&[&args[..], &["--api-fail-on", "breaking"]].concat());
+    assert_eq!(asked.code, 1, "--api-fail-on breaking with 2 breaking changes:\n{}", asked.stderr);
+    assert_eq!(asked.results["gate"]["decision"], "ok", "the gate itself is unchanged");
+    assert_eq!(asked.results["interface_changes"]["fails"], true);
+    assert!(asked.stderr.contains("a change at --api-fail-on breaking or worse: the run exits 1"), "{}", asked.stderr);
+}
+
+/// Releases before `/global/health` (1.0.185): their server is ready when `GET /path`
+/// answers, so their document is fetched (before, the start failed after its whole
+/// timeout: that path goes to the offline web-app proxy).
+#[test]
+fn api_diff_reaches_a_release_without_global_health() {
+    let _one = one_real_run_at_a_time();
+    let out = oc_conform()
+        .args(["api-diff", "1.0.185", "1.14.48", "--refresh", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
+    assert_eq!(report["a"]["version"], "1.0.185");
+    assert_eq!(report["documents_compared"], true);
+    assert!(report["a"]["operations"].as_u64().unwrap() >= 80, "{}", report["a"]);
 }

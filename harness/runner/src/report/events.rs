@@ -10,6 +10,7 @@
 //! meaning or goes away (new fields and events are additions).
 
 use super::gate::GateDecision;
+use super::interface::InterfaceChanges;
 use super::model::{CellReport, FirstBad, SkippedCell};
 use crate::bisect::report::{BisectDoc, ProbeRecord, Role};
 use crate::explore::report::{CaseRecord as ExploreCase, ExploreDoc};
@@ -81,6 +82,9 @@ pub enum Event {
     Skipped { skipped: SkippedCell },
     /// SIGINT or SIGTERM: what finished is all there is.
     Interrupted { signal: String },
+    /// What changed in opencode's interface between adjacent versions of the matrix
+    /// (before `run-finished`; results.json's `interface_changes`).
+    InterfaceChanges { changes: Box<InterfaceChanges> },
     /// The run's end and its one gate decision.
     RunFinished { finished_at: String, gate: GateDecision },
 

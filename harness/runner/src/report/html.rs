@@ -157,6 +157,10 @@ pub fn render(doc: &ResultsDoc, dir: &Path) -> String {
          · click a cell for its timeline</p></section>\n",
     );
 
+    if let Some(interface) = &doc.interface_changes {
+        interface.html(&mut h);
+    }
+
     // Cells, regressions first.
     h.push_str(
         "<section id=\"cells\"><h2>Cells <button type=\"button\" id=\"expand\">expand all</button> \

@@ -12,6 +12,7 @@ pub mod events;
 mod files;
 pub mod gate;
 pub mod html;
+pub mod interface;
 pub mod json;
 pub mod junit;
 pub mod model;

@@ -4,6 +4,7 @@
 
 use super::events::{Event, RunHeader};
 use super::gate::{self, GateDecision};
+use super::interface::InterfaceChanges;
 use crate::execute::ScenarioOutcome;
 use oc_conform_checks::outcome::{Outcome, RunVerdict};
 use oc_conform_checks::{Timeline, Verdict};
@@ -40,6 +41,10 @@ pub struct ResultsDoc {
     /// Selected scenarios this run did not play, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedCell>,
+    /// What changed in opencode's interface between adjacent versions of the matrix (a
+    /// run of more than one version); apart from the cells and the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_changes: Option<InterfaceChanges>,
 }
 
 /// A scenario a run did not play, and why (it needs what the server cannot offer).
@@ -335,6 +340,7 @@ impl ResultsDoc {
             gate: None,
             attached_to: header.attached_to.clone(),
             skipped: vec![],
+            interface_changes: None,
         }
     }
 
@@ -422,6 +428,11 @@ impl ResultsBuilder {
             Event::Skipped { skipped } => {
                 if let Some(d) = &mut self.doc {
                     d.skipped.push(skipped.clone());
+                }
+            }
+            Event::InterfaceChanges { changes } => {
+                if let Some(d) = &mut self.doc {
+                    d.interface_changes = Some((**changes).clone());
                 }
             }
             Event::Interrupted { .. } => {

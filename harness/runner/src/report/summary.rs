@@ -2,7 +2,8 @@
 //! "$GITHUB_STEP_SUMMARY"`, a merge-request note). In order: the gate and the counts;
 //! the regressions (FAIL, then ERROR and TIMEOUT, then UNEXPECTED-PASS and FLAKY), each
 //! with its failing checks and a short witness; the scenario x version matrix; the
-//! expected failures with their issues. Plain text markers only, no emoji.
+//! expected failures with their issues; in a run of several versions, the interface
+//! changes between them ([`super::interface`]). Plain text markers only, no emoji.
 
 use super::common::{self, witness_line};
 use super::model::{CellReport, ResultsDoc};
@@ -44,6 +45,9 @@ pub fn render(doc: &ResultsDoc) -> String {
     matrix(doc, &mut md);
     skipped(doc, &mut md);
     expected_failures(doc, &mut md);
+    if let Some(interface) = &doc.interface_changes {
+        interface.markdown(&mut md);
+    }
     fit(md, MAX_BYTES)
 }
 
@@ -430,7 +434,7 @@ fn md_code(s: &str) -> String {
 }
 
 /// Text for a table cell: escaped, and `|` escaped even in code spans.
-fn md_cell(s: &str) -> String {
+pub(crate) fn md_cell(s: &str) -> String {
     md_table_safe(&md_inline(s))
 }
 

@@ -166,6 +166,12 @@ impl Reporter for Terminal {
                     None => Ok(()),
                 }
             }
+            Event::InterfaceChanges { changes } => {
+                for line in changes.terminal_lines() {
+                    writeln!(err, "{line}")?;
+                }
+                Ok(())
+            }
             Event::RunFinished { gate, .. } => {
                 if self.round.is_some() {
                     return Ok(());

@@ -333,6 +333,7 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         gate: None,
         attached_to: None,
         skipped: vec![],
+        interface_changes: None,
     };
     (doc, timelines)
 }
