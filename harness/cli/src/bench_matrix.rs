@@ -49,6 +49,8 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         fingerprint: None,
         only: None,
         auto_bisect: None,
+        // The interface section may start a server per uncached version: not the matrix's cost.
+        interface: None,
     };
     let bus = reporters::for_run(MessageFormat::Human);
     let origin = Instant::now();
