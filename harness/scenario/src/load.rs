@@ -209,8 +209,10 @@ fn validate(s: &Scenario, places: &Places<'_>) -> Result<(), ScenarioError> {
             places.at_entry(&["model", "turns"], i, format!("model turn {}: {m}", i + 1))
         })?;
     }
+    let mut names = Names::default();
     for (i, step) in s.steps.iter().enumerate() {
         validate_step(step, s.deadline_ms)
+            .and_then(|()| names.follow(step))
             .map_err(|m| places.at_entry(&["steps"], i, format!("step {}: {m}", i + 1)))?;
     }
     for (i, check) in s.checks.iter().enumerate() {
@@ -304,8 +306,72 @@ fn validate_step(step: &Step, deadline_ms: u64) -> Result<(), String> {
         Step::Command { name, .. } if name.is_empty() => {
             Err("command name must not be empty".into())
         }
+        Step::NewSession { name }
+        | Step::DeleteSession { name }
+        | Step::OpenSubscriber { name, .. }
+        | Step::CloseSubscriber { name }
+            if !valid_name(name) =>
+        {
+            Err(format!("name `{name}` must be letters, digits, `-` or `_` (it is written as {{session:NAME}})"))
+        }
         _ => Ok(()),
     }
+}
+
+/// The sessions and subscribers the steps so far made and have not ended: a step may
+/// only name one of them, and `{session:NAME}` in an `http` step only a live session.
+#[derive(Default)]
+struct Names {
+    sessions: std::collections::BTreeSet<String>,
+    subscribers: std::collections::BTreeSet<String>,
+}
+
+impl Names {
+    fn follow(&mut self, step: &Step) -> Result<(), String> {
+        let made = |set: &mut std::collections::BTreeSet<String>, name: &str, what: &str| {
+            if set.insert(name.to_string()) {
+                Ok(())
+            } else {
+                Err(format!("{what} `{name}` is already open; end it first or use another name"))
+            }
+        };
+        let ended = |set: &mut std::collections::BTreeSet<String>, name: &str, what: &str, opener: &str| {
+            if set.remove(name) {
+                Ok(())
+            } else {
+                Err(format!("no {what} `{name}` is open here; an earlier `{opener}` step must open it"))
+            }
+        };
+        match step {
+            Step::NewSession { name } => made(&mut self.sessions, name, "session"),
+            Step::DeleteSession { name } => ended(&mut self.sessions, name, "session", "new-session"),
+            Step::OpenSubscriber { name, .. } => made(&mut self.subscribers, name, "subscriber"),
+            Step::CloseSubscriber { name } => ended(&mut self.subscribers, name, "subscriber", "open-subscriber"),
+            Step::Http { path, body, .. } => {
+                let text = format!("{path} {}", body.as_ref().map(|b| b.to_string()).unwrap_or_default());
+                match session_references(&text).into_iter().find(|n| !self.sessions.contains(n)) {
+                    Some(n) => Err(format!(
+                        "{{session:{n}}} names no open session; an earlier `new-session` step must create `{n}`"
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The names in `{session:NAME}` references of `text`.
+pub fn session_references(text: &str) -> Vec<String> {
+    text.split("{session:")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+/// A session's or subscriber's name: what `{session:NAME}` can spell.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn validate_check(check: &CheckSpec) -> Result<(), String> {

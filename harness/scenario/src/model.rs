@@ -378,6 +378,22 @@ pub enum Step {
         #[serde(default = "default_directory_turn_ms")]
         timeout_ms: u64,
     },
+    /// `POST /session` in the scenario's project: one more session besides the
+    /// scenario's own, called `name` by the steps after it (`{session:NAME}` in an
+    /// `http` step's path and body). The checks keep judging the scenario's session.
+    NewSession { name: String },
+    /// `DELETE /session/{id}` of a session a `new-session` step created.
+    DeleteSession { name: String },
+    /// One more client of an event stream (`/global/event`, or the project's `/event`
+    /// unless `global`), open once its `server.connected` arrived; it reads (and
+    /// drops) its events until `close-subscriber` with the same name, or the end.
+    OpenSubscriber {
+        name: String,
+        #[serde(default)]
+        global: bool,
+    },
+    /// Closes the connection an `open-subscriber` step opened.
+    CloseSubscriber { name: String },
 }
 
 fn yes() -> bool {

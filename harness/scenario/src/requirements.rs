@@ -171,6 +171,12 @@ pub fn required_by_step(step: &Step) -> Vec<Requirement> {
         // Each directory is a new instance of the server; what that costs is for a
         // sample-resources step to read (which needs the server to itself).
         Step::TurnsInNewDirectories { .. } => vec![],
+        // Sessions of the scenario's project and clients of the event streams: what any
+        // HTTP client of the server can do.
+        Step::NewSession { .. }
+        | Step::DeleteSession { .. }
+        | Step::OpenSubscriber { .. }
+        | Step::CloseSubscriber { .. } => vec![],
     }
 }
 

@@ -276,3 +276,35 @@ fn an_error_tells_its_place_and_a_read_error_has_none() {
     assert!(matches!(missing, oc_conform_scenario::ScenarioError::Io { .. }));
     assert_eq!(missing.location(), None);
 }
+
+/// Two steps: `first`, then `second` (with a two-line `first`, the second's table is on
+/// line `STEP_LINE + 4`).
+fn two_steps(first: &str, second: &str) -> String {
+    step(&format!("{first}\n\n[[steps]]\n{second}"))
+}
+
+#[test]
+fn sessions_and_subscribers_are_named_before_they_are_used() {
+    let made = ok(&two_steps("do = \"new-session\"\nname = \"s2\"", "do = \"delete-session\"\nname = \"s2\""));
+    assert_eq!(made.steps[0], Step::NewSession { name: "s2".into() });
+    ok(&two_steps(
+        "do = \"new-session\"\nname = \"s2\"",
+        "do = \"http\"\nmethod = \"POST\"\npath = \"/session/{session:s2}/message\"\nbody = { parts = [] }",
+    ));
+    let second = STEP_LINE + 4;
+    refused(&two_steps(STEP, "do = \"delete-session\"\nname = \"s2\""), second, "step 2: no session `s2` is open here");
+    refused(
+        &two_steps(STEP, "do = \"http\"\nmethod = \"GET\"\npath = \"/session/{session:s9}\""),
+        second,
+        "{session:s9} names no open session",
+    );
+    refused(
+        &two_steps("do = \"new-session\"\nname = \"s2\"", "do = \"new-session\"\nname = \"s2\""),
+        second,
+        "session `s2` is already open",
+    );
+    refused(&step("do = \"new-session\"\nname = \"a b\""), STEP_LINE, "must be letters, digits");
+    let sub = ok(&two_steps("do = \"open-subscriber\"\nname = \"x\"\nglobal = true", "do = \"close-subscriber\"\nname = \"x\""));
+    assert_eq!(sub.steps[0], Step::OpenSubscriber { name: "x".into(), global: true });
+    refused(&two_steps(STEP, "do = \"close-subscriber\"\nname = \"x\""), second, "no subscriber `x` is open here");
+}

@@ -66,6 +66,14 @@ struct Explorer<'a> {
     shrink_runs: Vec<CaseRecord>,
 }
 
+/// A case's verdict, fingerprint and the known failures that explain it.
+struct Judgement {
+    verdict: CaseVerdict,
+    fingerprint: Option<Fingerprint>,
+    known_as: Vec<String>,
+    consequences: Vec<String>,
+}
+
 /// How one run ended, as the explorer sees it.
 struct Judged {
     record: CaseRecord,
@@ -106,7 +114,12 @@ impl Explorer<'_> {
             duration_ms: outcome.duration_ms,
             error: outcome.error.clone(),
         });
-        let (verdict, fingerprint, known_as) = self.judge(&outcome);
+        let Judgement {
+            verdict,
+            fingerprint,
+            known_as,
+            consequences,
+        } = self.judge(&outcome);
         // A known failure is an expected one in the results too, so results.json's gate
         // and the explorer's agree.
         let expectation = (verdict == CaseVerdict::Known).then(|| Expectation {
@@ -115,7 +128,10 @@ impl Explorer<'_> {
             outcome: ExpectedOutcome::Fail,
             failing_checks: fingerprint.as_ref().map(|f| f.0.iter().cloned().collect()).unwrap_or_default(),
             issue: None,
-            reason: Some(format!("known failure: {}", known_as.join(", "))),
+            reason: Some(match consequences.is_empty() {
+                true => format!("known failure: {}", known_as.join(", ")),
+                false => format!("known failure: {} ({} as its consequence)", known_as.join(", "), consequences.join(", ")),
+            }),
         });
         let cell = CellReport::from_runs(std::slice::from_ref(&outcome), expectation.as_ref(), &self.plan.report_dir);
         self.cells.push(cell.clone());
@@ -131,6 +147,7 @@ impl Explorer<'_> {
             verdict,
             fingerprint,
             known_as,
+            consequences,
             error: outcome.error.clone(),
             duration_ms: outcome.duration_ms,
         };
@@ -149,17 +166,27 @@ impl Explorer<'_> {
 
     /// The case's verdict and fingerprint: every check that did not pass (as `bisect`
     /// and expectations.toml count them), steps left out (their names are the case's).
-    fn judge(&self, o: &ScenarioOutcome) -> (CaseVerdict, Option<Fingerprint>, Vec<String>) {
+    fn judge(&self, o: &ScenarioOutcome) -> Judgement {
         let failed: Vec<String> = o.failed_checks().into_iter().filter(|c| !c.starts_with("step-")).collect();
         let fp = (!failed.is_empty()).then(|| Fingerprint::of(&failed));
+        let plain = |verdict, fingerprint| Judgement {
+            verdict,
+            fingerprint,
+            known_as: vec![],
+            consequences: vec![],
+        };
         match (o.verdict, fp) {
-            (Verdict::Pass, _) => (CaseVerdict::Pass, None, vec![]),
-            (Verdict::Error, fp) | (Verdict::Fail, fp @ None) => (CaseVerdict::Error, fp, vec![]),
-            (Verdict::Fail, Some(fp)) => {
-                let known: Vec<String> = recognise(&fp, &self.known).iter().map(|k| k.scenario.clone()).collect();
-                let v = if known.is_empty() { CaseVerdict::New } else { CaseVerdict::Known };
-                (v, Some(fp), known)
-            }
+            (Verdict::Pass, _) => plain(CaseVerdict::Pass, None),
+            (Verdict::Error, fp) | (Verdict::Fail, fp @ None) => plain(CaseVerdict::Error, fp),
+            (Verdict::Fail, Some(fp)) => match recognise(&fp, &self.known) {
+                None => plain(CaseVerdict::New, Some(fp)),
+                Some(r) => Judgement {
+                    verdict: CaseVerdict::Known,
+                    known_as: r.known.iter().map(|k| k.scenario.clone()).collect(),
+                    consequences: r.consequences.into_iter().collect(),
+                    fingerprint: Some(fp),
+                },
+            },
         }
     }
 
@@ -270,7 +297,9 @@ pub async fn explore(plan: ExplorePlan, installer: &Installer, bus: &Bus) -> Res
         scenarios: vec![],
         attached_to: None,
         report_dir: plan.report_dir.display().to_string(),
-        round: None,
+        // The cases are generated as it goes: no count to announce, and the explorer's
+        // own lines (explore-started, -finished) say what the run is.
+        round: Some("explore".into()),
         cells: 0,
     };
     bus.emit(Event::RunStarted { run: head });
@@ -333,6 +362,7 @@ pub async fn explore(plan: ExplorePlan, installer: &Installer, bus: &Bus) -> Res
                         fingerprint: fp.clone(),
                         new: rec.verdict == CaseVerdict::New,
                         known_as: rec.known_as.clone(),
+                        consequences: rec.consequences.clone(),
                         first_case: rec.name.clone(),
                         seed,
                         original: actions.clone(),

@@ -133,6 +133,11 @@ pub struct Live {
     pub stop_grace: Duration,
     /// Extra project directories played so far (`turns-in-new-directories`).
     pub directories_played: u32,
+    /// The sessions `new-session` steps created and no step deleted: name -> id.
+    pub sessions: std::collections::BTreeMap<String, String>,
+    /// The extra event-stream clients `open-subscriber` steps opened: dropping one
+    /// closes its connection.
+    pub subscribers: std::collections::BTreeMap<String, tokio_util::sync::DropGuard>,
 }
 
 /// Plays `scenario` on the server `settings` ask for: the user's (`attach`) or its own.
@@ -383,6 +388,8 @@ async fn play(
         call_timeout: settings.call_timeout,
         stop_grace: settings.stop_grace,
         directories_played: 0,
+        sessions: Default::default(),
+        subscribers: Default::default(),
     };
 
     // Fault injection for the harness's own tests: a runner bug (a panic) while a server
@@ -453,6 +460,12 @@ async fn play(
     // what the clean-up below does to a server it does not own (the session deleted,
     // the instance disposed: status turns idle) is not the scenario's to be judged on.
     cancel.cancel();
+    live.subscribers.clear();
+    // Sessions the steps created and left: not the server's to keep (an attached server
+    // outlives the run). The observation is over, so nothing here is judged.
+    for (_, sid) in std::mem::take(&mut live.sessions) {
+        api.call(rec, None, "DELETE", &format!("/session/{sid}"), None, Duration::from_secs(10)).await;
+    }
     let left = teardown
         .finish(&mut live.server, &api, rec, &session_id, settings.stop_grace)
         .await;

@@ -31,6 +31,12 @@ pub fn step_name(step: &Step) -> String {
             None => "sample-resources".into(),
         },
         Step::TurnsInNewDirectories { count, .. } => format!("turns-in-new-directories {count}"),
+        Step::NewSession { name } => format!("new-session {name}"),
+        Step::DeleteSession { name } => format!("delete-session {name}"),
+        Step::OpenSubscriber { name, global } => {
+            format!("open-subscriber {name} ({})", if *global { "/global/event" } else { "/event" })
+        }
+        Step::CloseSubscriber { name } => format!("close-subscriber {name}"),
     }
 }
 
@@ -52,14 +58,17 @@ fn condition_text(c: &oc_conform_scenario::Condition) -> String {
         .unwrap_or_default()
 }
 
-/// `{session}` and `{permission}` in a path or body.
+/// `{session}`, `{session:NAME}` and `{permission}` in a path or body.
 fn substitute(text: &str, live: &Live) -> String {
     let permission = live
         .recorder
         .with(last_permission_id)
         .unwrap_or_default();
-    text.replace("{session}", &live.session_id)
-        .replace("{permission}", &permission)
+    let mut out = text.replace("{session}", &live.session_id).replace("{permission}", &permission);
+    for (name, id) in &live.sessions {
+        out = out.replace(&format!("{{session:{name}}}"), id);
+    }
+    out
 }
 
 fn substitute_value(v: &Value, live: &Live) -> Value {
@@ -252,6 +261,50 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             }));
             Ok(())
         }
+        Step::NewSession { name } => {
+            let a = api.call(&rec, Some(index), "POST", "/session", Some(&json!({})), call_timeout).await;
+            expect_2xx("POST /session", &a)?;
+            let Some(id) = a.body["id"].as_str() else {
+                return Err(StepProblem::Error(format!("POST /session answered no id: {}", truncate(&a.body.to_string(), 300))));
+            };
+            live.sessions.insert(name.clone(), id.to_string());
+            Ok(())
+        }
+        Step::DeleteSession { name } => {
+            let Some(id) = live.sessions.remove(name) else {
+                return Err(StepProblem::Error(format!("no session `{name}` is open (the loader checks this)")));
+            };
+            let path = format!("/session/{id}");
+            let a = api.call(&rec, Some(index), "DELETE", &path, None, call_timeout).await;
+            expect_2xx(&format!("DELETE {path}"), &a)
+        }
+        Step::OpenSubscriber { name, global } => {
+            let (stream, path) = if *global {
+                (EventStream::Global, "/global/event".to_string())
+            } else {
+                (EventStream::Directory, format!("/event?directory={}", api.directory))
+            };
+            let (connected, stop) = open_subscriber(api.clone(), stream, path.clone());
+            // Whatever way this step ends but success, the reader stops with the guard.
+            let stop = stop.drop_guard();
+            match tokio::time::timeout(call_timeout, connected).await {
+                Ok(Ok(Ok(()))) => {
+                    live.subscribers.insert(name.clone(), stop);
+                    Ok(())
+                }
+                Ok(Err(_)) => Err(StepProblem::Error(format!("GET {path} (subscriber {name}): its reader ended"))),
+                Ok(Ok(Err(why))) => Err(StepProblem::Error(format!("GET {path} (subscriber {name}): {why}"))),
+                Err(_) => Err(StepProblem::Error(format!(
+                    "GET {path} (subscriber {name}) sent no server.connected within {} ms",
+                    call_timeout.as_millis()
+                ))),
+            }
+        }
+        Step::CloseSubscriber { name } => match live.subscribers.remove(name) {
+            // Dropping the guard ends the reader, which drops the connection.
+            Some(_closed) => Ok(()),
+            None => Err(StepProblem::Error(format!("no subscriber `{name}` is open (the loader checks this)"))),
+        },
         Step::TurnsInNewDirectories {
             count,
             text,
@@ -274,6 +327,62 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             Ok(())
         }
     }
+}
+
+/// A client of an event stream that reads and drops every frame until `stop` fires:
+/// one more subscriber the server must serve. The receiver resolves once the stream's
+/// `server.connected` arrived (or with why it never will).
+fn open_subscriber(
+    api: crate::observe::http::Api,
+    stream: EventStream,
+    path: String,
+) -> (tokio::sync::oneshot::Receiver<Result<(), String>>, tokio_util::sync::CancellationToken) {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        let resp = match crate::observe::events::open_events(&api, &path, &cancel).await {
+            None => return,
+            Some(Ok(r)) => r,
+            Some(Err(why)) => {
+                let _ = tx.send(Err(why));
+                return;
+            }
+        };
+        let mut tx = Some(tx);
+        let mut frames = Box::pin(crate::observe::events::sse_data(resp.bytes_stream()));
+        loop {
+            let frame = tokio::select! {
+                f = frames.next() => f,
+                _ = cancel.cancelled() => return,
+            };
+            match frame {
+                Some(Ok(data)) => {
+                    let connected = wire::frame(stream, &data)
+                        .is_some_and(|ev| matches!(wire::decode(&ev.event_type, &ev.properties), wire::Event::ServerConnected));
+                    if connected {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(Ok(()));
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                    return;
+                }
+                None => {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Err("the stream ended before server.connected".into()));
+                    }
+                    return;
+                }
+            }
+        }
+    });
+    (rx, stop)
 }
 
 /// Project directory number `n` under the scenario's project, with its `opencode.json`,

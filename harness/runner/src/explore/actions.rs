@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub const LONG_SLEEP_SECS: u32 = 30;
 /// The sleep a waited-out tool runs, and what shrinking shortens long sleeps to.
 pub const SHORT_SLEEP_SECS: u32 = 2;
+/// Sessions a case may create besides its own (numbered 2, 3, ... in creation order).
+pub const MAX_EXTRA_SESSIONS: u8 = 2;
 
 /// How a plugin reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -59,6 +61,19 @@ pub enum Action {
     ReplyPlugin { via: Via },
     /// `POST /instance/dispose` of the case's project directory.
     DisposeInstance,
+    /// A custom command (`POST /session/{id}/command`) whose template is a text prompt;
+    /// the call returns when its turn ends.
+    Command,
+    /// `POST /session`: one more session in the case's project, numbered by creation
+    /// (the case's own session is 1).
+    NewSession,
+    /// A text-only turn in session `session` (synchronous `POST /session/{id}/message`).
+    PromptIn { session: u8 },
+    /// `DELETE /session/{id}` of session `session`.
+    DeleteSession { session: u8 },
+    /// One more client of the project's `/event` stream, open until `close-subscriber`.
+    OpenSubscriber,
+    CloseSubscriber,
     /// Wait until the session is idle (a short tool ends on its own).
     WaitIdle,
     /// Wait until nothing new is observed for half a second.
@@ -79,16 +94,50 @@ impl Action {
             Action::ReplyHttp => "reply-http".into(),
             Action::ReplyPlugin { via } => format!("reply-plugin-{}", via.name()),
             Action::DisposeInstance => "dispose-instance".into(),
+            Action::Command => "command".into(),
+            Action::NewSession => "new-session".into(),
+            Action::PromptIn { session } => format!("prompt-in-session-{session}"),
+            Action::DeleteSession { session } => format!("delete-session-{session}"),
+            Action::OpenSubscriber => "open-subscriber".into(),
+            Action::CloseSubscriber => "close-subscriber".into(),
             Action::WaitIdle => "wait-idle".into(),
             Action::WaitQuiet => "wait-quiet".into(),
         }
     }
 
+    /// Starts a turn of the case's own session (what the checks judge).
     pub fn is_prompt(&self) -> bool {
         matches!(
             self,
-            Action::PromptSleep { .. } | Action::PromptEcho | Action::PromptText | Action::PromptAsk | Action::PromptWhileBusy
+            Action::PromptSleep { .. }
+                | Action::PromptEcho
+                | Action::PromptText
+                | Action::PromptAsk
+                | Action::PromptWhileBusy
+                | Action::Command
         )
+    }
+
+    /// Has a scripted model turn (a prompt of any session).
+    pub fn has_turn(&self) -> bool {
+        self.is_prompt() || matches!(self, Action::PromptIn { .. })
+    }
+
+    /// The further session the action acts on, if any.
+    pub fn other_session(&self) -> Option<u8> {
+        match self {
+            Action::PromptIn { session } | Action::DeleteSession { session } => Some(*session),
+            _ => None,
+        }
+    }
+
+    /// The same action on further session `n` (itself when it acts on none).
+    pub fn in_session(&self, n: u8) -> Action {
+        match self {
+            Action::PromptIn { .. } => Action::PromptIn { session: n },
+            Action::DeleteSession { .. } => Action::DeleteSession { session: n },
+            other => *other,
+        }
     }
 
     /// Every action the generator may draw (parameters included).
@@ -107,6 +156,14 @@ impl Action {
             Action::ReplyPlugin { via: Via::Client },
             Action::ReplyPlugin { via: Via::Serverurl },
             Action::DisposeInstance,
+            Action::Command,
+            Action::NewSession,
+            Action::PromptIn { session: 2 },
+            Action::PromptIn { session: 3 },
+            Action::DeleteSession { session: 2 },
+            Action::DeleteSession { session: 3 },
+            Action::OpenSubscriber,
+            Action::CloseSubscriber,
             Action::WaitIdle,
             Action::WaitQuiet,
         ]
@@ -125,23 +182,56 @@ pub enum Session {
     PermissionPending { fresh: bool },
 }
 
-/// The reference model of one session: what each action requires and what it leads to.
+impl Session {
+    /// The same state, with something having happened since its prompt.
+    fn stale(self) -> Session {
+        match self {
+            Session::Idle => Session::Idle,
+            Session::ToolRunning { secs, queued, .. } => Session::ToolRunning { secs, fresh: false, queued },
+            Session::PermissionPending { .. } => Session::PermissionPending { fresh: false },
+        }
+    }
+}
+
+/// The reference model of a case: its own session (what each action requires of it and
+/// leads it to), the further sessions it created and the extra event subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Model {
     pub session: Session,
+    /// Further sessions created so far: they are numbered 2 ..= created + 1.
+    pub created: u8,
+    /// Which of them are not deleted (bit `n - 2` for session `n`).
+    pub open_sessions: u8,
+    /// The extra `/event` subscriber is open.
+    pub subscriber: bool,
 }
 
 impl Default for Model {
     fn default() -> Self {
-        Model { session: Session::Idle }
+        Model {
+            session: Session::Idle,
+            created: 0,
+            open_sessions: 0,
+            subscriber: false,
+        }
     }
 }
 
 impl Model {
+    /// Session `n` (2, 3, ...) was created and not deleted.
+    pub fn is_open(&self, n: u8) -> bool {
+        n >= 2 && n < 2 + self.created && self.open_sessions & (1 << (n - 2)) != 0
+    }
+
     /// The action's precondition.
     pub fn enabled(&self, a: &Action) -> bool {
         use Session::*;
         match (a, self.session) {
+            (Action::NewSession, _) => self.created < MAX_EXTRA_SESSIONS,
+            (Action::PromptIn { session } | Action::DeleteSession { session }, _) => self.is_open(*session),
+            (Action::OpenSubscriber, _) => !self.subscriber,
+            (Action::CloseSubscriber, _) => self.subscriber,
+            (Action::Command, s) => s == Idle,
             (Action::PromptSleep { .. } | Action::PromptEcho | Action::PromptText | Action::PromptAsk, s) => s == Idle,
             (Action::PromptWhileBusy, ToolRunning { queued, .. }) => !queued,
             (Action::PromptWhileBusy, _) => false,
@@ -160,7 +250,27 @@ impl Model {
     /// What the action leads to (its precondition holds).
     pub fn apply(&mut self, a: &Action) {
         use Session::*;
+        // What other sessions and clients do leaves the case's session as it was, but no
+        // longer right after its prompt.
+        match a {
+            Action::NewSession => {
+                self.open_sessions |= 1 << self.created;
+                self.created += 1;
+            }
+            Action::DeleteSession { session } => self.open_sessions &= !(1 << (session - 2)),
+            Action::OpenSubscriber => self.subscriber = true,
+            Action::CloseSubscriber => self.subscriber = false,
+            _ => {}
+        }
         self.session = match (a, self.session) {
+            (
+                Action::NewSession
+                | Action::PromptIn { .. }
+                | Action::DeleteSession { .. }
+                | Action::OpenSubscriber
+                | Action::CloseSubscriber,
+                s,
+            ) => s.stale(),
             (Action::PromptSleep { secs }, _) => ToolRunning {
                 secs: *secs,
                 fresh: true,
@@ -181,6 +291,7 @@ impl Model {
                 | Action::ReplyHttp
                 | Action::ReplyPlugin { .. }
                 | Action::DisposeInstance
+                | Action::Command
                 | Action::WaitIdle
                 | Action::WaitQuiet,
                 _,
@@ -259,6 +370,8 @@ fn weight(a: &Action) -> u64 {
         Action::PromptSleep { .. } | Action::PromptAsk | Action::AbortHttp | Action::ReplyHttp => 2,
         Action::DisposeInstance | Action::WaitQuiet => 1,
         Action::PromptEcho | Action::PromptText | Action::PromptWhileBusy | Action::WaitIdle => 1,
+        Action::Command | Action::NewSession | Action::PromptIn { .. } | Action::DeleteSession { .. } => 1,
+        Action::OpenSubscriber | Action::CloseSubscriber => 1,
     }
 }
 
@@ -345,10 +458,34 @@ mod tests {
     }
 
     #[test]
+    fn session_and_subscriber_actions_need_what_they_act_on() {
+        let text = Action::PromptText;
+        assert!(is_case(&[text, Action::NewSession, Action::PromptIn { session: 2 }, Action::DeleteSession { session: 2 }]));
+        assert!(!is_case(&[text, Action::PromptIn { session: 2 }]), "no session 2 yet");
+        assert!(!is_case(&[text, Action::NewSession, Action::DeleteSession { session: 2 }, Action::PromptIn { session: 2 }]), "deleted");
+        assert!(!is_case(&[text, Action::NewSession, Action::DeleteSession { session: 3 }]), "only session 2 exists");
+        assert!(!is_case(&[text, Action::NewSession, Action::NewSession, Action::NewSession]), "at most two further sessions");
+        assert!(is_case(&[text, Action::NewSession, Action::NewSession, Action::DeleteSession { session: 3 }]));
+        assert!(is_case(&[text, Action::OpenSubscriber, Action::CloseSubscriber, Action::OpenSubscriber]), "may end open");
+        assert!(!is_case(&[text, Action::CloseSubscriber]));
+        assert!(!is_case(&[text, Action::OpenSubscriber, Action::OpenSubscriber]), "one extra subscriber at a time");
+        // A command is a turn of the case's session: only when idle, and it ends idle.
+        assert!(is_case(&[Action::Command, Action::WaitQuiet]));
+        assert!(!is_case(&[Action::PromptSleep { secs: SHORT_SLEEP_SECS }, Action::Command]));
+        // Whatever happens in between, a plugin action no longer follows its prompt.
+        let long = Action::PromptSleep { secs: LONG_SLEEP_SECS };
+        assert!(!is_case(&[long, Action::NewSession, Action::AbortPlugin { via: Via::Client }]));
+        assert!(!is_case(&[long, Action::OpenSubscriber, Action::AbortPlugin { via: Via::Client }]));
+        // Another session's turn leaves the case's session as it was.
+        assert!(is_case(&[long, Action::NewSession, Action::PromptIn { session: 2 }, Action::PromptWhileBusy, Action::AbortHttp]));
+        assert!(!is_case(&[long, Action::NewSession, Action::PromptIn { session: 2 }]), "the long tool still runs");
+    }
+
+    #[test]
     fn generation_reaches_every_action() {
         let mut seen = std::collections::BTreeSet::new();
-        for i in 0..400 {
-            for a in generate(case_seed(1, i), 6) {
+        for i in 0..2000 {
+            for a in generate(case_seed(1, i), 8) {
                 seen.insert(a.kind());
             }
         }
@@ -363,6 +500,32 @@ mod tests {
             prop_assert!(check_sequence(&case).is_ok(), "{:?}: {:?}", case, check_sequence(&case));
             prop_assert!(case.len() <= max.max(2));
             prop_assert!(case[0].is_prompt());
+        }
+
+        // An oracle written apart from the model: in every generated case, each action on a
+        // further session names one created before it and not deleted, no session is
+        // created past the limit, and the extra subscriber is opened and closed in turn.
+        #[test]
+        fn generated_session_and_subscriber_actions_are_well_formed(seed in any::<u64>(), max in 1usize..12) {
+            let case = generate(seed, max);
+            let mut sessions: Vec<bool> = Vec::new();
+            let mut subscriber = false;
+            for a in &case {
+                match a {
+                    Action::NewSession => sessions.push(true),
+                    Action::PromptIn { session } | Action::DeleteSession { session } => {
+                        let i = usize::from(*session) - 2;
+                        prop_assert!(sessions.get(i) == Some(&true), "{:?}: session {} is not open", case, session);
+                        if matches!(a, Action::DeleteSession { .. }) {
+                            sessions[i] = false;
+                        }
+                    }
+                    Action::OpenSubscriber => { prop_assert!(!subscriber); subscriber = true; }
+                    Action::CloseSubscriber => { prop_assert!(subscriber); subscriber = false; }
+                    _ => {}
+                }
+            }
+            prop_assert!(sessions.len() <= usize::from(MAX_EXTRA_SESSIONS));
         }
     }
 }

@@ -40,6 +40,11 @@ pub struct CaseRecord {
     /// The known failures the fingerprint was recognised as.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known_as: Vec<String>,
+    /// Its checks that only a known failure's consequences explain (none of them fails
+    /// it in its own scenario): the known failure showing through checks its scenario
+    /// does not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consequences: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
@@ -53,6 +58,9 @@ pub struct Finding {
     pub new: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known_as: Vec<String>,
+    /// As [`CaseRecord::consequences`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consequences: Vec<String>,
     /// The first case that showed it, its seed and sequence.
     pub first_case: String,
     pub seed: u64,
@@ -112,6 +120,22 @@ pub struct ExploreDoc {
     pub interrupted: bool,
 }
 
+impl Finding {
+    /// `NEW`, or `known (` the known failures `)`, with the checks only their
+    /// consequences explain.
+    pub fn label(&self) -> String {
+        match (self.new, self.consequences.is_empty()) {
+            (true, _) => "NEW".to_string(),
+            (false, true) => format!("known ({})", self.known_as.join(", ")),
+            (false, false) => format!(
+                "known ({}; {} as its consequence)",
+                self.known_as.join(", "),
+                self.consequences.join(", ")
+            ),
+        }
+    }
+}
+
 impl ExploreDoc {
     pub fn new_findings(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.new)
@@ -158,12 +182,7 @@ pub fn render_md(doc: &ExploreDoc) -> String {
         let _ = writeln!(s, "No case failed.\n");
     }
     for f in &doc.findings {
-        let kind = if f.new {
-            "NEW".to_string()
-        } else {
-            format!("known ({})", f.known_as.join(", "))
-        };
-        let _ = writeln!(s, "### {kind}: `{}`\n", f.fingerprint);
+        let _ = writeln!(s, "### {}: `{}`\n", f.label(), f.fingerprint);
         let _ = writeln!(s, "- seen in {} case(s), first `{}` (seed {})", f.seen, f.first_case, f.seed);
         let _ = writeln!(s, "- original: {}", sequence(&f.original));
         if f.shrunk {

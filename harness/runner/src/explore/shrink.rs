@@ -43,6 +43,11 @@ pub fn candidates(actions: &[Action]) -> Vec<Candidate> {
     for i in (0..n.saturating_sub(1)).rev() {
         push(without(i, i + 2), format!("delete actions {}-{}", i + 1, i + 2));
     }
+    // Fewer sessions: a further session goes with everything done in it.
+    let created = actions.iter().filter(|a| **a == Action::NewSession).count() as u8;
+    for n in (2..2 + created).rev() {
+        push(without_session(actions, n), format!("drop session {n} and its actions"));
+    }
     for (i, a) in actions.iter().enumerate() {
         if let Action::PromptSleep { secs } = a {
             if *secs >= LONG_SLEEP_SECS {
@@ -58,6 +63,26 @@ pub fn candidates(actions: &[Action]) -> Vec<Candidate> {
         }
     }
     out
+}
+
+/// `actions` without further session `n`: its `new-session` (the `n - 1`th), the
+/// actions in it, and the sessions created after it numbered one less.
+pub fn without_session(actions: &[Action], n: u8) -> Vec<Action> {
+    let mut made = 1u8;
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::NewSession => {
+                made += 1;
+                (made != n).then_some(Action::NewSession)
+            }
+            other => match other.other_session() {
+                Some(s) if s == n => None,
+                Some(s) => Some(other.in_session(if s > n { s - 1 } else { s })),
+                None => Some(*other),
+            },
+        })
+        .collect()
 }
 
 /// One kept shrink step.
@@ -217,20 +242,83 @@ mod tests {
         };
         let known = [idle_once];
         let noise = server.play(&[Action::PromptSleep { secs: LONG_SLEEP_SECS }, Action::AbortHttp], 0).unwrap();
-        assert_eq!(recognise(&noise, &known).len(), 1);
+        assert_eq!(recognise(&noise, &known).map(|r| r.known.len()), Some(1));
         let bug = [
             Action::PromptSleep { secs: LONG_SLEEP_SECS },
             Action::AbortPlugin { via: Via::Client },
             Action::PromptText,
         ];
         let fp = server.play(&bug, 0).unwrap();
-        assert!(recognise(&fp, &known).is_empty(), "the injected bug is a finding");
+        assert!(recognise(&fp, &known).is_none(), "the injected bug is a finding");
         // A later HTTP abort ends the tool: the bug does not show, only the known noise.
         let masked = [bug.as_slice(), &[Action::AbortHttp]].concat();
         assert_eq!(server.play(&masked, 0), Some(noise));
     }
 
+    #[test]
+    fn fewer_sessions_drops_one_with_its_actions_and_renumbers_the_rest() {
+        let a = [
+            Action::PromptText,
+            Action::NewSession,
+            Action::NewSession,
+            Action::PromptIn { session: 2 },
+            Action::PromptIn { session: 3 },
+            Action::DeleteSession { session: 3 },
+        ];
+        assert_eq!(
+            without_session(&a, 2),
+            vec![Action::PromptText, Action::NewSession, Action::PromptIn { session: 2 }, Action::DeleteSession { session: 2 }]
+        );
+        assert_eq!(without_session(&a, 3), vec![Action::PromptText, Action::NewSession, Action::PromptIn { session: 2 }]);
+        // The simplification is offered (deleting the `new-session` alone is not a case).
+        let c = candidates(&a);
+        assert!(c.iter().any(|c| c.how == "drop session 2 and its actions" && c.actions == without_session(&a, 2)));
+    }
+
+    #[test]
+    fn a_cross_session_bug_shrinks_to_one_further_session() {
+        let bug = FakeServer::with_cross_session_bug();
+        // Session 3's turn meets the tool; session 2 is noise, and so is the subscriber.
+        let failing = vec![
+            Action::PromptText,
+            Action::NewSession,
+            Action::PromptIn { session: 2 },
+            Action::NewSession,
+            Action::OpenSubscriber,
+            Action::PromptSleep { secs: LONG_SLEEP_SECS },
+            Action::PromptIn { session: 3 },
+            Action::DeleteSession { session: 2 },
+            Action::AbortHttp,
+            Action::CloseSubscriber,
+        ];
+        let fp = bug.play(&failing, 0).expect("the bug shows");
+        let s = shrink_with(&failing, 500, |c| bug.play(c, 0).as_ref() == Some(&fp));
+        assert_eq!(
+            s.best(),
+            &[Action::NewSession, Action::PromptSleep { secs: SHORT_SLEEP_SECS }, Action::PromptIn { session: 2 }],
+            "steps: {:#?}",
+            s.steps
+        );
+        assert!(s.steps.iter().any(|st| st.how.starts_with("drop session")), "{:#?}", s.steps);
+    }
+
     proptest! {
+        // Against the fake server, whatever generated case shows the cross-session bug
+        // shrinks to three actions in one further session.
+        #[test]
+        fn generated_cross_session_failures_shrink_to_one_session(i in 0u64..4000) {
+            let bug = FakeServer::with_cross_session_bug();
+            let case = generate(case_seed(12, i), 10);
+            if let Some(fp) = bug.play(&case, 0) {
+                let s = shrink_with(&case, 500, |c| bug.play(c, 0).as_ref() == Some(&fp));
+                prop_assert_eq!(s.best().len(), 3, "{:?} -> {:?}", case, s.best());
+                prop_assert_eq!(s.best().iter().filter(|a| **a == Action::NewSession).count(), 1);
+                let in_two = Action::PromptIn { session: 2 };
+                prop_assert!(s.best().contains(&in_two), "{:?}", s.best());
+                prop_assert_eq!(bug.play(s.best(), 0), Some(fp));
+            }
+        }
+
         // Against the fake server, whatever generated case shows the bug shrinks to the
         // bug's two actions, and the result still reproduces.
         #[test]

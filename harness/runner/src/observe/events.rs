@@ -83,6 +83,20 @@ where
     })
 }
 
+/// Opens `path` as an event stream: none when `cancel` fired first, else the response
+/// or why there is none (`answered 401`, `failed: ...`).
+pub async fn open_events(api: &Api, path: &str, cancel: &CancellationToken) -> Option<Result<reqwest::Response, String>> {
+    let resp = tokio::select! {
+        r = api.open_stream(path) => r,
+        _ = cancel.cancelled() => return None,
+    };
+    Some(match resp {
+        Ok(r) if r.status().is_success() => Ok(r),
+        Ok(r) => Err(format!("answered {}", r.status())),
+        Err(e) => Err(format!("failed: {e}")),
+    })
+}
+
 /// Subscribes to one stream and records its events until `cancel` fires or the stream
 /// ends. `connected` fires when `server.connected` arrives: the subscription is live.
 pub async fn observe_path(
@@ -95,21 +109,12 @@ pub async fn observe_path(
     watch: StreamWatch,
 ) {
     let name = stream.path();
-    let resp = tokio::select! {
-        r = api.open_stream(&path) => r,
-        _ = cancel.cancelled() => return,
-    };
-    let resp = match resp {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => {
+    let resp = match open_events(&api, &path, &cancel).await {
+        None => return,
+        Some(Ok(r)) => r,
+        Some(Err(why)) => {
             rec.record(Observation::Harness {
-                message: format!("GET {name} answered {}", r.status()),
-            });
-            return;
-        }
-        Err(e) => {
-            rec.record(Observation::Harness {
-                message: format!("GET {name} failed: {e}"),
+                message: format!("GET {name} {why}"),
             });
             return;
         }

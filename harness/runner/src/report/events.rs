@@ -42,7 +42,8 @@ pub struct RunHeader {
     /// Where this run's reports go.
     pub report_dir: String,
     /// What this run is part of, when it is one round of a bigger job (check-plugin's
-    /// `without the plugin` / `with the plugin`).
+    /// `without the plugin` / `with the plugin`; `explore`, whose cells are generated as
+    /// it goes, so `cells` is 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round: Option<String>,
     /// Cells this run will report.

@@ -17,7 +17,8 @@ pub struct Terminal {
     tty: bool,
     /// Answers on stdout (off when stdout carries JSON lines).
     answers_to_stdout: bool,
-    /// The current run's round (check-plugin), which changes how its cells are printed.
+    /// The current run's round (check-plugin's, or explore's), which changes how its
+    /// cells are printed.
     round: Option<String>,
     /// The current run's report dir.
     report_dir: Option<String>,
@@ -301,13 +302,17 @@ impl Reporter for Terminal {
             ),
             Event::ExploreFinished { doc } => {
                 for f in &doc.findings {
-                    let kind = if f.new { "NEW" } else { "known" };
-                    writeln!(err, "{kind} {} minimal [{}]", f.fingerprint, crate::explore::describe(&f.minimal))?;
+                    writeln!(err, "{} {} minimal [{}]", f.label(), f.fingerprint, crate::explore::describe(&f.minimal))?;
                     if let Some(r) = &f.replay {
                         writeln!(err, "  replay: {r}")?;
                     }
                 }
-                writeln!(err, "explore: {}", doc.headline)
+                writeln!(err, "explore: {}", doc.headline)?;
+                // The explorer's runs are a round: the run's own end line is not printed.
+                match self.report_dir.take() {
+                    Some(dir) => writeln!(err, "report: {dir}"),
+                    None => Ok(()),
+                }
             }
         }
     }
