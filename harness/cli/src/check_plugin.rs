@@ -59,7 +59,7 @@ pub struct CheckPluginArgs {
     /// Argument cases per custom tool, at most (valid cases and edge cases).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub tool_cases: usize,
-    /// A custom tool's call still running this long (ms) after its prompt is a hang.
+    /// A custom tool's call still running this long (ms) after it started is a hang.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub tool_deadline_ms: u64,
     /// The seed of the generated arguments (the same seed gives the same calls).

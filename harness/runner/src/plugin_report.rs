@@ -852,7 +852,7 @@ pub fn add_tool_calls(v: &mut VersionReport, calls: Vec<ToolCall>, deadline_ms: 
             Severity::Problem,
             "tool-hangs",
             CallOutcome::Hung,
-            &format!("was still running {} after its call (the harness then aborted the turn)", ms_text(deadline_ms as f64)),
+            &format!("was still running {} after it started (the harness then aborted the turn)", ms_text(deadline_ms as f64)),
         );
         report(Severity::Warning, "tool-threw", CallOutcome::Threw, "threw on arguments its schema accepts");
         report(Severity::Warning, "tool-args-refused", CallOutcome::Refused, "was not run: opencode refused arguments the schema it advertises accepts");
@@ -1357,7 +1357,7 @@ mod tests {
             "the tool's hook-threw gives way to its tool-threw"
         );
         let m = &v.findings[1].message;
-        assert!(m.starts_with("`hang` was still running 5.0 s after its call"), "{m}");
+        assert!(m.starts_with("`hang` was still running 5.0 s after it started"), "{m}");
         assert!(m.contains(r#"case `typical` {"input":"x"}"#) && m.contains("tools/1.18.34/plugin-custom-tools"), "{m}");
         assert!(v.findings[0].message.contains("boom refuses"), "{}", v.findings[0].message);
         assert_eq!(v.tool_calls.len(), 4);

@@ -331,7 +331,7 @@ fn custom_tools_are_called_with_generated_arguments_and_throws_and_hangs_are_fin
     assert_eq!(c.code, 1, "{}", c.stderr);
     let (severity, message) = c.finding("tool-hangs");
     assert_eq!(severity, "problem");
-    assert!(message.contains("`hanging_tool` was still running 5.0 s after its call"), "{message}");
+    assert!(message.contains("`hanging_tool` was still running 5.0 s after it started"), "{message}");
     let hung = calls(&c, "hanging_tool");
     assert_eq!(hung.len(), 2);
     for call in &hung {
