@@ -10,6 +10,7 @@ use oc_conform_app::drivers::baseline_cache::BaselineCache;
 use oc_conform_app::drivers::check_plugin::{self, PluginPlan};
 use oc_conform_app::{reporters, workspace, AppError, Workspace};
 use std::path::PathBuf;
+use oc_conform_runner::plugin_tools::ToolSettings;
 
 #[derive(Args, Debug, Clone)]
 pub struct CheckPluginArgs {
@@ -51,6 +52,19 @@ pub struct CheckPluginArgs {
     /// Keep each scenario's sandbox on disk for debugging.
     #[arg(long)]
     pub keep_sandbox: bool,
+    /// Do not call the plugin's custom tools (they are called with arguments generated
+    /// from their schemas, in a scenario of their own).
+    #[arg(long)]
+    pub no_tools: bool,
+    /// Argument cases per custom tool, at most (valid cases and edge cases).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub tool_cases: usize,
+    /// A custom tool's call still running this long (ms) after it started is a hang.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub tool_deadline_ms: u64,
+    /// The seed of the generated arguments (the same seed gives the same calls).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub tool_seed: u64,
     /// `human` (default) or `json`: one JSON object per line on stdout (reports/README.md).
     #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
     pub message_format: MessageFormatArg,
@@ -82,6 +96,11 @@ async fn inner(args: CheckPluginArgs) -> Result<u8, AppError> {
         no_baseline: args.no_baseline,
         block_ms: args.block_ms,
         keep_sandbox: args.keep_sandbox,
+        tools: (!args.no_tools && args.tool_cases > 0).then_some(ToolSettings {
+            seed: args.tool_seed,
+            cases_per_tool: args.tool_cases,
+            deadline_ms: args.tool_deadline_ms,
+        }),
         baseline_cache: (!args.no_baseline_cache).then(|| BaselineCache::new(installer.cache_dir(), &ws.plugins_dir())),
     };
     let bus = reporters::for_check_plugin(args.message_format.into());

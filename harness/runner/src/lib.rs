@@ -11,6 +11,7 @@ pub mod install;
 pub mod leftovers;
 pub mod observe;
 pub mod plugin_report;
+pub mod plugin_tools;
 pub mod plugin_wrap;
 pub mod port4096;
 pub mod probe;

@@ -3,6 +3,7 @@
 //! and, per version, once without it (the baseline). Pure functions over timelines and
 //! cell reports; the CLI runs the scenarios and writes `plugin-report.json` / `.md`.
 
+use crate::plugin_tools::{self, CallOutcome, ToolCall};
 use crate::plugin_wrap::{self, PluginKind};
 use crate::report::CellReport;
 use oc_conform_checks::outcome::Outcome;
@@ -14,11 +15,28 @@ use std::fmt::Write as _;
 
 pub const PLUGIN_REPORT_FORMAT_VERSION: u32 = 1;
 
-/// Hooks known never to be called by some releases, with the upstream reference.
-const KNOWN_UNCALLED: &[(&str, &str)] = &[(
+/// Hooks a range of releases never calls, however a plugin registers them: (hook, first
+/// release, last release measured, why). Measured by `check-plugin
+/// fixtures/plugins/every-hook.js --opencode V --no-baseline` (the plugin registers every
+/// hook `@opencode-ai/plugin` declares): a hook listed here was registered and loaded, and
+/// no scenario reached it on any release of the range. A release outside every range is
+/// not assumed either way: the hook is then "never reached by these scenarios".
+pub const NOT_CALLED_BY_RELEASE: &[(&str, &str, &str, &str)] = &[(
     "permission.ask",
-    "declared in @opencode-ai/plugin but not called by recent releases (upstream #7006, #9229)",
+    "1.15.13",
+    "1.18.34",
+    "declared in @opencode-ai/plugin but not called (upstream #7006, #9229; measured on 1.15.13 and 1.18.34 with a permission asked and replied)",
 )];
+
+/// Why `version` never calls `hook`, when a measured range of [`NOT_CALLED_BY_RELEASE`]
+/// holds it.
+pub fn not_called_by(version: &str, hook: &str) -> Option<&'static str> {
+    let v = semver::Version::parse(version).ok()?;
+    NOT_CALLED_BY_RELEASE.iter().find_map(|(h, from, to, why)| {
+        let (from, to) = (semver::Version::parse(from).ok()?, semver::Version::parse(to).ok()?);
+        (*h == hook && from <= v && v <= to).then_some(*why)
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -86,6 +104,24 @@ pub struct HookStats {
     pub threw: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_throw: Option<String>,
+    /// The scenarios in which it was called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<String>,
+}
+
+/// One row of the hook coverage table: a hook the plugin registered, and whether and
+/// where the scenarios reached it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookCoverage {
+    pub hook: String,
+    /// `called`, `not called by this release` (see [`NOT_CALLED_BY_RELEASE`]) or
+    /// `never reached by these scenarios`.
+    pub status: String,
+    pub scenarios: Vec<String>,
+    pub calls: usize,
+    pub max_ms: f64,
+    pub p95_ms: f64,
+    pub threw: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +169,12 @@ pub struct VersionReport {
     pub values_registered: Vec<String>,
     pub hooks: Vec<HookStats>,
     pub never_called: Vec<String>,
+    /// Every registered hook, called or not, with the scenarios that reached it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<HookCoverage>,
+    /// Each call of a custom tool with generated arguments, and what came of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     pub scenarios: Vec<ScenarioSummary>,
     pub leaks: Vec<Leak>,
     pub findings: Vec<Finding>,
@@ -256,12 +298,16 @@ pub fn hook_stats<'a>(timelines: impl Iterator<Item = &'a Timeline>) -> Vec<Hook
         sync: Vec<f64>,
         threw: usize,
         first: Option<String>,
+        scenarios: Vec<String>,
     }
     let mut by: BTreeMap<String, Acc> = BTreeMap::new();
     for t in timelines {
         for r in wrapper_records(t).filter(|r| r["event"] == "hook") {
             let Some(hook) = r["hook"].as_str() else { continue };
             let a = by.entry(hook.to_string()).or_default();
+            if !a.scenarios.contains(&t.scenario) {
+                a.scenarios.push(t.scenario.clone());
+            }
             a.ms.push(r["ms"].as_f64().unwrap_or(0.0));
             a.sync.push(r["sync_ms"].as_f64().unwrap_or(0.0));
             if !r["threw"].is_null() {
@@ -283,6 +329,7 @@ pub fn hook_stats<'a>(timelines: impl Iterator<Item = &'a Timeline>) -> Vec<Hook
                 p95_sync_ms: round1(percentile(&a.sync, 95.0)),
                 threw: a.threw,
                 first_throw: a.first,
+                scenarios: a.scenarios,
             }
         })
         .collect()
@@ -349,14 +396,25 @@ fn load_status<'a>(
     )
 }
 
-/// From the first prompt or command step to the session's first idle event after it.
-pub fn turn_ms(t: &Timeline) -> Option<f64> {
-    let start = t.entries.iter().find(|e| {
-        matches!(&e.obs, Observation::Step { name, phase: StepPhase::Started, .. }
-            if name == "prompt" || name.starts_with("command "))
-    })?;
-    let session = t.session_id.as_deref();
-    let idle = t.entries.iter().skip(start.seq as usize).find(|e| match &e.obs {
+/// The hooks the wrapper says the plugin registered in this run (`tool:<name>` for a
+/// custom tool).
+pub fn registered_hooks(t: &Timeline) -> Vec<String> {
+    load_status(std::iter::once(t)).0
+}
+
+/// The tools the server listed, with their schemas, when the run asked
+/// ([`plugin_tools::TOOL_LIST_PATH`]); `None` when it did not or got no list.
+pub fn listed_tools(t: &Timeline) -> Option<Vec<wire::ToolInfo>> {
+    t.entries.iter().find_map(|e| match &e.obs {
+        Observation::Http { path, status: 200, body, .. } if path == plugin_tools::TOOL_LIST_PATH => wire::tool_list(body),
+        _ => None,
+    })
+}
+
+/// An idle event (`session.status` idle or `session.idle`) on the global stream, of
+/// `session` or of no session in particular.
+pub fn is_idle_event(obs: &Observation, session: Option<&str>) -> bool {
+    match obs {
         Observation::Event {
             stream: EventStream::Global,
             event_type,
@@ -367,7 +425,21 @@ pub fn turn_ms(t: &Timeline) -> Option<f64> {
             ours && wire::decode(event_type, properties).busy() == Some(false)
         }
         _ => false,
+    }
+}
+
+/// From the first prompt or command step to the session's first idle event after it.
+pub fn turn_ms(t: &Timeline) -> Option<f64> {
+    let start = t.entries.iter().find(|e| {
+        matches!(&e.obs, Observation::Step { name, phase: StepPhase::Started, .. }
+            if name == "prompt" || name.starts_with("command "))
     })?;
+    let session = t.session_id.as_deref();
+    let idle = t
+        .entries
+        .iter()
+        .skip(start.seq as usize)
+        .find(|e| is_idle_event(&e.obs, session))?;
     Some(round1(idle.at_ms - start.at_ms))
 }
 
@@ -571,6 +643,8 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
                     plugin_fault = true;
                     let whose = if i.core {
                         "expected to pass on this version"
+                    } else if i.scenario == plugin_tools::SCENARIO {
+                        "check-plugin's calls of the plugin's custom tools"
                     } else {
                         "your scenario"
                     };
@@ -686,18 +760,14 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
         .collect();
     if loaded {
         for h in &never_called {
-            let known = KNOWN_UNCALLED
-                .iter()
-                .find(|(k, _)| k == h)
-                .map(|(_, why)| format!(": {why}"))
-                .unwrap_or_default();
-            add(
-                Severity::Warning,
-                "hook-never-called",
-                format!("`{h}` is registered but was never called on {version} during these scenarios{known}"),
-            );
+            let message = match not_called_by(version, h) {
+                Some(why) => format!("`{h}` is registered but not called by this release ({version}): {why}; not the plugin's fault"),
+                None => format!("`{h}` is registered but was never called on {version} during these scenarios"),
+            };
+            add(Severity::Warning, "hook-never-called", message);
         }
     }
+    let coverage = coverage(version, &hooks_registered, &hooks);
 
     // Leaks: processes teardown had to kill, that the baseline run did not leave.
     let mut leaks = Vec::new();
@@ -750,10 +820,114 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
         values_registered,
         hooks,
         never_called,
+        coverage,
+        tool_calls: vec![],
         scenarios,
         leaks,
         findings,
     }
+}
+
+/// The hook coverage table: every registered hook (and any other that was called), with
+/// the scenarios that reached it and its call times.
+pub fn coverage(version: &str, registered: &[String], stats: &[HookStats]) -> Vec<HookCoverage> {
+    let mut names: Vec<&String> = registered.iter().collect();
+    names.extend(stats.iter().map(|h| &h.hook).filter(|h| !registered.contains(h)));
+    names
+        .into_iter()
+        .map(|hook| {
+            let s = stats.iter().find(|h| &h.hook == hook);
+            let status = match s {
+                Some(_) => "called",
+                None if not_called_by(version, hook).is_some() => "not called by this release",
+                None => "never reached by these scenarios",
+            };
+            HookCoverage {
+                hook: hook.clone(),
+                status: status.to_string(),
+                scenarios: s.map(|s| s.scenarios.clone()).unwrap_or_default(),
+                calls: s.map_or(0, |s| s.calls),
+                max_ms: s.map_or(0.0, |s| s.max_ms),
+                p95_ms: s.map_or(0.0, |s| s.p95_ms),
+                threw: s.map_or(0, |s| s.threw),
+            }
+        })
+        .collect()
+}
+
+fn short_json(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 120 {
+        format!("{}…", text.chars().take(120).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The calls of the custom tools (from [`plugin_tools::outcomes`]) into a version's
+/// report: a tool that hangs or leaves the session busy is a problem, one that throws on
+/// arguments its schema accepts a warning (opencode gives the model the error and the
+/// turn goes on: measured on 1.15.13 and 1.18.34), each with its witness: the case, its
+/// arguments, what happened and the run's artifacts. A tool's `hook-threw` warning gives
+/// way to its `tool-threw`.
+pub fn add_tool_calls(v: &mut VersionReport, calls: Vec<ToolCall>, deadline_ms: u64, artifacts: &str) {
+    let mut tools: Vec<&str> = Vec::new();
+    for c in &calls {
+        if !tools.contains(&c.tool.as_str()) {
+            tools.push(&c.tool);
+        }
+    }
+    let mut findings = Vec::new();
+    for tool in &tools {
+        let mine: Vec<&ToolCall> = calls.iter().filter(|c| c.tool == *tool).collect();
+        let witness = |c: &ToolCall| format!("case `{}` {}", c.case, short_json(&c.arguments));
+        let mut report = |severity, kind: &str, of: CallOutcome, what: &str| {
+            let hit: Vec<&&ToolCall> = mine.iter().filter(|c| c.outcome == of).collect();
+            if let Some(first) = hit.first() {
+                findings.push(Finding {
+                    severity,
+                    kind: kind.to_string(),
+                    message: format!(
+                        "`{tool}` {what} in {} of {} calls; first: {}: {} (the session came back to idle: {}; artifacts: `{artifacts}`)",
+                        hit.len(),
+                        mine.len(),
+                        witness(first),
+                        if first.detail.is_empty() { "-" } else { &first.detail },
+                        if first.back_to_idle { "yes" } else { "no" },
+                    ),
+                });
+            }
+        };
+        report(
+            Severity::Problem,
+            "tool-hangs",
+            CallOutcome::Hung,
+            &format!("was still running {} after it started (the harness then aborted the turn)", ms_text(deadline_ms as f64)),
+        );
+        report(Severity::Warning, "tool-threw", CallOutcome::Threw, "threw on arguments its schema accepts");
+        report(Severity::Warning, "tool-args-refused", CallOutcome::Refused, "was not run: opencode refused arguments the schema it advertises accepts");
+        report(Severity::Infra, "no-verdict", CallOutcome::NotRun, "was not called (no tool part seen)");
+        if let Some(c) = mine.iter().find(|c| !c.back_to_idle && c.outcome != CallOutcome::NotRun) {
+            findings.push(Finding {
+                severity: Severity::Problem,
+                kind: "tool-breaks-session".into(),
+                message: format!(
+                    "after a call of `{tool}` ({}, {}) the session never came back to idle, even after an abort (artifacts: `{artifacts}`)",
+                    witness(c),
+                    c.outcome.as_str()
+                ),
+            });
+        }
+    }
+    let threw: Vec<String> = findings
+        .iter()
+        .filter(|f| f.kind == "tool-threw")
+        .filter_map(|f| f.message.split('`').nth(1).map(|t| format!("tool:{t}")))
+        .collect();
+    v.findings
+        .retain(|f| !(f.kind == "hook-threw" && threw.iter().any(|h| f.message.starts_with(&format!("`{h}`")))));
+    v.findings.extend(findings);
+    v.tool_calls = calls;
 }
 
 /// `plugin-report.md`.
@@ -827,7 +1001,11 @@ pub fn markdown(r: &PluginReport) -> String {
                 s,
                 "| {}{} | {} | {} | {} | `{}` |",
                 sc.scenario,
-                if sc.core { "" } else { " (yours)" },
+                match (sc.core, sc.scenario == plugin_tools::SCENARIO) {
+                    (true, _) => "",
+                    (false, true) => " (generated)",
+                    (false, false) => " (yours)",
+                },
                 outcome,
                 match (&sc.baseline_outcome, sc.baseline_cached) {
                     (Some(b), true) => format!("{b} (cached)"),
@@ -839,24 +1017,48 @@ pub fn markdown(r: &PluginReport) -> String {
             );
         }
         s.push('\n');
-        if !v.hooks.is_empty() {
-            let _ = writeln!(s, "### Hook calls\n");
+        if !v.coverage.is_empty() {
+            let _ = writeln!(s, "### Hook coverage\n");
             let _ = writeln!(
                 s,
-                "`max`/`p95`: from the call until its promise settled. `sync`: the part before its first `await`, during which the server does nothing else.\n"
+                "Every hook the plugin registered. `max`/`p95`: from the call until its promise settled. `sync`: the part before its first `await`, during which the server does nothing else. A hook \"not called by this release\" is one opencode never calls there (measured), not the plugin's fault.\n"
             );
-            let _ = writeln!(s, "| hook | calls | max | p95 | max sync (blocking) | threw |");
-            let _ = writeln!(s, "|---|---|---|---|---|---|");
-            for h in &v.hooks {
+            let _ = writeln!(s, "| hook | status | reached by | calls | max | p95 | max sync (blocking) | threw |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+            for c in &v.coverage {
+                let sync = v.hooks.iter().find(|h| h.hook == c.hook).map_or("-".into(), |h| ms_text(h.max_sync_ms));
+                let timed = c.calls > 0;
                 let _ = writeln!(
                     s,
-                    "| `{}` | {} | {} | {} | {} | {} |",
-                    h.hook,
-                    h.calls,
-                    ms_text(h.max_ms),
-                    ms_text(h.p95_ms),
-                    ms_text(h.max_sync_ms),
-                    h.threw
+                    "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+                    c.hook,
+                    c.status,
+                    if c.scenarios.is_empty() { "-".into() } else { c.scenarios.join(", ") },
+                    c.calls,
+                    if timed { ms_text(c.max_ms) } else { "-".into() },
+                    if timed { ms_text(c.p95_ms) } else { "-".into() },
+                    sync,
+                    c.threw
+                );
+            }
+            s.push('\n');
+        }
+        if !v.tool_calls.is_empty() {
+            let _ = writeln!(s, "### Custom tools called with generated arguments\n");
+            let _ = writeln!(s, "| tool | case | arguments | outcome | time | back to idle | detail |");
+            let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+            for c in &v.tool_calls {
+                let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | `{}` | {} | {} | {} | {} |",
+                    c.tool,
+                    c.case,
+                    cell(&short_json(&c.arguments)),
+                    c.outcome.as_str(),
+                    c.ms.map_or("-".into(), ms_text),
+                    if c.back_to_idle { "yes" } else { "**no**" },
+                    cell(&c.detail)
                 );
             }
             s.push('\n');
@@ -1144,6 +1346,101 @@ mod tests {
         // Slower twice: reported with both measurements.
         let m = slower(turn_pair(4100.0, 1800.0, Some((4000.0, 1700.0)))).expect("a slower-turn warning");
         assert!(m.contains("measured again: 4.0 s and 1.7 s"), "{m}");
+    }
+
+    #[test]
+    fn the_coverage_table_names_each_hook_its_scenarios_and_what_no_call_means() {
+        let mut a = timeline(&[
+            json!({"event": "loaded", "hooks": ["event", "permission.ask", "shell.env", "tool:echo"]}),
+            json!({"event": "hook", "hook": "event", "ms": 2.0, "sync_ms": 0.1}),
+        ]);
+        a.scenario = "plugin-loads".into();
+        let mut b = timeline(&[
+            json!({"event": "hook", "hook": "event", "ms": 4.0, "sync_ms": 0.1}),
+            json!({"event": "hook", "hook": "tool:echo", "ms": 1.0, "sync_ms": 0.1, "threw": {"message": "no"}}),
+        ]);
+        b.scenario = "plugin-custom-tools".into();
+        let v = analyze_version(
+            "1.18.34",
+            &[input("plugin-loads", PASS, a, Some(PASS)), input("plugin-custom-tools", PASS, b, None)],
+            &Thresholds::default(),
+        );
+        let row = |h: &str| v.coverage.iter().find(|c| c.hook == h).unwrap_or_else(|| panic!("{h}: {:?}", v.coverage));
+        assert_eq!(row("event").scenarios, ["plugin-loads", "plugin-custom-tools"]);
+        assert_eq!((row("event").calls, row("event").max_ms, row("event").status.as_str()), (2, 4.0, "called"));
+        assert_eq!(row("tool:echo").threw, 1);
+        assert_eq!(row("permission.ask").status, "not called by this release");
+        assert_eq!(row("shell.env").status, "never reached by these scenarios");
+        let ask = v.findings.iter().find(|f| f.message.starts_with("`permission.ask`")).unwrap();
+        assert!(ask.message.contains("not called by this release (1.18.34)"), "{}", ask.message);
+        // Outside the measured range nothing is assumed.
+        assert_eq!(not_called_by("1.14.48", "permission.ask"), None);
+        assert!(not_called_by("1.15.13", "permission.ask").is_some());
+        assert_eq!(not_called_by("1.18.34", "event"), None);
+        let md = markdown(&PluginReport {
+            format_version: 1,
+            tool: "t".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            plugin: PluginInfo {
+                source: "p".into(),
+                kind: PluginKind::File,
+                name: "p".into(),
+                entry: "p".into(),
+                dependencies: vec![],
+                install_deviations: vec![],
+            },
+            verdict: "ok".into(),
+            thresholds: BTreeMap::new(),
+            versions: vec![v],
+        });
+        assert!(md.contains("| `event` | called | plugin-loads, plugin-custom-tools | 2 | 4 ms |"), "{md}");
+        assert!(md.contains("| `permission.ask` | not called by this release | - | 0 | - |"), "{md}");
+    }
+
+    fn call(tool: &str, outcome: CallOutcome, back_to_idle: bool, detail: &str) -> ToolCall {
+        ToolCall {
+            tool: tool.into(),
+            case: "typical".into(),
+            arguments: json!({"input": "x"}),
+            outcome,
+            detail: detail.into(),
+            ms: Some(3.0),
+            back_to_idle,
+        }
+    }
+
+    #[test]
+    fn a_hanging_tool_is_a_problem_a_throwing_one_a_warning_each_with_its_witness() {
+        let mut v = analyze_version("1.18.34", &[input("s", PASS, timeline(&[json!({"event": "loaded", "hooks": []})]), Some(PASS))], &Thresholds::default());
+        v.findings.push(Finding {
+            severity: Severity::Warning,
+            kind: "hook-threw".into(),
+            message: "`tool:boom` threw in 1 of 1 calls: Error: no".into(),
+        });
+        let calls = vec![
+            call("echo", CallOutcome::Answered, true, "echo received x"),
+            call("boom", CallOutcome::Threw, true, "boom refuses"),
+            call("hang", CallOutcome::Hung, true, "after the abort the tool part ended in error: Tool execution aborted"),
+            call("stuck", CallOutcome::Hung, false, "after the abort the tool part stayed `running`"),
+        ];
+        add_tool_calls(&mut v, calls, 5_000, "tools/1.18.34/plugin-custom-tools");
+        assert_eq!(
+            kinds(&v),
+            [
+                (Severity::Warning, "tool-threw"),
+                (Severity::Problem, "tool-hangs"),
+                (Severity::Problem, "tool-hangs"),
+                (Severity::Problem, "tool-breaks-session")
+            ],
+            "the tool's hook-threw gives way to its tool-threw"
+        );
+        let m = &v.findings[1].message;
+        assert!(m.starts_with("`hang` was still running 5.0 s after it started"), "{m}");
+        assert!(m.contains(r#"case `typical` {"input":"x"}"#) && m.contains("tools/1.18.34/plugin-custom-tools"), "{m}");
+        assert!(v.findings[0].message.contains("boom refuses"), "{}", v.findings[0].message);
+        assert_eq!(v.tool_calls.len(), 4);
+        assert_eq!(PluginReport::overall(&[v]), "problems");
     }
 
     #[test]

@@ -216,6 +216,42 @@ fn default_deadline_ms() -> u64 {
 }
 
 impl Scenario {
+    /// A scenario compiled at run time (explore's cases, check-plugin's custom-tools
+    /// calls): turns answered from `turns` (then `after_tool` after each tool result), no
+    /// plugin, no config; the caller sets what else it needs.
+    pub fn generated(
+        name: &str,
+        description: &str,
+        deadline_ms: u64,
+        (turns, after_tool): (Vec<ModelTurn>, &str),
+        steps: Vec<Step>,
+        checks: Vec<CheckSpec>,
+        tags: &[&str],
+    ) -> Scenario {
+        Scenario {
+            format_version: 1,
+            name: name.to_string(),
+            description: description.to_string(),
+            upstream: vec![],
+            deadline_ms,
+            plugins: vec![],
+            opencode_config: Default::default(),
+            env: Default::default(),
+            plugin_params: Default::default(),
+            model: ModelScript {
+                turns,
+                title: None,
+                after_tool: Some(after_tool.to_string()),
+            },
+            steps,
+            checks,
+            needs_process_control: None,
+            requires: Default::default(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            port_4096: None,
+        }
+    }
+
     /// True when some step signals, stops or globally disposes the server process (see
     /// `requirements`), or the file says so.
     pub fn needs_process_control(&self) -> bool {
@@ -419,7 +455,16 @@ pub enum OnTimeout {
     Error,
     Continue,
     Fail,
+    /// Abort the session (`POST /session/{id}/abort`), then continue: ends a turn still
+    /// running at the deadline without aborting a session that already went idle (an
+    /// abort of an idle session poisons its next prompt on 1.18.34: measured by
+    /// check-plugin's custom-tools calls).
+    Abort,
 }
+
+/// The note a wait with `on_timeout = "abort"` records (a `harness` entry) before it
+/// aborts: where an analysis of the timeline finds the abort.
+pub const ABORT_ON_TIMEOUT_NOTE: &str = "aborting the session and continuing";
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 pub enum SignalName {

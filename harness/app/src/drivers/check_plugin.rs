@@ -15,6 +15,7 @@ use oc_conform_checks::{Timeline, Verdict};
 use oc_conform_runner::execute::Settings;
 use oc_conform_runner::install::{Installed, Installer, OpencodeSpec};
 use oc_conform_runner::plugin_report::{self, PluginInfo, PluginReport, ScenarioInput, Thresholds};
+use oc_conform_runner::plugin_tools::{self, ToolCase, ToolSettings};
 use oc_conform_runner::plugin_wrap::{self, StagedPlugin};
 use oc_conform_runner::report::gate;
 use oc_conform_runner::report::model::Artifacts;
@@ -37,6 +38,9 @@ pub const CORE: &[&str] = &[
     "event-stream-complete",
 ];
 
+/// The core scenario whose run with the plugin lists the tools (the plainest one).
+const TOOLS_LISTED_BY: &str = "plugin-loads";
+
 pub struct PluginPlan {
     /// The plugin: a .js/.ts file, a package directory or an npm tarball.
     pub path: PathBuf,
@@ -51,6 +55,8 @@ pub struct PluginPlan {
     pub no_baseline: bool,
     pub block_ms: u64,
     pub keep_sandbox: bool,
+    /// How the plugin's custom tools are called (`None`: they are not).
+    pub tools: Option<ToolSettings>,
     /// Where baselines are kept across checks (`None`: always played).
     pub baseline_cache: Option<BaselineCache>,
 }
@@ -90,9 +96,23 @@ pub fn pick(catalogue: &Catalogue, names: &[String]) -> Result<(Vec<Scenario>, V
 }
 
 /// The scenario with the wrapper added to its plugins (and the author's own file, if the
-/// scenario lists it, taken out: the wrapper loads it).
+/// scenario lists it, taken out: the wrapper loads it). `plugin-loads` also asks the
+/// server, before its turn, for the tools it offers with their schemas: the plugin's
+/// custom tools are then called with arguments generated from those.
 fn with_plugin(s: &Scenario, staged: &StagedPlugin, plugins_dir: &Path) -> Scenario {
     let mut s = s.clone();
+    if s.name == TOOLS_LISTED_BY {
+        s.steps.insert(
+            0,
+            oc_conform_scenario::Step::Http {
+                method: "GET".into(),
+                path: plugin_tools::TOOL_LIST_PATH.into(),
+                body: None,
+                expect_status: None,
+                auth: true,
+            },
+        );
+    }
     s.plugins.retain(|p| {
         let path = Path::new(p);
         let path = if path.is_absolute() {
@@ -295,6 +315,10 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
         .map(|s| with_plugin(s, &staged, &plugins_dir))
         .collect();
     let with = round.play("with the plugin", "with-plugin", cells(&wrapped), jobs).await?;
+    let exercised = match &plan.tools {
+        Some(settings) => exercise_tools(&round, &with, &targets, &staged, settings, jobs).await?,
+        None => vec![],
+    };
 
     let th = Thresholds {
         event_block_ms: plan.block_ms as f64,
@@ -369,7 +393,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
     let reports: Vec<_> = versions
         .iter()
         .map(|v| {
-            let inputs: Vec<ScenarioInput> = with
+            let mut inputs: Vec<ScenarioInput> = with
                 .iter()
                 .filter(|c| &c.opencode_version == v)
                 .map(|c| ScenarioInput {
@@ -385,7 +409,26 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
                     baseline_cached: baseline_cached.contains(&(v.clone(), c.scenario.clone())),
                 })
                 .collect();
-            plugin_report::analyze_version(v, &inputs, &th)
+            let tools = exercised.iter().find(|e| &e.cell.opencode_version == v);
+            if let Some(e) = tools {
+                inputs.push(ScenarioInput {
+                    scenario: e.cell.scenario.clone(),
+                    core: false,
+                    with_plugin: (in_sub(TOOLS_SUB, &e.cell), load(TOOLS_SUB, &e.cell)),
+                    baseline: None,
+                    remeasured_turns: None,
+                    baseline_cached: false,
+                });
+            }
+            let mut report = plugin_report::analyze_version(v, &inputs, &th);
+            if let (Some(e), Some(settings)) = (tools, &plan.tools) {
+                let calls = load(TOOLS_SUB, &e.cell)
+                    .map(|t| plugin_tools::outcomes(&e.cases, &t))
+                    .unwrap_or_default();
+                let artifacts = in_sub(TOOLS_SUB, &e.cell).artifacts.dir;
+                plugin_report::add_tool_calls(&mut report, calls, settings.deadline_ms, &artifacts);
+            }
+            report
         })
         .collect();
     let report = PluginReport {
@@ -412,6 +455,78 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
     });
     crate::error::reports_written(bus)?;
     Ok(report)
+}
+
+/// Where the custom tools' runs are written, under the report dir.
+const TOOLS_SUB: &str = "tools";
+
+/// One version's run of the custom-tools scenario and the calls it made.
+struct Exercised {
+    cell: CellReport,
+    cases: Vec<ToolCase>,
+}
+
+/// The custom tools the plugin registered, as each version's `plugin-loads` run listed
+/// them, each called with its generated argument cases: one run per version that has any.
+async fn exercise_tools(
+    round: &Round<'_>,
+    with: &[CellReport],
+    targets: &[Installed],
+    staged: &StagedPlugin,
+    settings: &ToolSettings,
+    jobs: usize,
+) -> Result<Vec<Exercised>, AppError> {
+    let plan = round.plan;
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut cases_of: Vec<(String, Vec<ToolCase>)> = Vec::new();
+    for target in targets {
+        let Some(listed_by) = with
+            .iter()
+            .find(|c| c.opencode_version == target.version && c.scenario == TOOLS_LISTED_BY)
+        else {
+            continue;
+        };
+        let timeline: Option<Timeline> = std::fs::read(plan.report_dir.join("with-plugin").join(&listed_by.artifacts.timeline))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(timeline) = timeline else { continue };
+        let listed = plugin_report::listed_tools(&timeline);
+        let registered = plugin_report::registered_hooks(&timeline);
+        if !registered.iter().any(|h| h.starts_with("tool:")) {
+            continue;
+        }
+        let Some(listed) = listed else {
+            round.bus.emit(Event::Note {
+                text: format!(
+                    "opencode {}: the plugin registers custom tools, but GET {} gave no tool list: they are not called",
+                    target.version,
+                    plugin_tools::TOOL_LIST_PATH
+                ),
+            });
+            continue;
+        };
+        let cases = plugin_tools::plan(&listed, &registered, settings);
+        if cases.is_empty() {
+            continue;
+        }
+        let scenario = with_plugin(&plugin_tools::compile(&cases, settings.deadline_ms), staged, &plan.plugins_dir);
+        cells.push(Cell {
+            scenario,
+            target: target.clone(),
+        });
+        cases_of.push((target.version.clone(), cases));
+    }
+    if cells.is_empty() {
+        return Ok(vec![]);
+    }
+    let played = round.play("calling the custom tools", TOOLS_SUB, cells, jobs).await?;
+    Ok(played
+        .into_iter()
+        .filter_map(|cell| {
+            let cases = cases_of.iter().find(|(v, _)| *v == cell.opencode_version)?.1.clone();
+            Some(Exercised { cell, cases })
+        })
+        .collect())
 }
 
 /// The exit code of a plugin check: 0 fine (warnings allowed), 1 a problem, 2 no verdict.

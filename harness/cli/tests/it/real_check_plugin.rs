@@ -276,3 +276,66 @@ fn packages_npm_refuses_are_installed_as_opencode_would_and_the_report_says_so()
         assert!(md.contains("installed unlike npm's strict defaults"), "{md}");
     }
 }
+
+/// The plugin's custom tools are listed with their schemas by the server and called by the
+/// fake model with generated arguments: a schema tool answers every call (each with
+/// arguments its schema accepts), a throwing tool is a `tool-threw` warning with the error,
+/// a hanging tool a `tool-hangs` problem, aborted at its deadline, the session idle after.
+#[test]
+fn custom_tools_are_called_with_generated_arguments_and_throws_and_hangs_are_findings() {
+    let packages = repo_root().join("fixtures/plugin-packages");
+    let quick = ["--opencode", "1.18.34", "--scenario", "plugin-loads", "--no-baseline"];
+    let calls = |c: &Checked, tool: &str| -> Vec<Value> {
+        c.version()["tool_calls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tool calls\n{}", c.stderr))
+            .iter()
+            .filter(|t| t["tool"] == tool)
+            .cloned()
+            .collect()
+    };
+
+    let c = check_plugin(&packages.join("tool-schema"), &quick);
+    assert_eq!((c.code, c.report["verdict"].as_str()), (0, Some("ok")), "{}", c.stderr);
+    let notes = calls(&c, "schema_note");
+    assert_eq!(notes.len(), 8, "{notes:?}");
+    for call in notes.iter().chain(&calls(&c, "schema_scale")) {
+        assert_eq!((&call["outcome"], &call["back_to_idle"]), (&"answered".into(), &true.into()), "{call}\n{}", c.stderr);
+        // The tool answers with what it received: the generated arguments reached it.
+        let detail = call["detail"].as_str().unwrap();
+        assert!(detail.contains(" received {"), "{call}");
+    }
+    for call in &notes {
+        let a = &call["arguments"];
+        let priority = a["priority"].as_i64().unwrap();
+        assert!((1..=5).contains(&priority) && ["draft", "final"].contains(&a["mode"].as_str().unwrap()), "{a}");
+    }
+    let cases: Vec<&str> = notes.iter().map(|n| n["case"].as_str().unwrap()).collect();
+    assert!(cases.contains(&"required fields only") && cases.contains(&"unicode strings"), "{cases:?}");
+    let coverage = c.version()["coverage"].to_string();
+    assert!(coverage.contains("\"hook\":\"tool:schema_note\"") && coverage.contains("plugin-custom-tools"), "{coverage}");
+    let md = std::fs::read_to_string(c.dir.path().join("plugin-report.md")).unwrap();
+    assert!(md.contains("### Hook coverage") && md.contains("### Custom tools called with generated arguments"), "{md}");
+
+    let c = check_plugin(&packages.join("tool-throws"), &[&quick[..], &["--tool-cases", "2"]].concat());
+    let (severity, message) = c.finding("tool-threw");
+    assert_eq!(severity, "warning");
+    assert!(message.contains("`throwing_tool` threw") && message.contains("throwing_tool refuses"), "{message}");
+    assert!(calls(&c, "throwing_tool").iter().all(|t| t["outcome"] == "threw" && t["back_to_idle"] == true), "{}", c.stderr);
+    assert!(c.stderr.contains("tool throwing_tool called with generated arguments: 2 threw"), "{}", c.stderr);
+
+    let c = check_plugin(
+        &packages.join("tool-hangs"),
+        &[&quick[..], &["--tool-cases", "2", "--tool-deadline-ms", "5000"]].concat(),
+    );
+    assert_eq!(c.code, 1, "{}", c.stderr);
+    let (severity, message) = c.finding("tool-hangs");
+    assert_eq!(severity, "problem");
+    assert!(message.contains("`hanging_tool` was still running 5.0 s after it started"), "{message}");
+    let hung = calls(&c, "hanging_tool");
+    assert_eq!(hung.len(), 2);
+    for call in &hung {
+        assert_eq!((&call["outcome"], &call["back_to_idle"]), (&"hung".into(), &true.into()), "{call}");
+    }
+    assert!(c.findings().iter().all(|(_, k, _)| k != "tool-breaks-session"), "{:?}", c.findings());
+}

@@ -169,6 +169,18 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 }
                 OnTimeout::Fail => Err(StepProblem::Fail(msg)),
                 OnTimeout::Error => Err(StepProblem::Error(msg)),
+                OnTimeout::Abort => {
+                    rec.record(Observation::Harness {
+                        message: format!(
+                            "step {}: {msg} ({})",
+                            index + 1,
+                            oc_conform_scenario::ABORT_ON_TIMEOUT_NOTE
+                        ),
+                    });
+                    let path = format!("/session/{sid}/abort");
+                    let a = api.call(&rec, Some(index), "POST", &path, None, call_timeout).await;
+                    expect_2xx(&format!("POST {path}"), &a)
+                }
             }
         }
         Step::Abort {} => {

@@ -4,7 +4,7 @@
 //! does with a scenario file.
 
 use super::actions::{Action, Model, Session, LONG_SLEEP_SECS};
-use oc_conform_scenario::{CheckSpec, Condition, ModelScript, ModelTurn, OnTimeout, Scenario, Step, ToolCall};
+use oc_conform_scenario::{CheckSpec, Condition, ModelTurn, OnTimeout, Scenario, Step, ToolCall};
 use serde_json::json;
 
 /// The fixture plugin that performs the plugin actions (`fixtures/plugins/`).
@@ -23,7 +23,8 @@ pub fn marker(i: usize) -> String {
     format!("explore-step-{}", i + 1)
 }
 
-fn wait(until: Condition, timeout_ms: u64, on_timeout: OnTimeout) -> Step {
+/// A wait step (also the custom-tools scenario's, `plugin_tools::compile`).
+pub(crate) fn wait(until: Condition, timeout_ms: u64, on_timeout: OnTimeout) -> Step {
     Step::Wait {
         until,
         timeout_ms,
@@ -317,28 +318,12 @@ pub fn compile(name: &str, description: &str, actions: &[Action]) -> Scenario {
     if !commands.is_empty() {
         opencode_config.insert("command".into(), serde_json::Value::Object(commands));
     }
-    Scenario {
-        format_version: 1,
-        name: name.to_string(),
-        description: description.to_string(),
-        upstream: vec![],
-        deadline_ms,
-        plugins: if plugin_aborts || plugin_replies { vec![PLUGIN.into()] } else { vec![] },
-        opencode_config,
-        env: Default::default(),
-        plugin_params: Default::default(),
-        model: ModelScript {
-            turns,
-            title: None,
-            after_tool: Some(AFTER_TOOL.into()),
-        },
-        steps,
-        checks,
-        needs_process_control: None,
-        requires: Default::default(),
-        tags: vec!["explore".into()],
-        port_4096: None,
+    let mut s = Scenario::generated(name, description, deadline_ms, (turns, AFTER_TOOL), steps, checks, &["explore"]);
+    s.opencode_config = opencode_config;
+    if plugin_aborts || plugin_replies {
+        s.plugins = vec![PLUGIN.into()];
     }
+    s
 }
 
 /// The actions as one line (`prompt-sleep-30, abort-plugin-client`).

@@ -350,6 +350,22 @@ fn plugin_summary(err: &mut impl Write, doc: &PluginReport) -> io::Result<()> {
                 )?;
             }
         }
+        for c in v.coverage.iter().filter(|c| c.calls == 0) {
+            writeln!(err, "  {:<28} {}", c.hook, c.status)?;
+        }
+        let mut tools: Vec<&str> = v.tool_calls.iter().map(|c| c.tool.as_str()).collect();
+        tools.dedup();
+        for tool in tools {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for c in v.tool_calls.iter().filter(|c| c.tool == tool) {
+                match counts.iter_mut().find(|(o, _)| *o == c.outcome.as_str()) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((c.outcome.as_str(), 1)),
+                }
+            }
+            let said: Vec<String> = counts.iter().map(|(o, n)| format!("{n} {o}")).collect();
+            writeln!(err, "  tool {tool} called with generated arguments: {}", said.join(", "))?;
+        }
         for f in &v.findings {
             writeln!(err, "  {} {}: {}", f.severity.as_str(), f.kind, f.message)?;
         }
