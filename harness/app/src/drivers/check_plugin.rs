@@ -417,6 +417,7 @@ pub async fn check_plugin(plan: PluginPlan, installer: &Installer, bus: &Bus) ->
                     with_plugin: (in_sub(TOOLS_SUB, &e.cell), load(TOOLS_SUB, &e.cell)),
                     baseline: None,
                     remeasured_turns: None,
+                    replayed: None,
                     baseline_cached: false,
                 });
             }
