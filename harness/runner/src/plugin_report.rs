@@ -3,6 +3,7 @@
 //! and, per version, once without it (the baseline). Pure functions over timelines and
 //! cell reports; the CLI runs the scenarios and writes `plugin-report.json` / `.md`.
 
+use crate::hook_names;
 use crate::plugin_tools::{self, CallOutcome, ToolCall};
 use crate::plugin_wrap::{self, PluginKind};
 use crate::report::CellReport;
@@ -87,7 +88,7 @@ pub struct Finding {
     pub severity: Severity,
     /// A stable name: `load-error`, `scenario-fails`, `event-hook-blocks`, `leaked-process`,
     /// `hook-never-called`, `hook-threw`, `hook-blocks`, `slow-hook`, `slower-turn`,
-    /// `fails-without-plugin`, `not-reproduced`, `no-verdict`.
+    /// `fails-without-plugin`, `not-reproduced`, `not-a-hook`, `no-verdict`.
     pub kind: String,
     pub message: String,
 }
@@ -336,6 +337,34 @@ pub fn hook_stats<'a>(timelines: impl Iterator<Item = &'a Timeline>) -> Vec<Hook
 }
 
 /// What the wrapper said about loading: (hooks, values, load error), over every run.
+/// Of the keys `not_hooks`, which export returned which, and whether that export returned
+/// no hook at all (a helper function exported beside the plugin, called as one at load).
+fn not_hook_keys<'a>(
+    timelines: impl Iterator<Item = &'a Timeline>,
+    not_hooks: &[String],
+) -> Vec<(String, Vec<String>, bool)> {
+    let mut out: BTreeMap<String, (BTreeSet<String>, bool)> = BTreeMap::new();
+    for t in timelines {
+        for r in wrapper_records(t) {
+            if r["event"].as_str() != Some("loaded") {
+                continue;
+            }
+            for (export, keys) in r["returned"].as_object().into_iter().flatten() {
+                let keys: Vec<&str> = keys.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let odd: Vec<&str> = keys.iter().copied().filter(|k| not_hooks.iter().any(|n| n == k)).collect();
+                if odd.is_empty() {
+                    continue;
+                }
+                let helper = keys.iter().all(|k| !hook_names::is_hook_name(k) && *k != "tool");
+                let entry = out.entry(export.clone()).or_default();
+                entry.0.extend(odd.into_iter().map(str::to_string));
+                entry.1 = helper;
+            }
+        }
+    }
+    out.into_iter().map(|(e, (keys, helper))| (e, keys.into_iter().collect(), helper)).collect()
+}
+
 fn load_status<'a>(
     timelines: impl Iterator<Item = &'a Timeline> + Clone,
 ) -> (Vec<String>, Vec<String>, Option<String>, bool) {
@@ -518,6 +547,20 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
 
     // Loaded?
     let (hooks_registered, values_registered, load_error, loaded_seen) = load_status(with_timelines());
+    // A key that is no hook name is never called: say where it came from, not "never called".
+    let (hooks_registered, not_hooks): (Vec<String>, Vec<String>) =
+        hooks_registered.into_iter().partition(|h| hook_names::is_hook_name(h));
+    for (export, keys, helper) in not_hook_keys(with_timelines(), &not_hooks) {
+        let keys = code_list(&keys);
+        let message = if helper {
+            format!(
+                "export `{export}` is called by opencode as a plugin when the module loads (every function a plugin module exports is), and returned no hook, only {keys}: none of it is ever called. Export only plugin functions from the plugin's entry module"
+            )
+        } else {
+            format!("export `{export}` returned {keys}, which opencode never calls: no hook has that name (a typo?)")
+        };
+        add(Severity::Warning, "not-a-hook", message);
+    }
     let any_server = with_timelines().any(|t| {
         t.entries.iter().any(|e| {
             matches!(
@@ -1297,6 +1340,30 @@ mod tests {
         i.baseline = Some((cell("abort-http", pass.0, pass.1), Some(turn_of(without))));
         i.remeasured_turns = again.map(|(a, b)| (Some(a), Some(b)));
         i
+    }
+
+    #[test]
+    fn keys_that_are_no_hook_are_named_with_the_export_that_returned_them() {
+        // As opencode-wakatime 1.3.9 loads: a helper export called with the plugin context
+        // returns the context itself; the plugin export returns real hooks, one misspelt.
+        let t = timeline(&[json!({
+            "event": "loaded",
+            "hooks": ["$", "chat.message", "event", "tool.execute.befor"],
+            "values": ["client"],
+            "returned": {
+                "resolveProjectFolder": ["$", "client"],
+                "plugin": ["chat.message", "event", "tool.execute.befor"],
+                "extractFileChanges": "array"
+            }
+        })]);
+        let v = analyze_version("1.18.34", &[input("plugin-loads", PASS, t, Some(PASS))], &Thresholds::default());
+        let odd: Vec<&str> = v.findings.iter().filter(|f| f.kind == "not-a-hook").map(|f| f.message.as_str()).collect();
+        assert_eq!(odd.len(), 2, "{odd:?}");
+        assert!(odd.iter().any(|m| m.starts_with("export `plugin` returned `tool.execute.befor`")), "{odd:?}");
+        assert!(odd.iter().any(|m| m.starts_with("export `resolveProjectFolder` is called by opencode as a plugin") && m.contains("`$`")), "{odd:?}");
+        // Neither is blamed as a hook the scenarios did not reach.
+        assert!(!v.never_called.iter().any(|h| h == "$" || h == "tool.execute.befor"), "{:?}", v.never_called);
+        assert!(!v.hooks_registered.iter().any(|h| h == "$"), "{:?}", v.hooks_registered);
     }
 
     #[test]
