@@ -52,6 +52,10 @@ fn step_table() -> Vec<(Step, Vec<Capability>)> {
         (step(json!({"do": "stop-server"})), vec![Stop]),
         (step(json!({"do": "sample-resources"})), vec![ProcessTree]),
         (step(json!({"do": "turns-in-new-directories", "count": 3, "text": "hi"})), vec![]),
+        (step(json!({"do": "new-session", "name": "second"})), vec![]),
+        (step(json!({"do": "delete-session", "name": "second"})), vec![]),
+        (step(json!({"do": "open-subscriber", "name": "extra", "global": true})), vec![]),
+        (step(json!({"do": "close-subscriber", "name": "extra"})), vec![]),
     ]
 }
 
