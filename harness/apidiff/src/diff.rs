@@ -553,7 +553,24 @@ impl<'a> Differ<'a> {
         let (va, vb) = (a.variants(), b.variants());
         let mut pair_of: Vec<Option<usize>> = vec![None; va.len()];
         let mut used = vec![false; vb.len()];
+        // An enum that became `enum | any string of that type` is compared with the open
+        // variant: every old value is still taken, and a reader may now see any value.
+        // Paired with the new enum it would read as values removed, which they are not.
+        for i in 0..va.len() {
+            let Shape::Enum { values } = self.old.resolve(va[i]) else { continue };
+            let Some(scalar) = enum_scalar(values) else { continue };
+            let open = (0..vb.len()).find(|&j| {
+                !used[j] && matches!(self.new.resolve(vb[j]), Shape::Scalar { scalar: s } if *s == scalar)
+            });
+            if let Some(j) = open {
+                used[j] = true;
+                pair_of[i] = Some(j);
+            }
+        }
         for (i, t) in tag_a.iter().enumerate() {
+            if pair_of[i].is_some() {
+                continue;
+            }
             if let Some(j) = (0..vb.len()).find(|&j| !used[j] && &tag_b[j] == t) {
                 used[j] = true;
                 pair_of[i] = Some(j);

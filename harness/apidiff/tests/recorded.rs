@@ -126,6 +126,26 @@ fn adjacent_releases_1_17_11_to_1_17_18_new_operations_are_additive_and_a_droppe
     assert_eq!(mime.severity, Severity::Breaking);
 }
 
+#[test]
+fn adjacent_releases_1_17_18_to_1_18_34_an_enum_opened_to_any_string_keeps_its_values() {
+    let r = compare(&side("1.17.18"), &side("1.18.34"));
+    // `interleaved.field` went from an enum to `enum | string`: "reasoning_details" is
+    // still accepted in a request, so nothing a client sends is refused.
+    let field: Vec<_> = r.changes.iter().filter(|c| c.path.ends_with("interleaved.field")).collect();
+    assert!(!field.is_empty(), "the change is seen");
+    assert!(
+        field.iter().all(|c| c.kind != Kind::EnumValuesRemoved),
+        "{:#?}",
+        field.iter().map(|c| (&c.kind, &c.detail, &c.severity)).collect::<Vec<_>>()
+    );
+    // The body of POST /global/upgrade now requires `target`: that one is breaking.
+    assert!(
+        r.changes.iter().any(|c| c.severity == Severity::Breaking && c.location.contains("/global/upgrade")),
+        "{:#?}",
+        r.changes.iter().filter(|c| c.severity == Severity::Breaking).map(|c| (&c.location, &c.detail)).collect::<Vec<_>>()
+    );
+}
+
 /// No change a client can take in its stride is ever called breaking, on any pair.
 #[test]
 fn no_additive_change_is_breaking_on_any_pair_of_releases() {
