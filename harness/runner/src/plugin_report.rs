@@ -508,6 +508,17 @@ pub fn expected(c: &CellReport) -> bool {
     c.outcome.is_expected(c.flaky_declared())
 }
 
+/// The `scenario-fails` message: not as expected with the plugin, as expected without it
+/// (`again`: what a replay of the pair confirmed, or empty).
+fn fails_with_plugin(scenario: &str, cell: &CellReport, base: &CellReport, again: &str) -> String {
+    format!(
+        "{scenario} is {} with the plugin installed and {} without it{again}: {}",
+        cell.outcome.as_str(),
+        base.outcome.as_str(),
+        why(cell)
+    )
+}
+
 fn why(c: &CellReport) -> String {
     if let Some(e) = &c.error {
         return e.lines().next().unwrap_or_default().to_string();
@@ -600,19 +611,12 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
                     let base_again = again_without.is_expected(b.flaky_declared());
                     if !pass_again && base_again {
                         plugin_fault = true;
-                        add(
-                            Severity::Problem,
-                            "scenario-fails",
-                            format!(
-                                "{} is {} with the plugin installed and {} without it, and again {} and {} when played once more, one at a time: {}",
-                                i.scenario,
-                                cell.outcome.as_str(),
-                                b.outcome.as_str(),
-                                again.as_str(),
-                                again_without.as_str(),
-                                why(cell)
-                            ),
+                        let again = format!(
+                            ", and again {} and {} when played once more, one at a time",
+                            again.as_str(),
+                            again_without.as_str()
                         );
+                        add(Severity::Problem, "scenario-fails", fails_with_plugin(&i.scenario, cell, b, &again));
                     } else if pass_again {
                         add(
                             Severity::Warning,
@@ -641,17 +645,7 @@ pub fn analyze_version(version: &str, inputs: &[ScenarioInput], th: &Thresholds)
                 }
                 Some((b, _)) if expected(b) => {
                     plugin_fault = true;
-                    add(
-                        Severity::Problem,
-                        "scenario-fails",
-                        format!(
-                            "{} is {} with the plugin installed and {} without it: {}",
-                            i.scenario,
-                            cell.outcome.as_str(),
-                            b.outcome.as_str(),
-                            why(cell)
-                        ),
-                    );
+                    add(Severity::Problem, "scenario-fails", fails_with_plugin(&i.scenario, cell, b, ""));
                 }
                 Some((b, _)) if b.verdict == Verdict::Error => add(
                     Severity::Infra,
