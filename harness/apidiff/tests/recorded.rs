@@ -1,20 +1,13 @@
 //! The diff on documents real releases published at `GET /doc` (recorded, gzipped, in
 //! `tests/documents/`): what it must find between them, and what it must not call breaking.
 
-use flate2::read::GzDecoder;
-use oc_conform_apidiff::diff::{diff_documents, Kind};
-use oc_conform_apidiff::{compare, Area, Observed, Severity, Side, Surface};
-use serde_json::json;
-use std::io::Read;
+#[path = "support/recorded.rs"]
+mod support;
 
-fn document(version: &str) -> Surface {
-    let path = format!("{}/tests/documents/{version}.json.gz", env!("CARGO_MANIFEST_DIR"));
-    let mut text = String::new();
-    GzDecoder::new(std::fs::File::open(&path).expect("recorded document"))
-        .read_to_string(&mut text)
-        .expect("gzip");
-    Surface::from_json(&text).expect("an OpenAPI 3.1 document")
-}
+use oc_conform_apidiff::diff::{diff_documents, Kind};
+use oc_conform_apidiff::{compare, Area, Observed, Severity, Side};
+use serde_json::json;
+use support::recorded_document as document;
 
 fn side(version: &str) -> Side {
     Side {

@@ -2,22 +2,18 @@
 //! at `GET /doc` (recorded in oc-conform-apidiff's `tests/documents/`), and rendered as
 //! the terminal, summary.md, index.html and results.json show it.
 
-use flate2::read::GzDecoder;
-use oc_conform_apidiff::{Severity, Surface};
+#[path = "../../apidiff/tests/support/recorded.rs"]
+mod support;
+
+use oc_conform_apidiff::Severity;
 use oc_conform_app::drivers::interface_changes::{compared_order, exit_code, section, InterfaceOptions, VersionDoc};
 use oc_conform_runner::report::interface::{InterfaceChanges, PairStatus};
 use oc_conform_runner::report::{exit, gate, html, summary, ResultsDoc, RunHeader};
-use std::io::Read;
 
 fn recorded(version: &str) -> VersionDoc {
-    let path = format!("{}/../apidiff/tests/documents/{version}.json.gz", env!("CARGO_MANIFEST_DIR"));
-    let mut text = String::new();
-    GzDecoder::new(std::fs::File::open(&path).expect("recorded document"))
-        .read_to_string(&mut text)
-        .expect("gzip");
     VersionDoc {
         version: version.into(),
-        document: Ok(Surface::from_json(&text).expect("an OpenAPI 3.1 document")),
+        document: Ok(support::recorded_document(version)),
     }
 }
 
