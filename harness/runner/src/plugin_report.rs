@@ -964,7 +964,22 @@ pub fn add_tool_calls(v: &mut VersionReport, calls: Vec<ToolCall>, deadline_ms: 
     v.findings
         .retain(|f| !(f.kind == "hook-threw" && threw.iter().any(|h| f.message.starts_with(&format!("`{h}`")))));
     v.findings.extend(findings);
+    mark_unreturned_calls(&mut v.coverage, &calls);
     v.tool_calls = calls;
+}
+
+/// The wrapper records a hook's call when it returns, so a tool whose every call hung has
+/// no stats and its coverage row would say no scenario reached it: it was called.
+fn mark_unreturned_calls(coverage: &mut [HookCoverage], calls: &[ToolCall]) {
+    for row in coverage.iter_mut().filter(|r| r.calls == 0) {
+        let Some(tool) = row.hook.strip_prefix("tool:") else { continue };
+        let hung = calls.iter().filter(|c| c.tool == tool && c.outcome == CallOutcome::Hung).count();
+        if hung > 0 {
+            row.status = "called, never returned".into();
+            row.calls = hung;
+            row.scenarios = vec![crate::plugin_tools::compile::SCENARIO.to_string()];
+        }
+    }
 }
 
 /// `plugin-report.md`.
@@ -1064,7 +1079,8 @@ pub fn markdown(r: &PluginReport) -> String {
             let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
             for c in &v.coverage {
                 let sync = v.hooks.iter().find(|h| h.hook == c.hook).map_or("-".into(), |h| ms_text(h.max_sync_ms));
-                let timed = c.calls > 0;
+                // Times exist only for calls that returned (a hung tool's have none).
+                let timed = v.hooks.iter().any(|h| h.hook == c.hook);
                 let _ = writeln!(
                     s,
                     "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
@@ -1176,6 +1192,27 @@ mod tests {
             remeasured_turns: None,
             replayed: None,
             baseline_cached: false,
+        }
+    }
+
+    /// A report of one version, for rendering.
+    fn report_of(v: VersionReport) -> PluginReport {
+        PluginReport {
+            format_version: 1,
+            tool: "t".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            plugin: PluginInfo {
+                source: "p".into(),
+                kind: PluginKind::File,
+                name: "p".into(),
+                entry: "p".into(),
+                dependencies: vec![],
+                install_deviations: vec![],
+            },
+            verdict: "ok".into(),
+            thresholds: BTreeMap::new(),
+            versions: vec![v],
         }
     }
 
@@ -1438,23 +1475,7 @@ mod tests {
         assert_eq!(not_called_by("1.14.48", "permission.ask"), None);
         assert!(not_called_by("1.15.13", "permission.ask").is_some());
         assert_eq!(not_called_by("1.18.34", "event"), None);
-        let md = markdown(&PluginReport {
-            format_version: 1,
-            tool: "t".into(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            plugin: PluginInfo {
-                source: "p".into(),
-                kind: PluginKind::File,
-                name: "p".into(),
-                entry: "p".into(),
-                dependencies: vec![],
-                install_deviations: vec![],
-            },
-            verdict: "ok".into(),
-            thresholds: BTreeMap::new(),
-            versions: vec![v],
-        });
+        let md = markdown(&report_of(v));
         assert!(md.contains("| `event` | called | plugin-loads, plugin-custom-tools | 2 | 4 ms |"), "{md}");
         assert!(md.contains("| `permission.ask` | not called by this release | - | 0 | - |"), "{md}");
     }
@@ -1502,6 +1523,27 @@ mod tests {
         assert!(v.findings[0].message.contains("boom refuses"), "{}", v.findings[0].message);
         assert_eq!(v.tool_calls.len(), 4);
         assert_eq!(PluginReport::overall(&[v]), "problems");
+    }
+
+    #[test]
+    fn a_tool_whose_calls_all_hung_is_called_in_the_coverage_table_not_never_reached() {
+        let loaded = timeline(&[json!({"event": "loaded", "hooks": ["tool:hang", "tool:never"]})]);
+        let mut v = analyze_version("1.18.34", &[input("s", PASS, loaded, Some(PASS))], &Thresholds::default());
+        let row = |v: &VersionReport, hook: &str| v.coverage.iter().find(|r| r.hook == hook).cloned().unwrap();
+        assert_eq!(row(&v, "tool:hang").status, "never reached by these scenarios");
+        let calls = vec![
+            call("hang", CallOutcome::Hung, true, "aborted"),
+            call("hang", CallOutcome::Hung, true, "aborted"),
+            call("never", CallOutcome::NotRun, true, ""),
+        ];
+        add_tool_calls(&mut v, calls, 5_000, "tools");
+        let hang = row(&v, "tool:hang");
+        assert_eq!((hang.status.as_str(), hang.calls), ("called, never returned", 2));
+        assert_eq!(hang.scenarios, ["plugin-custom-tools"]);
+        let md = markdown(&report_of(v.clone()));
+        assert!(md.contains("| `tool:hang` | called, never returned | plugin-custom-tools | 2 | - | - |"), "{md}");
+        // A tool that was not called at all stays unreached.
+        assert_eq!(row(&v, "tool:never").status, "never reached by these scenarios");
     }
 
     #[test]
