@@ -146,10 +146,7 @@ pub async fn stage_for(
     npm: &Npm,
     release: Option<&str>,
 ) -> Result<StagedPlugin, StageError> {
-    if !path.exists() {
-        let Some(spec) = path.to_str().filter(|s| is_npm_spec(s)) else {
-            return Err(StageError::NotFound(path.to_path_buf()));
-        };
+    if let Some(spec) = npm_spec_meant(path) {
         let packed = tempfile::Builder::new()
             .prefix("oc-conform-npm-plugin-")
             .tempdir()
@@ -177,6 +174,9 @@ pub async fn stage_for(
         staged.kind = PluginKind::Npm;
         staged.source = path.to_path_buf();
         return Ok(staged);
+    }
+    if !path.exists() {
+        return Err(StageError::NotFound(path.to_path_buf()));
     }
     let source = path
         .canonicalize()
@@ -300,6 +300,22 @@ pub fn is_npm_spec(s: &str) -> bool {
     };
     let looks_like_file = [".js", ".ts", ".mjs", ".mts", ".tgz"].iter().any(|e| name.ends_with(e));
     name_ok(name) && !looks_like_file && version.is_none_or(|v| !v.is_empty() && !v.contains('/'))
+}
+
+/// The npm package `path` names, when it reads as one and is not a plugin here: nothing
+/// exists at that path, or only a directory with no `package.json` (such as a report dir
+/// an earlier `check-plugin NAME --report-dir NAME` left, which must not shadow the
+/// package).
+pub fn npm_spec_meant(path: &Path) -> Option<&str> {
+    npm_spec_meant_from(Path::new(""), path)
+}
+
+/// [`npm_spec_meant`] with `path` taken relative to `cwd`.
+fn npm_spec_meant_from<'a>(cwd: &Path, path: &'a Path) -> Option<&'a str> {
+    let spec = path.to_str().filter(|s| is_npm_spec(s))?;
+    let here = cwd.join(path);
+    let plugin_here = here.is_file() || here.join("package.json").is_file();
+    (!plugin_here).then_some(spec)
 }
 
 fn is_plugin_file(p: &Path) -> bool {
@@ -690,6 +706,21 @@ mod tests {
         assert_eq!(e(json!({})).unwrap(), "index.js");
         let missing = e(json!({"main": "nope.js"})).unwrap_err();
         assert!(missing.contains("`main` names `nope.js`"), "{missing}");
+    }
+
+    #[test]
+    fn a_directory_named_like_the_package_without_a_package_json_does_not_shadow_it() {
+        let cwd = tempfile::tempdir().unwrap();
+        let meant = |p: &'static str| npm_spec_meant_from(cwd.path(), Path::new(p));
+        assert_eq!(meant("opencode-foo@1.2.3"), Some("opencode-foo@1.2.3"), "nothing there");
+        std::fs::create_dir(cwd.path().join("opencode-foo")).unwrap();
+        assert_eq!(meant("opencode-foo"), Some("opencode-foo"), "a report dir of that name");
+        std::fs::create_dir(cwd.path().join("opencode-bar")).unwrap();
+        std::fs::write(cwd.path().join("opencode-bar/package.json"), "{}").unwrap();
+        assert_eq!(meant("opencode-bar"), None, "a package directory here is the plugin");
+        std::fs::write(cwd.path().join("plugin"), "export default {}").unwrap();
+        assert_eq!(meant("plugin"), None, "a file here is the plugin");
+        assert_eq!(meant("./opencode-foo"), None, "written as a path");
     }
 
     #[test]
