@@ -78,14 +78,33 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
     }
 }
 
+/// The session's status as `GET /session/status` last said it, unless the server's own
+/// `session.status` (or `session.idle`) event since then says otherwise: then the status
+/// is in flux (the poller has not caught up) and no status wait holds yet. Without that, a
+/// wait for idle right after a prompt was met by the poll from before the prompt (seen on
+/// 1.15.13: the busy event came 40 ms before the poll saw busy).
 fn current_status(t: &Timeline) -> Option<String> {
     let session = t.session_id.as_deref()?;
-    t.entries.iter().rev().find_map(|e| match &e.obs {
-        Observation::Status { session_id, status } if session_id == session => {
-            Some(status.clone())
+    let mut announced: Option<&str> = None;
+    for e in t.entries.iter().rev() {
+        match &e.obs {
+            Observation::Status { session_id, status } if session_id == session => {
+                return match announced {
+                    Some(a) if a != status => None,
+                    _ => Some(status.clone()),
+                };
+            }
+            Observation::Event { session_id, .. } if announced.is_none() && session_id.as_deref() == Some(session) => {
+                announced = match wire::event_of(e) {
+                    Some(wire::Event::SessionStatus { status }) => status,
+                    Some(wire::Event::SessionIdle) => Some("idle"),
+                    _ => None,
+                };
+            }
+            _ => {}
         }
-        _ => None,
-    })
+    }
+    None
 }
 
 fn tool_state(e: &Entry) -> Option<&str> {
@@ -156,5 +175,42 @@ pub async fn wait_until(rec: &Recorder, timeout: Duration, pred: impl Fn(&Timeli
         if left.is_zero() || !matches!(tokio::time::timeout(left, changes.changed()).await, Ok(Ok(()))) {
             return rec.with(&pred);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oc_conform_checks::testing::TimelineBuilder;
+
+    fn idle_holds(b: &TimelineBuilder) -> bool {
+        holds(&Condition::Status("idle".into()), &b.clone().build(), 0)
+    }
+
+    #[test]
+    fn a_status_wait_is_not_met_by_a_poll_older_than_the_servers_busy_event() {
+        let mut b = TimelineBuilder::new();
+        b.at(50.0).status("idle");
+        assert!(idle_holds(&b));
+        // The prompt's turn began: the event says busy, the poll has not seen it yet.
+        b.at(200.0).event_status("busy");
+        assert!(!idle_holds(&b), "the idle poll from before the prompt is stale");
+        b.at(240.0).status("busy");
+        assert!(!idle_holds(&b));
+        // The turn ends: events first, then the poll.
+        b.at(2300.0).event_status("idle").event_idle();
+        assert!(!idle_holds(&b), "the poll still says busy");
+        b.at(2310.0).status("idle");
+        assert!(idle_holds(&b));
+    }
+
+    #[test]
+    fn a_later_event_that_agrees_with_the_poll_keeps_it() {
+        let mut b = TimelineBuilder::new();
+        b.at(50.0).status("idle").at(60.0).event_status("busy").at(70.0).event_idle();
+        assert!(idle_holds(&b), "busy and back to idle before the poller looked");
+        let busy = Condition::Status("busy".into());
+        b.at(80.0).status("busy").at(90.0).event("message.updated", serde_json::json!({}));
+        assert!(holds(&busy, &b.clone().build(), 0), "an event that says nothing of status changes nothing");
     }
 }
