@@ -103,7 +103,11 @@ impl Explorer<'_> {
         });
         let started = Instant::now();
         let outcome = suite::play_run(&cell, 1, &self.opts, Some(&self.shared)).await;
-        self.timing.playing_ms += started.elapsed().as_millis() as u64;
+        let played = started.elapsed().as_millis() as u64;
+        self.timing.playing_ms += played;
+        if shrinking.is_some() {
+            self.timing.shrink_playing_ms += played;
+        }
         self.actions_played += actions.len();
         self.bus.emit(Event::ScenarioFinished {
             scenario: outcome.scenario.clone(),

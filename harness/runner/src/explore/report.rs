@@ -90,9 +90,21 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     pub generating_ms: u64,
+    /// Every run played: the cases and the shrink candidates.
     pub playing_ms: u64,
+    /// Shrinking, from each fingerprint's first candidate to its minimal case.
     pub shrinking_ms: u64,
+    /// The part of `playing_ms` spent on shrink candidates.
+    #[serde(default)]
+    pub shrink_playing_ms: u64,
     pub total_ms: u64,
+}
+
+impl Timing {
+    /// Playing the explored cases: what `--budget` bounds.
+    pub fn cases_playing_ms(&self) -> u64 {
+        self.playing_ms.saturating_sub(self.shrink_playing_ms)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,11 +183,12 @@ pub fn render_md(doc: &ExploreDoc) -> String {
     let t = &doc.timing;
     let _ = writeln!(
         s,
-        "Time: generating {} ms, playing {} s, shrinking {} s, total {} s.\n",
-        t.generating_ms,
-        t.playing_ms / 1000,
+        "Time: {} s in all: {} s playing the cases (what `--budget` bounds), {} s shrinking ({} s of it playing candidates), {} ms generating.\n",
+        t.total_ms / 1000,
+        t.cases_playing_ms() / 1000,
         t.shrinking_ms / 1000,
-        t.total_ms / 1000
+        t.shrink_playing_ms / 1000,
+        t.generating_ms
     );
     let _ = writeln!(s, "## Fingerprints\n");
     if doc.findings.is_empty() {
@@ -246,5 +259,44 @@ impl Reporter for ExploreFiles {
         let json = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
         write_atomic(&self.dir, "explore.json", &json)?;
         write_atomic(&self.dir, "explore.md", render_md(doc).as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_line_splits_playing_into_the_cases_and_the_shrink_candidates() {
+        let doc = ExploreDoc {
+            tool: "t".into(),
+            opencode_version: "1.15.13".into(),
+            seed: 14,
+            budget_secs: 600,
+            shrink_budget_secs: 180,
+            max_steps: 6,
+            k: 2,
+            started_at: String::new(),
+            finished_at: String::new(),
+            cases: vec![],
+            shrink_runs: vec![],
+            findings: vec![],
+            actions_per_minute: 27.4,
+            timing: Timing {
+                generating_ms: 3,
+                playing_ms: 1_232_000,
+                shrinking_ms: 632_000,
+                shrink_playing_ms: 610_000,
+                total_ms: 1_234_000,
+            },
+            exit_code: 0,
+            headline: "h".into(),
+            interrupted: false,
+        };
+        let md = render_md(&doc);
+        assert!(
+            md.contains("Time: 1234 s in all: 622 s playing the cases (what `--budget` bounds), 632 s shrinking (610 s of it playing candidates), 3 ms generating."),
+            "{md}"
+        );
     }
 }
