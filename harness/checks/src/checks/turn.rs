@@ -5,8 +5,8 @@ use super::view::{
     harness_notes, join_problems, message_updates, ms, stored_messages, tool_part_updates,
     witness, StatusHistory,
 };
-use crate::wire::{Message, Part};
-use crate::{CheckResult, EventStream, ModelRequestKind, Observation, Timeline};
+use crate::wire::{self, Message, Part};
+use crate::{CheckResult, Entry, EventStream, ModelRequestKind, Observation, StepPhase, Timeline};
 
 pub const TOOL_ENDS_ABORTED: &str = "tool-ends-aborted";
 pub const QUIET_AFTER_IDLE: &str = "quiet-after-idle";
@@ -149,6 +149,42 @@ fn verdict(
 
 /// After the final idle of the HTTP status (the idle ending its last busy), no turn
 /// request reaches the model and no tool part is pending or running, past `grace_ms`.
+/// The server's idle event that ended a turn the status poller never saw: a step started
+/// a turn (a prompt, a command) after the poll last said idle, and the server announced
+/// the session busy after it. A synchronous command can run its whole turn between two
+/// polls, its busy and idle events published after its answer (seen on 1.18.34 with
+/// `command` after an abort), and then the poll's idle is not the final one. `None` when
+/// no such turn; `Err(busy event)` when the server announced busy and no idle after it.
+fn missed_turn_end<'a>(tl: &'a Timeline, sid: &str, polled_idle: f64) -> Option<Result<&'a Entry, &'a Entry>> {
+    let step_at = tl.entries.iter().filter(|e| e.at_ms > polled_idle).find_map(|e| match &e.obs {
+        Observation::Step {
+            name,
+            phase: StepPhase::Started,
+            ..
+        } if name == "prompt" || name.starts_with("command ") => Some(e.at_ms),
+        _ => None,
+    })?;
+    let announced: Vec<(&Entry, bool)> = tl
+        .entries
+        .iter()
+        .filter(|e| e.at_ms >= step_at)
+        .filter_map(|e| match &e.obs {
+            Observation::Event {
+                stream: EventStream::Global,
+                session_id: Some(s),
+                ..
+            } if s == sid => match wire::event_of(e)? {
+                wire::Event::SessionStatus { status: Some(st) } => Some((e, st == "idle")),
+                wire::Event::SessionIdle => Some((e, true)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let last_busy = announced.iter().rposition(|(_, idle)| !idle)?;
+    Some(announced[last_busy + 1..].last().map(|(e, _)| *e).ok_or(announced[last_busy].0))
+}
+
 pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
     let check = QUIET_AFTER_IDLE;
     let grace = grace_ms as f64;
@@ -176,7 +212,20 @@ pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
             ),
         );
     };
-    let t_i = idle.at();
+    let (t_i, idle_seq, idle_source) = match missed_turn_end(tl, sid, idle.at()) {
+        None => (idle.at(), idle.seq(), "GET /session/status"),
+        Some(Ok(end)) => (end.at_ms, end.seq, "the server's idle event; the status poll missed that turn"),
+        Some(Err(busy)) => {
+            return CheckResult::error(
+                check,
+                format!(
+                    "a step started a turn after GET /session/status last said idle at {}, and the server's session.status busy event at {} has no idle after it: there is no final idle to be quiet after",
+                    ms(idle.at()),
+                    ms(busy.at_ms)
+                ),
+            )
+        }
+    };
     let deadline = t_i + grace;
     let end = tl.end_ms();
     if end < deadline {
@@ -191,7 +240,7 @@ pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
     }
 
     let mut problems = Vec::new();
-    let mut seqs = vec![idle.seq()];
+    let mut seqs = vec![idle_seq];
     for e in tl.entries.iter().filter(|e| e.at_ms > deadline) {
         if let Observation::ModelRequest { index, kind, .. } = &e.obs {
             if matches!(kind, ModelRequestKind::Turn | ModelRequestKind::Unplanned) {
@@ -228,7 +277,7 @@ pub fn quiet_after_idle(tl: &Timeline, grace_ms: u64) -> CheckResult {
         CheckResult::fail(
             check,
             format!(
-                "after the final idle at {} (GET /session/status): {}",
+                "after the final idle at {} ({idle_source}): {}",
                 ms(t_i),
                 join_problems(&problems)
             ),
@@ -463,6 +512,45 @@ mod tests {
             r.message,
             "after the final idle at 500 ms (GET /session/status): model request #1 (Turn) arrived at 1600 ms; the tool part `bash` (call_1) was running at 1700 ms"
         );
+    }
+
+    /// A command's whole turn between two polls (its busy and idle events after its
+    /// answer, as on 1.18.34): its model request is not "after the final idle".
+    #[test]
+    fn a_turn_the_poller_missed_ends_at_the_servers_idle_event() {
+        let turn_the_poll_missed = |with_step: bool| {
+            let mut b = TimelineBuilder::new();
+            b.at(100.0).status("busy").at(500.0).status("idle");
+            if with_step {
+                b.at(2000.0).step("command x", StepPhase::Started);
+            }
+            b.at(2030.0).model_request(ModelRequestKind::Turn);
+            let request = b.last();
+            b.at(2050.0).event_status("busy").event_status("idle").event_idle();
+            let idle_event = b.last();
+            (b, request, idle_event)
+        };
+        let (mut b, _, idle_event) = turn_the_poll_missed(true);
+        let r = quiet_after_idle(&b.at(4000.0).harness("end").build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{}", r.message);
+        // Then something late after the server's idle is judged from that idle.
+        b.at(3100.0).model_request(ModelRequestKind::Turn);
+        let late = b.last();
+        let r = quiet_after_idle(&b.at(4000.0).harness("end").build(), 1000);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.witness, vec![idle_event, late]);
+        assert!(r.message.starts_with("after the final idle at 2050 ms (the server's idle event;"), "{}", r.message);
+        // With no step of the harness's starting it, the turn is the server's own doing.
+        let (mut b, request, _) = turn_the_poll_missed(false);
+        let r = quiet_after_idle(&b.at(4000.0).harness("end").build(), 1000);
+        assert_eq!((r.verdict, r.witness.last()), (Verdict::Fail, Some(&request)), "{}", r.message);
+        // Busy announced after the step and never idle: no final idle.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy").at(500.0).status("idle");
+        b.at(2000.0).step("prompt", StepPhase::Started).at(2050.0).event_status("busy");
+        let r = quiet_after_idle(&b.at(4000.0).harness("end").build(), 1000);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.message.contains("busy event at 2050 ms has no idle after it"), "{}", r.message);
     }
 
     #[test]
