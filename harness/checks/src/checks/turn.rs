@@ -441,6 +441,16 @@ mod tests {
         let r = tool_ends_aborted(&b.build());
         assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
         assert_eq!(r.witness, vec![0, message]);
+
+        // A tool part that names no message is held by the last assistant message, not
+        // by the user message after it.
+        let mut b = TimelineBuilder::new();
+        b.at(200.0).tool_part_with(json!({"id": "prt_1", "type": "tool", "tool": "bash",
+            "callID": "call_1", "state": {"status": "error", "error": "Tool execution aborted"}}));
+        b.at(210.0).assistant_message("msg_a", Some("MessageAbortedError"));
+        b.at(300.0).user_message("msg_b");
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
     #[test]
