@@ -210,8 +210,6 @@ pub struct StatusHistory<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct IdleStretch<'a> {
     pub idle: StatusPoint<'a>,
-    /// The busy status the idle ended.
-    pub after_busy: StatusPoint<'a>,
     pub until: Option<StatusPoint<'a>>,
 }
 
@@ -259,11 +257,7 @@ impl<'a> StatusHistory<'a> {
                 continue;
             }
             let until = self.points[i + 1..].iter().find(|q| q.is_busy()).copied();
-            out.push(IdleStretch {
-                idle: *p,
-                after_busy: self.points[i - 1],
-                until,
-            });
+            out.push(IdleStretch { idle: *p, until });
         }
         out
     }
@@ -647,4 +641,50 @@ pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TimelineBuilder;
+    use crate::StreamEndCause;
+
+    #[test]
+    fn up_to_three_problems_are_shown_and_the_rest_counted() {
+        let problems = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("p{i}")).collect() };
+        assert_eq!(join_problems(&problems(1)), "p1");
+        assert_eq!(join_problems(&problems(3)), "p1; p2; p3");
+        assert_eq!(join_problems(&problems(4)), "p1; p2; p3; and 1 more");
+        assert_eq!(join_problems(&problems(5)), "p1; p2; p3; and 2 more");
+    }
+
+    #[test]
+    fn next_after_is_strictly_after() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy").at(500.0).status("idle").at(900.0).status("busy");
+        let tl = b.build();
+        let hist = StatusHistory::of(&tl, crate::testing::SESSION);
+        let at = |p: Option<StatusPoint>| p.map(|p| p.at());
+        assert_eq!(at(hist.next_after(100.0, |p| p.is_busy())), Some(900.0));
+        assert_eq!(at(hist.next_after(99.0, |p| p.is_busy())), Some(100.0));
+        assert_eq!(at(hist.next_after(500.0, |p| !p.is_busy())), None);
+    }
+
+    #[test]
+    fn harness_notes_quote_the_first_three_blind_spots() {
+        assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).harness("status poll failed: timeout");
+        b.status("busy");
+        b.at(20.0).push(Observation::StreamEnded {
+            stream: EventStream::Directory,
+            cause: StreamEndCause::Ended,
+            expected: false,
+        });
+        b.harness("status poll answered again").harness("a fourth note");
+        assert_eq!(
+            harness_notes(&b.build()),
+            " (the harness noted: status poll failed: timeout; /event stream ended; status poll answered again)"
+        );
+    }
 }
