@@ -671,6 +671,17 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_announced_twice_is_one_signal_with_both_seqs() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).idle_events();
+        let tl = b.build();
+        let sigs = signals(&tl, crate::testing::SESSION, EventStream::Global);
+        let seqs: Vec<Vec<u64>> = sigs.iter().map(|s| s.seqs().collect()).collect();
+        assert_eq!(seqs, [vec![0], vec![1, 2]]);
+    }
+
+    #[test]
     fn harness_notes_quote_the_first_three_blind_spots() {
         assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
         let mut b = TimelineBuilder::new();
