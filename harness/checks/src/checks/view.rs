@@ -682,6 +682,38 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_is_described_by_the_event_that_announced_it() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).idle_events();
+        b.at(400.0).event_status("busy");
+        b.at(600.0).event_idle();
+        b.at(700.0).event_status("busy");
+        // The deprecated twin first, then the status: still the status's idle.
+        b.at(900.0).event_idle().at(950.0).event_status("idle");
+        b.at(1000.0).event_status("busy");
+        b.at(1200.0).event_status("idle");
+        let tl = b.build();
+        let described: Vec<String> = signals(&tl, crate::testing::SESSION, EventStream::Global)
+            .iter()
+            .map(Signal::describe)
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "session.status busy event at 100 ms",
+                "session.status idle event at 300 ms",
+                "session.status busy event at 400 ms",
+                "session.idle event at 600 ms",
+                "session.status busy event at 700 ms",
+                "session.status idle event at 900 ms",
+                "session.status busy event at 1000 ms",
+                "session.status idle event at 1200 ms",
+            ]
+        );
+    }
+
+    #[test]
     fn harness_notes_quote_the_first_three_blind_spots() {
         assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
         let mut b = TimelineBuilder::new();
