@@ -670,15 +670,24 @@ mod tests {
         assert_eq!(at(hist.next_after(500.0, |p| !p.is_busy())), None);
     }
 
+    fn signal_seqs(b: &TimelineBuilder) -> Vec<Vec<u64>> {
+        let tl = b.build();
+        let sigs = signals(&tl, crate::testing::SESSION, EventStream::Global);
+        sigs.iter().map(|s| s.seqs().collect()).collect()
+    }
+
     #[test]
     fn an_idle_announced_twice_is_one_signal_with_both_seqs() {
         let mut b = TimelineBuilder::new();
         b.at(100.0).event_status("busy");
         b.at(300.0).idle_events();
-        let tl = b.build();
-        let sigs = signals(&tl, crate::testing::SESSION, EventStream::Global);
-        let seqs: Vec<Vec<u64>> = sigs.iter().map(|s| s.seqs().collect()).collect();
-        assert_eq!(seqs, [vec![0], vec![1, 2]]);
+        assert_eq!(signal_seqs(&b), [vec![0], vec![1, 2]]);
+
+        // The twin PAIR_WINDOW_MS + 1 ms later is a second idle.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).event_status("idle").at(300.0 + PAIR_WINDOW_MS + 1.0).event_idle();
+        assert_eq!(signal_seqs(&b), [vec![0], vec![1], vec![2]]);
     }
 
     #[test]
