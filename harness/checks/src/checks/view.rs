@@ -723,6 +723,30 @@ mod tests {
     }
 
     #[test]
+    fn a_process_is_an_orphan_once_its_parent_is_1() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).tool_appears(200, "sleep 100").tool_appears(201, "sleep 200");
+        b.process_appears(202, 1, ProcessRole::Tool, "sleep 300");
+        b.at(1000.0).reparented(200, 1);
+        let reparented = b.last();
+        b.at(1100.0).reparented(201, 50);
+        let tl = b.build();
+        let lives = lives(&tl);
+        let seen: Vec<(Option<u64>, Option<String>)> = lives
+            .iter()
+            .map(|l| (l.orphaned().map(|e| e.seq), l.parent_note()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some(reparented), Some("re-parented to 1 at 1000 ms (an orphan)".to_string())),
+                (None, Some("re-parented to 50 at 1100 ms".to_string())),
+                (Some(2), Some("an orphan (ppid 1) when first seen".to_string())),
+            ]
+        );
+    }
+
+    #[test]
     fn harness_notes_quote_the_first_three_blind_spots() {
         assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
         let mut b = TimelineBuilder::new();
