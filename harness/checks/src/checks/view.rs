@@ -747,6 +747,52 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_seen_again_is_the_same_life_unless_its_program_changed() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).tool_appears(200, "sleep 100");
+        b.at(20.0).tool_appears(200, "sleep 100");
+        b.at(30.0).tool_appears(201, "bash -c x");
+        b.at(40.0).tool_appears(201, "sleep 5");
+        // Orphaned, then exec'd: the new program keeps the new parent.
+        b.at(50.0).tool_appears(202, "bash -c y").reparented(202, 1).exec(202, "sleep 6", ProcessRole::Tool);
+        let tl = b.build();
+        let lives = lives(&tl);
+        let seen: Vec<(u32, &str, u32, f64, Option<f64>)> = lives
+            .iter()
+            .map(|l| (l.info.pid, l.info.cmdline.as_str(), l.info.ppid, l.appeared.at_ms, l.end_ms()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (200, "sleep 100", 100, 10.0, None),
+                (201, "bash -c x", 100, 30.0, Some(40.0)),
+                (201, "sleep 5", 100, 40.0, None),
+                (202, "bash -c y", 100, 50.0, Some(50.0)),
+                (202, "sleep 6", 1, 50.0, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_server_is_known_by_the_header_the_supervisor_or_its_role() {
+        let mut b = TimelineBuilder::new();
+        b.process_appears(100, 1, ProcessRole::Opencode, "opencode serve");
+        b.process_appears(300, 1, ProcessRole::Server, "opencode serve --port 0");
+        b.tool_appears(400, "sleep 100");
+        let mut tl = b.build();
+        let others = |tl: &Timeline| -> Vec<u32> { non_server_lives(tl).iter().map(|l| l.info.pid).collect() };
+        // The header's pid, and the one the sampler tagged as the server, are the server.
+        assert_eq!(server_pid(&tl), Some(100));
+        assert_eq!(others(&tl), [400]);
+        // Without the header: the supervisor's spawn names it, else nothing does.
+        tl.server_pid = None;
+        assert_eq!(server_pid(&tl), None);
+        assert_eq!(others(&tl), [100, 400]);
+        tl.push(5.0, Observation::Server(ServerChange::Spawned { pid: 4242 }));
+        assert_eq!(server_pid(&tl), Some(4242));
+    }
+
+    #[test]
     fn harness_notes_quote_the_first_three_blind_spots() {
         assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
         let mut b = TimelineBuilder::new();
