@@ -572,9 +572,6 @@ impl<'a> ToolPart<'a> {
     pub fn status(&self) -> &'a str {
         self.part.status()
     }
-    pub fn id(&self) -> Option<&'a str> {
-        self.part.id()
-    }
     pub fn call_id(&self) -> Option<&'a str> {
         self.part.call_id()
     }
@@ -790,6 +787,18 @@ mod tests {
         assert_eq!(others(&tl), [100, 400]);
         tl.push(5.0, Observation::Server(ServerChange::Spawned { pid: 4242 }));
         assert_eq!(server_pid(&tl), Some(4242));
+    }
+
+    #[test]
+    fn the_server_was_seen_when_spawned_or_sampled_as_the_server() {
+        let seen = |b: &TimelineBuilder| server_was_seen(&b.build());
+        let mut b = TimelineBuilder::new();
+        assert!(!seen(&b));
+        b.server_exited(Some(0), None).tool_appears(400, "sleep 100");
+        assert!(!seen(&b), "an exit or a tool alone is not a sighting of the server");
+        b.process_appears(100, 1, ProcessRole::Server, "opencode serve");
+        assert!(seen(&b));
+        assert!(seen(TimelineBuilder::new().server_started()));
     }
 
     #[test]
