@@ -802,6 +802,31 @@ mod tests {
     }
 
     #[test]
+    fn stored_messages_are_the_last_get_of_the_sessions_messages() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).stored_messages(serde_json::json!([]));
+        let get = b.last();
+        b.at(20.0).http("POST", "/session/ses_test/abort", 200, serde_json::json!(true));
+        b.http("GET", "/session/ses_test/todo", 200, serde_json::json!([]));
+        let tl = b.build();
+        let stored = stored_messages(&tl, crate::testing::SESSION).expect("the GET");
+        assert_eq!(stored.entry.seq, get);
+    }
+
+    #[test]
+    fn a_message_update_without_its_info_is_skipped() {
+        let mut b = TimelineBuilder::new();
+        b.event("message.updated", serde_json::json!({"sessionID": crate::testing::SESSION}));
+        b.assistant_message("msg_a", None);
+        let tl = b.build();
+        let seqs: Vec<u64> = message_updates(&tl, crate::testing::SESSION, EventStream::Global)
+            .iter()
+            .map(|(e, _)| e.seq())
+            .collect();
+        assert_eq!(seqs, [1]);
+    }
+
+    #[test]
     fn harness_notes_quote_the_first_three_blind_spots() {
         assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
         let mut b = TimelineBuilder::new();
