@@ -557,6 +557,15 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_an_event_only_when_observed_on_a_stream() {
+        let mut b = crate::testing::TimelineBuilder::new();
+        b.event_idle().status("idle");
+        let tl = b.build();
+        assert_eq!(event_of(&tl.entries[0]), Some(Event::SessionIdle));
+        assert_eq!(event_of(&tl.entries[1]), None);
+    }
+
+    #[test]
     fn a_tool_list_keeps_each_tools_schema() {
         let body = json!([
             {"id": "bash", "description": "Runs", "parameters": {"type": "object"}},
