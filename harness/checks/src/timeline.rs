@@ -450,3 +450,111 @@ fn event_detail(event_type: &str, p: &Value) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `describe` is the line a witness shows a person: each test reads that line back.
+
+    use super::*;
+    use crate::testing::TimelineBuilder;
+    use serde_json::json;
+
+    fn lines(b: &TimelineBuilder) -> Vec<String> {
+        b.build().entries.iter().map(|e| e.obs.describe()).collect()
+    }
+
+    #[test]
+    fn a_model_request_names_its_kind() {
+        let mut b = TimelineBuilder::new();
+        b.model_request(ModelRequestKind::Title)
+            .model_request(ModelRequestKind::Turn)
+            .model_request(ModelRequestKind::Unplanned);
+        assert_eq!(
+            lines(&b),
+            [
+                "model request #0 (title)",
+                "model request #1 (turn)",
+                "model request #2 (unplanned)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_step_names_its_phase_and_counts_from_one() {
+        let mut b = TimelineBuilder::new();
+        b.step("prompt", StepPhase::Started)
+            .step("prompt", StepPhase::Finished)
+            .step("abort", StepPhase::Failed);
+        assert_eq!(
+            lines(&b),
+            ["step 1 prompt started", "step 2 prompt finished", "step 3 abort failed"]
+        );
+    }
+
+    #[test]
+    fn a_process_names_its_role() {
+        let mut b = TimelineBuilder::new();
+        b.process_appears(100, 1, ProcessRole::Server, "opencode serve")
+            .process_appears(101, 100, ProcessRole::Opencode, "opencode run")
+            .exec(102, "sleep 100", ProcessRole::Tool);
+        assert_eq!(
+            lines(&b),
+            [
+                "process 100 appeared (server, ppid 1, pgid 100): opencode serve",
+                "process 101 appeared (opencode, ppid 100, pgid 101): opencode run",
+                "process 102 exec'd (tool): sleep 100",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_change_says_how_the_server_ended() {
+        let mut b = TimelineBuilder::new();
+        b.server_started()
+            .push(Observation::Server(ServerChange::Signalled { signal: "TERM".into() }))
+            .server_exited(None, Some(15))
+            .server_exited(Some(1), None)
+            .server_exited(None, None);
+        assert_eq!(
+            lines(&b),
+            [
+                "server spawned (pid 100)",
+                "server healthy (version 0.0.0-test)",
+                "server signalled SIGTERM",
+                "server exited (killed by signal 15)",
+                "server exited (exit code 1)",
+                "server exited",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pending_list_names_its_ids_or_says_none() {
+        let mut b = TimelineBuilder::new();
+        b.pending(&[]).pending(&["per_1", "per_2"]);
+        assert_eq!(
+            lines(&b),
+            ["GET /permission: none pending", "GET /permission: per_1, per_2"]
+        );
+    }
+
+    #[test]
+    fn an_event_line_carries_the_part_and_the_errors_name() {
+        let mut b = TimelineBuilder::new();
+        b.tool_part("prt_1", "call_1", "running")
+            .tool_part_with(json!({"id": "prt_2", "type": "text", "text": "hi"}))
+            .tool_part_with(json!({"id": "prt_3", "type": "tool", "callID": "call_3"}))
+            .session_error("ProviderAuthError")
+            .event_status("busy");
+        assert_eq!(
+            lines(&b),
+            [
+                "event message.part.updated tool bash running",
+                "event message.part.updated text",
+                "event message.part.updated tool",
+                "event session.error ProviderAuthError",
+                "event session.status busy",
+            ]
+        );
+    }
+}

@@ -543,6 +543,29 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn server_command_and_question_events_are_told_apart() {
+        let none = json!({});
+        assert_eq!(decode("command.executed", &json!({"name": "review"})), Event::CommandExecuted { name: Some("review") });
+        assert_eq!(decode("server.heartbeat", &none), Event::ServerHeartbeat);
+        assert_eq!(decode("server.instance.disposed", &none), Event::InstanceDisposed);
+        assert_eq!(decode("message.removed", &none), Event::Other);
+        let q = json!({"requestID": "que_1"});
+        assert_eq!(decode("question.replied", &q), Event::QuestionResolved { id: Some("que_1"), rejected: false });
+        assert_eq!(decode("question.rejected", &q), Event::QuestionResolved { id: Some("que_1"), rejected: true });
+        let asked = json!({"id": "per_1", "sessionID": "ses_1"});
+        assert_eq!(decode("permission.asked", &asked).permission_id(), Some("per_1"));
+    }
+
+    #[test]
+    fn an_entry_is_an_event_only_when_observed_on_a_stream() {
+        let mut b = crate::testing::TimelineBuilder::new();
+        b.event_idle().status("idle");
+        let tl = b.build();
+        assert_eq!(event_of(&tl.entries[0]), Some(Event::SessionIdle));
+        assert_eq!(event_of(&tl.entries[1]), None);
+    }
+
+    #[test]
     fn a_tool_list_keeps_each_tools_schema() {
         let body = json!([
             {"id": "bash", "description": "Runs", "parameters": {"type": "object"}},

@@ -557,25 +557,29 @@ mod tests {
     }
 
     #[test]
-    fn idle_event_matches_status_fails_a_late_idle_status_before_a_later_turn() {
-        // The status says idle only 2200 ms after the idle event; the next turn starts
-        // later still. Grace (1000 ms) bounds the wait, not the next turn.
-        // Idle before the turn began: not the idle that answers the idle event.
-        let mut b = TimelineBuilder::new();
-        b.at(50.0).status("idle");
-        b.at(100.0).status("busy").event_status("busy");
-        b.at(300.0).idle_events();
-        b.at(2500.0).status("idle");
-        b.at(4000.0).event_status("busy").status("busy");
-        b.at(4300.0).idle_events().status("idle");
-        b.at(6000.0).harness("end");
-        let r = idle_event_matches_status(&b.build(), 1000);
-        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
-        assert!(
-            r.message.contains("still said busy at 1300 ms (since 100 ms, grace 1000 ms); it said idle only at 2500 ms"),
-            "{}",
-            r.message
-        );
+    fn idle_event_matches_status_fails_a_late_idle_status_with_or_before_a_later_turn() {
+        // The status says idle only 2200 ms after the idle event; the next turn, if
+        // any, starts later still. Grace (1000 ms) bounds the wait, not the next turn.
+        for later_turn in [true, false] {
+            // Idle before the turn began: not the idle that answers the idle event.
+            let mut b = TimelineBuilder::new();
+            b.at(50.0).status("idle");
+            b.at(100.0).status("busy").event_status("busy");
+            b.at(300.0).idle_events();
+            b.at(2500.0).status("idle");
+            if later_turn {
+                b.at(4000.0).event_status("busy").status("busy");
+                b.at(4300.0).idle_events().status("idle");
+            }
+            b.at(6000.0).harness("end");
+            let r = idle_event_matches_status(&b.build(), 1000);
+            assert_eq!(r.verdict, Verdict::Fail, "later turn {later_turn}: {r:?}");
+            assert!(
+                r.message.contains("still said busy at 1300 ms (since 100 ms, grace 1000 ms); it said idle only at 2500 ms"),
+                "{}",
+                r.message
+            );
+        }
     }
 
     #[test]
@@ -673,16 +677,24 @@ mod tests {
 
     #[test]
     fn idle_event_matches_status_cannot_judge_a_busy_status_just_before_the_end() {
+        let busy_again_at = |t: f64| {
+            let mut b = busy_turn();
+            b.at(300.0).idle_events();
+            b.at(320.0).status("idle");
+            b.at(t).status("busy");
+            b.at(4000.0).harness("end");
+            idle_event_matches_status(&b.build(), 1000)
+        };
         // Busy again 500 ms before the run ended, no busy event: a busy event might have
         // come within grace, had the run lasted.
-        let mut b = busy_turn();
-        b.at(300.0).idle_events();
-        b.at(320.0).status("idle");
-        b.at(3500.0).status("busy");
-        b.at(4000.0).harness("end");
-        let r = idle_event_matches_status(&b.build(), 1000);
+        let r = busy_again_at(3500.0);
         assert_eq!(r.verdict, Verdict::Error, "{r:?}");
         assert!(r.message.contains("said busy at 3500 ms and the run ended 500 ms later"), "{}", r.message);
+        // Busy again exactly grace before the end, and no busy event in that time: a
+        // stray busy, judged.
+        let r = busy_again_at(3000.0);
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.message.contains("said busy again at 3000 ms; no busy event followed"), "{}", r.message);
     }
 
     #[test]

@@ -346,9 +346,14 @@ mod tests {
     /// A step's `POST /session` (the harness's own session, created before the steps, is
     /// not judged).
     fn created(b: &mut TimelineBuilder, id: &str) {
+        step_answered_with_session(b, "POST", "/session", id);
+    }
+
+    /// A step's request answered 200 with the session `id` in its body.
+    fn step_answered_with_session(b: &mut TimelineBuilder, method: &str, path: &str, id: &str) {
         b.push(crate::Observation::Http {
-            method: "POST".into(),
-            path: "/session".into(),
+            method: method.into(),
+            path: path.into(),
             step: Some(1),
             status: 200,
             body: json!({"id": id}),
@@ -367,6 +372,10 @@ mod tests {
         b.mirror(true).at(10.0).event("server.connected", json!({}));
         created(&mut b, "ses_a");
         b.event("session.created", announced("ses_a"));
+        // Reading or sharing a session answers with a session too, but creates none: no
+        // session.created is owed for ses_old.
+        step_answered_with_session(&mut b, "GET", "/session/ses_old", "ses_old");
+        step_answered_with_session(&mut b, "POST", "/session/ses_old/share", "ses_old");
         b.at(200.0).http("PATCH", "/config", 200, json!({}));
         created(&mut b, "ses_b");
         b.event("session.created", announced("ses_b"));

@@ -435,14 +435,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tool_ends_aborted_falls_back_to_events() {
+    /// Events only: a bash call of `msg_a` running, ended in `error` by the abort, and
+    /// its message carrying the abort error.
+    fn aborted_bash_call() -> TimelineBuilder {
         let mut b = TimelineBuilder::new();
         b.at(100.0).tool_part("prt_1", "call_1", "running");
         b.at(200.0).tool_part_with(json!({"id": "prt_1", "messageID": "msg_a", "type": "tool",
             "tool": "bash", "callID": "call_1", "state": {"status": "error", "error": "Tool execution aborted"}}));
-        b.at(210.0)
-            .assistant_message("msg_a", Some("MessageAbortedError"));
+        b.at(210.0).assistant_message("msg_a", Some("MessageAbortedError"));
+        b
+    }
+
+    #[test]
+    fn tool_ends_aborted_falls_back_to_events() {
+        let b = aborted_bash_call();
         let r = tool_ends_aborted(&b.build());
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         assert!(
@@ -464,6 +470,36 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    #[test]
+    fn tool_ends_aborted_judges_the_message_that_holds_the_tool_part() {
+        // A later message (the next prompt) does not stand in for the aborted one.
+        let mut b = aborted_bash_call();
+        b.at(300.0).user_message("msg_b");
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(r.message.contains("the assistant message carries MessageAbortedError"), "{}", r.message);
+
+        // The same message without the abort error fails, and the witness is that message.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).tool_part("prt_1", "call_1", "completed");
+        b.at(210.0).assistant_message("msg_a", None);
+        let message = b.last();
+        b.at(300.0).assistant_message("msg_b", Some("MessageAbortedError"));
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert_eq!(r.witness, vec![0, message]);
+
+        // A tool part that names no message is held by the last assistant message, not
+        // by the user message after it.
+        let mut b = TimelineBuilder::new();
+        b.at(200.0).tool_part_with(json!({"id": "prt_1", "type": "tool", "tool": "bash",
+            "callID": "call_1", "state": {"status": "error", "error": "Tool execution aborted"}}));
+        b.at(210.0).assistant_message("msg_a", Some("MessageAbortedError"));
+        b.at(300.0).user_message("msg_b");
+        let r = tool_ends_aborted(&b.build());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     }
 
     #[test]
@@ -551,6 +587,24 @@ mod tests {
         let r = quiet_after_idle(&b.at(4000.0).harness("end").build(), 1000);
         assert_eq!(r.verdict, Verdict::Error);
         assert!(r.message.contains("busy event at 2050 ms has no idle after it"), "{}", r.message);
+    }
+
+    #[test]
+    fn quiet_after_idle_allows_what_happens_exactly_at_grace() {
+        // Idle at 500 ms, grace 1000 ms: a turn request and a running tool part at
+        // 1500 ms are within grace, and a run that ends at 1500 ms was observed long
+        // enough to be judged.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy");
+        b.at(500.0).status("idle");
+        b.at(1500.0).model_request(ModelRequestKind::Turn);
+        b.tool_part("prt_1", "call_1", "running");
+        let r = quiet_after_idle(&b.build(), 1000);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(
+            r.message,
+            "no turn request and no running tool from 1500 ms (final idle at 500 ms + 1000 ms) to the end of the run at 1500 ms"
+        );
     }
 
     #[test]

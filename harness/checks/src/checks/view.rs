@@ -210,8 +210,6 @@ pub struct StatusHistory<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct IdleStretch<'a> {
     pub idle: StatusPoint<'a>,
-    /// The busy status the idle ended.
-    pub after_busy: StatusPoint<'a>,
     pub until: Option<StatusPoint<'a>>,
 }
 
@@ -259,11 +257,7 @@ impl<'a> StatusHistory<'a> {
                 continue;
             }
             let until = self.points[i + 1..].iter().find(|q| q.is_busy()).copied();
-            out.push(IdleStretch {
-                idle: *p,
-                after_busy: self.points[i - 1],
-                until,
-            });
+            out.push(IdleStretch { idle: *p, until });
         }
         out
     }
@@ -578,9 +572,6 @@ impl<'a> ToolPart<'a> {
     pub fn status(&self) -> &'a str {
         self.part.status()
     }
-    pub fn id(&self) -> Option<&'a str> {
-        self.part.id()
-    }
     pub fn call_id(&self) -> Option<&'a str> {
         self.part.call_id()
     }
@@ -647,4 +638,209 @@ pub fn stored_messages<'a>(tl: &'a Timeline, sid: &str) -> Option<StoredMessages
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TimelineBuilder;
+    use crate::StreamEndCause;
+
+    #[test]
+    fn up_to_three_problems_are_shown_and_the_rest_counted() {
+        let problems = |n: usize| -> Vec<String> { (1..=n).map(|i| format!("p{i}")).collect() };
+        assert_eq!(join_problems(&problems(1)), "p1");
+        assert_eq!(join_problems(&problems(3)), "p1; p2; p3");
+        assert_eq!(join_problems(&problems(4)), "p1; p2; p3; and 1 more");
+        assert_eq!(join_problems(&problems(5)), "p1; p2; p3; and 2 more");
+    }
+
+    #[test]
+    fn next_after_is_strictly_after() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("busy").at(500.0).status("idle").at(900.0).status("busy");
+        let tl = b.build();
+        let hist = StatusHistory::of(&tl, crate::testing::SESSION);
+        let at = |p: Option<StatusPoint>| p.map(|p| p.at());
+        assert_eq!(at(hist.next_after(100.0, |p| p.is_busy())), Some(900.0));
+        assert_eq!(at(hist.next_after(99.0, |p| p.is_busy())), Some(100.0));
+        assert_eq!(at(hist.next_after(500.0, |p| !p.is_busy())), None);
+    }
+
+    fn signal_seqs(b: &TimelineBuilder) -> Vec<Vec<u64>> {
+        let tl = b.build();
+        let sigs = signals(&tl, crate::testing::SESSION, EventStream::Global);
+        sigs.iter().map(|s| s.seqs().collect()).collect()
+    }
+
+    #[test]
+    fn an_idle_announced_twice_is_one_signal_with_both_seqs() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).idle_events();
+        assert_eq!(signal_seqs(&b), [vec![0], vec![1, 2]]);
+
+        // The twin PAIR_WINDOW_MS + 1 ms later is a second idle.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).event_status("idle").at(300.0 + PAIR_WINDOW_MS + 1.0).event_idle();
+        assert_eq!(signal_seqs(&b), [vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn a_signal_is_described_by_the_event_that_announced_it() {
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).event_status("busy");
+        b.at(300.0).idle_events();
+        b.at(400.0).event_status("busy");
+        b.at(600.0).event_idle();
+        b.at(700.0).event_status("busy");
+        // The deprecated twin first, then the status: still the status's idle.
+        b.at(900.0).event_idle().at(950.0).event_status("idle");
+        b.at(1000.0).event_status("busy");
+        b.at(1200.0).event_status("idle");
+        let tl = b.build();
+        let described: Vec<String> = signals(&tl, crate::testing::SESSION, EventStream::Global)
+            .iter()
+            .map(Signal::describe)
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "session.status busy event at 100 ms",
+                "session.status idle event at 300 ms",
+                "session.status busy event at 400 ms",
+                "session.idle event at 600 ms",
+                "session.status busy event at 700 ms",
+                "session.status idle event at 900 ms",
+                "session.status busy event at 1000 ms",
+                "session.status idle event at 1200 ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_process_is_an_orphan_once_its_parent_is_1() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).tool_appears(200, "sleep 100").tool_appears(201, "sleep 200");
+        b.process_appears(202, 1, ProcessRole::Tool, "sleep 300");
+        b.at(1000.0).reparented(200, 1);
+        let reparented = b.last();
+        b.at(1100.0).reparented(201, 50);
+        let tl = b.build();
+        let lives = lives(&tl);
+        let seen: Vec<(Option<u64>, Option<String>)> = lives
+            .iter()
+            .map(|l| (l.orphaned().map(|e| e.seq), l.parent_note()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some(reparented), Some("re-parented to 1 at 1000 ms (an orphan)".to_string())),
+                (None, Some("re-parented to 50 at 1100 ms".to_string())),
+                (Some(2), Some("an orphan (ppid 1) when first seen".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pid_seen_again_is_the_same_life_unless_its_program_changed() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).tool_appears(200, "sleep 100");
+        b.at(20.0).tool_appears(200, "sleep 100");
+        b.at(30.0).tool_appears(201, "bash -c x");
+        b.at(40.0).tool_appears(201, "sleep 5");
+        // Orphaned, then exec'd: the new program keeps the new parent.
+        b.at(50.0).tool_appears(202, "bash -c y").reparented(202, 1).exec(202, "sleep 6", ProcessRole::Tool);
+        let tl = b.build();
+        let lives = lives(&tl);
+        let seen: Vec<(u32, &str, u32, f64, Option<f64>)> = lives
+            .iter()
+            .map(|l| (l.info.pid, l.info.cmdline.as_str(), l.info.ppid, l.appeared.at_ms, l.end_ms()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (200, "sleep 100", 100, 10.0, None),
+                (201, "bash -c x", 100, 30.0, Some(40.0)),
+                (201, "sleep 5", 100, 40.0, None),
+                (202, "bash -c y", 100, 50.0, Some(50.0)),
+                (202, "sleep 6", 1, 50.0, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_server_is_known_by_the_header_the_supervisor_or_its_role() {
+        let mut b = TimelineBuilder::new();
+        b.process_appears(100, 1, ProcessRole::Opencode, "opencode serve");
+        b.process_appears(300, 1, ProcessRole::Server, "opencode serve --port 0");
+        b.tool_appears(400, "sleep 100");
+        let mut tl = b.build();
+        let others = |tl: &Timeline| -> Vec<u32> { non_server_lives(tl).iter().map(|l| l.info.pid).collect() };
+        // The header's pid, and the one the sampler tagged as the server, are the server.
+        assert_eq!(server_pid(&tl), Some(100));
+        assert_eq!(others(&tl), [400]);
+        // Without the header: the supervisor's spawn names it, else nothing does.
+        tl.server_pid = None;
+        assert_eq!(server_pid(&tl), None);
+        assert_eq!(others(&tl), [100, 400]);
+        tl.push(5.0, Observation::Server(ServerChange::Spawned { pid: 4242 }));
+        assert_eq!(server_pid(&tl), Some(4242));
+    }
+
+    #[test]
+    fn the_server_was_seen_when_spawned_or_sampled_as_the_server() {
+        let seen = |b: &TimelineBuilder| server_was_seen(&b.build());
+        let mut b = TimelineBuilder::new();
+        assert!(!seen(&b));
+        b.server_exited(Some(0), None).tool_appears(400, "sleep 100");
+        assert!(!seen(&b), "an exit or a tool alone is not a sighting of the server");
+        b.process_appears(100, 1, ProcessRole::Server, "opencode serve");
+        assert!(seen(&b));
+        assert!(seen(TimelineBuilder::new().server_started()));
+    }
+
+    #[test]
+    fn stored_messages_are_the_last_get_of_the_sessions_messages() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).stored_messages(serde_json::json!([]));
+        let get = b.last();
+        b.at(20.0).http("POST", "/session/ses_test/abort", 200, serde_json::json!(true));
+        b.http("GET", "/session/ses_test/todo", 200, serde_json::json!([]));
+        let tl = b.build();
+        let stored = stored_messages(&tl, crate::testing::SESSION).expect("the GET");
+        assert_eq!(stored.entry.seq, get);
+    }
+
+    #[test]
+    fn a_message_update_without_its_info_is_skipped() {
+        let mut b = TimelineBuilder::new();
+        b.event("message.updated", serde_json::json!({"sessionID": crate::testing::SESSION}));
+        b.assistant_message("msg_a", None);
+        let tl = b.build();
+        let seqs: Vec<u64> = message_updates(&tl, crate::testing::SESSION, EventStream::Global)
+            .iter()
+            .map(|(e, _)| e.seq())
+            .collect();
+        assert_eq!(seqs, [1]);
+    }
+
+    #[test]
+    fn harness_notes_quote_the_first_three_blind_spots() {
+        assert_eq!(harness_notes(&TimelineBuilder::new().status("idle").build()), "");
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).harness("status poll failed: timeout");
+        b.status("busy");
+        b.at(20.0).push(Observation::StreamEnded {
+            stream: EventStream::Directory,
+            cause: StreamEndCause::Ended,
+            expected: false,
+        });
+        b.harness("status poll answered again").harness("a fourth note");
+        assert_eq!(
+            harness_notes(&b.build()),
+            " (the harness noted: status poll failed: timeout; /event stream ended; status poll answered again)"
+        );
+    }
 }
