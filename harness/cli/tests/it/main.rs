@@ -13,6 +13,7 @@ mod real_attach;
 mod real_authoring;
 mod real_check_plugin;
 mod real_rerun_bisect;
+mod real_steps;
 mod real_explore;
 mod real_probe;
 mod real_suite;

@@ -4,6 +4,7 @@
 
 mod source;
 mod steps;
+mod subscriber;
 pub mod wait;
 
 pub use crate::shared_server::SharedServerInfo;
@@ -137,7 +138,7 @@ pub struct Live {
     pub sessions: std::collections::BTreeMap<String, String>,
     /// The extra event-stream clients `open-subscriber` steps opened: dropping one
     /// closes its connection.
-    pub subscribers: std::collections::BTreeMap<String, tokio_util::sync::DropGuard>,
+    pub subscribers: std::collections::BTreeMap<String, subscriber::Subscriber>,
 }
 
 /// Plays `scenario` on the server `settings` ask for: the user's (`attach`) or its own.

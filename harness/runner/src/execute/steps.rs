@@ -1,7 +1,7 @@
 //! Playing one scenario step against the live server.
 
 use super::Live;
-use crate::execute::wait;
+use crate::execute::{subscriber, wait};
 use oc_conform_checks::{wire, EventStream, Observation, ResourceSample, ServerChange, StepPhase};
 use oc_conform_scenario::{OnTimeout, SignalName, Step};
 use serde_json::{json, Value};
@@ -106,7 +106,7 @@ pub async fn play(live: &mut Live, index: usize, step: &Step, since: u64) -> Res
     });
     let result = play_inner(live, index, step, since).await;
     let (phase, note) = match &result {
-        Ok(()) => (StepPhase::Finished, None),
+        Ok(note) => (StepPhase::Finished, note.clone()),
         Err(StepProblem::Fail(m)) | Err(StepProblem::Error(m)) => {
             (StepPhase::Failed, Some(m.clone()))
         }
@@ -117,17 +117,17 @@ pub async fn play(live: &mut Live, index: usize, step: &Step, since: u64) -> Res
         phase,
         note,
     });
-    result
+    result.map(|_| ())
 }
 
-async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> Result<(), StepProblem> {
+async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> Result<Option<String>, StepProblem> {
     let rec = live.recorder.clone();
     let sid = live.session_id.clone();
     let call_timeout = live.call_timeout;
     let api = live.api.clone();
     let expect_2xx = |what: &str, a: &crate::observe::http::Answer| {
         if a.ok() {
-            Ok(())
+            Ok(None)
         } else {
             Err(StepProblem::Error(format!(
                 "{what} answered {}: {}",
@@ -154,7 +154,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
         } => {
             let ok = wait::wait_for(&rec, until, since, Duration::from_millis(*timeout_ms)).await;
             if ok {
-                return Ok(());
+                return Ok(None);
             }
             let msg = format!(
                 "{} did not happen within {timeout_ms} ms",
@@ -165,7 +165,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                     rec.record(Observation::Harness {
                         message: format!("step {}: {msg} (continuing)", index + 1),
                     });
-                    Ok(())
+                    Ok(None)
                 }
                 OnTimeout::Fail => Err(StepProblem::Fail(msg)),
                 OnTimeout::Error => Err(StepProblem::Error(msg)),
@@ -205,7 +205,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                     .call(&rec, Some(index), method, &path, call_timeout)
                     .await
             };
-            check_status(&format!("{method} {path}"), &a, *expect_status)
+            check_status(&format!("{method} {path}"), &a, *expect_status).map(|()| None)
         }
         Step::PermissionReply { reply } => {
             let Some(id) = rec.with(last_permission_id) else {
@@ -236,7 +236,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             let a = api
                 .call(&rec, Some(index), "POST", &path, Some(&body), call_timeout)
                 .await;
-            check_status(&format!("POST {path}"), &a, *expect_status)
+            check_status(&format!("POST {path}"), &a, *expect_status).map(|()| None)
         }
         Step::Signal { signal } => {
             let (sig, label) = signal_number(signal);
@@ -244,7 +244,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 signal: label.into(),
             }));
             live.server.signal(sig);
-            Ok(())
+            Ok(None)
         }
         Step::Dispose {} => {
             let a = api
@@ -254,7 +254,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
         }
         Step::StopServer {} => {
             live.server.stop_group(live.stop_grace).await;
-            Ok(())
+            Ok(None)
         }
         Step::SampleResources { label } => {
             let Some(pid) = rec.with(|t| t.server_pid) else {
@@ -271,7 +271,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 fds: h.fds,
                 rss_kb: h.rss_kb,
             }));
-            Ok(())
+            Ok(None)
         }
         Step::NewSession { name } => {
             let a = api.call(&rec, Some(index), "POST", "/session", Some(&json!({})), call_timeout).await;
@@ -280,7 +280,7 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 return Err(StepProblem::Error(format!("POST /session answered no id: {}", truncate(&a.body.to_string(), 300))));
             };
             live.sessions.insert(name.clone(), id.to_string());
-            Ok(())
+            Ok(None)
         }
         Step::DeleteSession { name } => {
             let Some(id) = live.sessions.remove(name) else {
@@ -296,13 +296,12 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             } else {
                 (EventStream::Directory, format!("/event?directory={}", api.directory))
             };
-            let (connected, stop) = open_subscriber(api.clone(), stream, path.clone());
-            // Whatever way this step ends but success, the reader stops with the guard.
-            let stop = stop.drop_guard();
+            let (connected, subscriber) = subscriber::open(api.clone(), stream, path.clone());
+            // Whatever way this step ends but success, the subscriber is dropped: closed.
             match tokio::time::timeout(call_timeout, connected).await {
                 Ok(Ok(Ok(()))) => {
-                    live.subscribers.insert(name.clone(), stop);
-                    Ok(())
+                    live.subscribers.insert(name.clone(), subscriber);
+                    Ok(None)
                 }
                 Ok(Err(_)) => Err(StepProblem::Error(format!("GET {path} (subscriber {name}): its reader ended"))),
                 Ok(Ok(Err(why))) => Err(StepProblem::Error(format!("GET {path} (subscriber {name}): {why}"))),
@@ -312,11 +311,16 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 ))),
             }
         }
-        Step::CloseSubscriber { name } => match live.subscribers.remove(name) {
-            // Dropping the guard ends the reader, which drops the connection.
-            Some(_closed) => Ok(()),
-            None => Err(StepProblem::Error(format!("no subscriber `{name}` is open (the loader checks this)"))),
-        },
+        Step::CloseSubscriber { name } => {
+            let Some(subscriber) = live.subscribers.remove(name) else {
+                return Err(StepProblem::Error(format!("no subscriber `{name}` is open (the loader checks this)")));
+            };
+            // What it read becomes the step's note: the one account of that client.
+            match subscriber.close(call_timeout).await {
+                Ok(tally) => Ok(Some(tally.describe())),
+                Err(why) => Err(StepProblem::Error(format!("closing subscriber {name}: {why}"))),
+            }
+        }
         Step::TurnsInNewDirectories {
             count,
             text,
@@ -336,65 +340,9 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
                 }
                 next += per;
             }
-            Ok(())
+            Ok(None)
         }
     }
-}
-
-/// A client of an event stream that reads and drops every frame until `stop` fires:
-/// one more subscriber the server must serve. The receiver resolves once the stream's
-/// `server.connected` arrived (or with why it never will).
-fn open_subscriber(
-    api: crate::observe::http::Api,
-    stream: EventStream,
-    path: String,
-) -> (tokio::sync::oneshot::Receiver<Result<(), String>>, tokio_util::sync::CancellationToken) {
-    use futures::StreamExt;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let cancel = stop.clone();
-    tokio::spawn(async move {
-        let resp = match crate::observe::events::open_events(&api, &path, &cancel).await {
-            None => return,
-            Some(Ok(r)) => r,
-            Some(Err(why)) => {
-                let _ = tx.send(Err(why));
-                return;
-            }
-        };
-        let mut tx = Some(tx);
-        let mut frames = Box::pin(crate::observe::events::sse_data(resp.bytes_stream()));
-        loop {
-            let frame = tokio::select! {
-                f = frames.next() => f,
-                _ = cancel.cancelled() => return,
-            };
-            match frame {
-                Some(Ok(data)) => {
-                    let connected = wire::frame(stream, &data)
-                        .is_some_and(|ev| matches!(wire::decode(&ev.event_type, &ev.properties), wire::Event::ServerConnected));
-                    if connected {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(Ok(()));
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(Err(e));
-                    }
-                    return;
-                }
-                None => {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(Err("the stream ended before server.connected".into()));
-                    }
-                    return;
-                }
-            }
-        }
-    });
-    (rx, stop)
 }
 
 /// Project directory number `n` under the scenario's project, with its `opencode.json`,
