@@ -369,15 +369,16 @@ mod tests {
     use std::sync::Arc;
 
     /// A server whose `GET /session/status` says `ses_1` is busy until `idle` is set, and
-    /// answers 150 ms late (a server under load).
+    /// answers 150 ms late (a server under load) with what held when the request arrived.
     async fn slow_status_server(idle: Arc<AtomicBool>) -> Api {
         let app = axum::Router::new().route(
             "/session/status",
             axum::routing::get(move || {
                 let idle = idle.clone();
                 async move {
+                    let was_idle = idle.load(Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(150)).await;
-                    match idle.load(Ordering::SeqCst) {
+                    match was_idle {
                         true => axum::Json(serde_json::json!({})),
                         false => axum::Json(serde_json::json!({"ses_1": {"type": "busy"}})),
                     }
