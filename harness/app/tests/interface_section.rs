@@ -84,6 +84,7 @@ fn doc_with(section: InterfaceChanges) -> ResultsDoc {
         started_at: "2026-12-01T10:00:00Z".into(),
         partition: None,
         versions: vec!["1.17.18".into(), "1.18.34".into()],
+        local_builds: Default::default(),
         scenarios: vec![],
         attached_to: None,
         report_dir: "/tmp".into(),

@@ -16,6 +16,7 @@ fn header(doc: &ResultsDoc, dir: &std::path::Path) -> RunHeader {
         started_at: doc.started_at.clone(),
         partition: doc.partition.clone(),
         versions: doc.versions.clone(),
+        local_builds: doc.local_builds.clone(),
         scenarios: doc.scenarios.clone(),
         attached_to: None,
         report_dir: dir.display().to_string(),

@@ -151,6 +151,7 @@ impl Round<'_> {
                 started_at: json::now_rfc3339(),
                 partition: None,
                 versions,
+                local_builds: Default::default(),
                 scenarios,
                 attached_to: None,
                 report_dir: dir.display().to_string(),

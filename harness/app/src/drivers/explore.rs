@@ -298,6 +298,7 @@ pub async fn explore(plan: ExplorePlan, installer: &Installer, bus: &Bus) -> Res
         started_at: started_at.clone(),
         partition: None,
         versions: vec![target.version.clone()],
+        local_builds: Default::default(),
         scenarios: vec![],
         attached_to: None,
         report_dir: plan.report_dir.display().to_string(),

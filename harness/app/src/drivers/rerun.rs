@@ -4,7 +4,9 @@
 //! of its own (as `--retry-unexpected` does). The re-run's own report goes to
 //! `OUT/rerun/`; `OUT` gets the first run's report with those cells combined: the runs of
 //! both classified together (a FAIL that passes on re-run is FLAKY) and a finding per
-//! cell ("FAIL again on re-run: real", "PASS on re-run: flaky").
+//! cell ("FAIL again on re-run: real", "PASS on re-run: flaky"). A version that was a
+//! local build (`run --opencode PATH`) is played again on that binary: results.json keeps
+//! its path (`local_builds`), as the version it reports would name a release.
 
 use crate::drivers::run::{self, RunPlan, ServerSource};
 use crate::drivers::stored::copy_dir;
@@ -86,19 +88,26 @@ async fn play(
     bus: &Bus,
 ) -> Result<ResultsDoc, AppError> {
     let mut scenarios: Vec<Scenario> = Vec::new();
-    let mut versions: Vec<OpencodeSpec> = Vec::new();
+    // Each version as the first run labelled it, and what to install for it.
+    let mut versions: Vec<(String, OpencodeSpec)> = Vec::new();
     for cell in todo {
         if !scenarios.iter().any(|s| s.name == cell.scenario) {
             scenarios.push(scenario_as_run(plan, cell)?);
         }
-        let spec = release_of(&cell.opencode_version)?;
-        if !versions.contains(&spec) {
-            versions.push(spec);
+        if !versions.iter().any(|(label, _)| *label == cell.opencode_version) {
+            let spec = spec_of(first, &cell.opencode_version)?;
+            if let OpencodeSpec::Local(path) = &spec {
+                same_build(installer, path, &cell.opencode_version).await?;
+                bus.emit(Event::Note {
+                    text: format!("re-running the local build at {} (it reports {})", path.display(), cell.opencode_version),
+                });
+            }
+            versions.push((cell.opencode_version.clone(), spec));
         }
     }
     // Matrix order: the first run's.
-    let vpos = |v: &OpencodeSpec| first.versions.iter().position(|x| *x == v.to_string());
-    versions.sort_by_key(vpos);
+    versions.sort_by_key(|(label, _)| first.versions.iter().position(|x| x == label));
+    let versions: Vec<OpencodeSpec> = versions.into_iter().map(|(_, spec)| spec).collect();
     let spos = |s: &Scenario| first.scenarios.iter().position(|x| *x == s.name);
     scenarios.sort_by_key(spos);
     let expectations = Expectations {
@@ -153,15 +162,43 @@ fn scenario_as_run(plan: &RerunPlan, cell: &CellReport) -> Result<Scenario, AppE
     })
 }
 
-/// A cell's version as a release to install. A local build is recorded by its label,
-/// not its path: it cannot be found again.
-fn release_of(version: &str) -> Result<OpencodeSpec, AppError> {
+/// What to install for a cell's `version`: the local build the first run played (its
+/// header keeps the binary's path by the version it reports), else the release.
+fn spec_of(first: &ResultsDoc, version: &str) -> Result<OpencodeSpec, AppError> {
+    if let Some(path) = first.local_builds.get(version) {
+        if !path.is_file() {
+            return Err(AppError::usage(format!(
+                "the local build that reported {version} was at {}, which no longer exists: put the binary back there, or run it again with `oc-conform run --opencode NEW_PATH --scenario NAME`",
+                path.display()
+            )));
+        }
+        return Ok(OpencodeSpec::Local(path.clone()));
+    }
     if semver::Version::parse(version).is_err() {
+        // A results.json written before the header kept local builds' paths.
         return Err(AppError::usage(format!(
-            "{version} is not a release number (a local build?): rerun plays releases; run it again with `oc-conform run --opencode PATH --scenario NAME`"
+            "{version} is not a release number and the stored run names no binary for it (a local build from an older oc-conform?): run it again with `oc-conform run --opencode PATH --scenario NAME`"
         )));
     }
     Ok(OpencodeSpec::Version(version.to_string()))
+}
+
+/// The binary at `path` must still be the build the first run played: one rebuilt since
+/// reports another version, and its cells (keyed by the old one) would not play at all.
+async fn same_build(installer: &Installer, path: &Path, version: &str) -> Result<(), AppError> {
+    let now = installer
+        .resolve(&OpencodeSpec::Local(path.to_path_buf()))
+        .await
+        .map_err(|e| AppError::usage(format!("the local build at {}: {e}", path.display())))?;
+    if now.version != version {
+        return Err(AppError::usage(format!(
+            "the binary at {} now reports {}, not {version} as when the stored run played it (rebuilt?): run it again with `oc-conform run --opencode {} --scenario NAME`",
+            path.display(),
+            now.version,
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -183,4 +220,52 @@ pub fn last_run(reports_root: &Path) -> Result<PathBuf, AppError> {
         .max()
         .map(|(_, dir)| dir)
         .ok_or_else(|| AppError::usage(format!("--last-failed: no stored run (results.json) under {}", reports_root.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    /// A stored run of a local build (or none) and the release 1.14.48, as results.json has it.
+    fn first_run(local_builds: BTreeMap<String, PathBuf>) -> ResultsDoc {
+        serde_json::from_value(json!({
+            "format_version": 2, "tool": "oc-conform 0.1.0", "interrupted": false,
+            "started_at": "2026-12-01T13:00:00Z", "finished_at": "2026-12-01T13:01:00Z",
+            "versions": local_builds.keys().chain(["1.14.48".to_string()].iter()).collect::<Vec<_>>(),
+            "local_builds": local_builds, "scenarios": ["s"], "results": [],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_local_build_is_played_again_on_its_binary_even_when_it_reports_a_release_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("opencode");
+        std::fs::write(&bin, "").unwrap();
+        let first = first_run(BTreeMap::from([("1.18.34".to_string(), bin.clone())]));
+        assert_eq!(spec_of(&first, "1.18.34").unwrap(), OpencodeSpec::Local(bin));
+        // The other version of the same run was a release.
+        assert_eq!(spec_of(&first, "1.14.48").unwrap(), OpencodeSpec::Version("1.14.48".into()));
+    }
+
+    #[test]
+    fn a_local_build_whose_binary_is_gone_is_refused_naming_the_path_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("opencode");
+        let first = first_run(BTreeMap::from([("0.0.0-dev".to_string(), gone.clone())]));
+        let e = spec_of(&first, "0.0.0-dev").unwrap_err();
+        assert!(matches!(e, AppError::Usage(_)), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains(&gone.display().to_string()) && text.contains("no longer exists"), "{text}");
+        assert!(text.contains("oc-conform run --opencode NEW_PATH"), "{text}");
+    }
+
+    #[test]
+    fn a_label_that_is_no_release_and_has_no_stored_path_is_refused() {
+        // The version a build reports need not be semver (`0.0.0-dev` is).
+        let e = spec_of(&first_run(BTreeMap::new()), "local").unwrap_err();
+        assert!(e.to_string().contains("names no binary for it"), "{e}");
+    }
 }

@@ -18,7 +18,7 @@ use oc_conform_runner::server;
 use oc_conform_runner::suite::{self, Cell, SuiteOptions};
 use oc_conform_runner::probe;
 use oc_conform_scenario::{Expectations, Features, Scenario, ServerMode};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -163,12 +163,24 @@ fn header(plan: &RunPlan, versions: Vec<String>, scenarios: &[Scenario], cells: 
         started_at: json::now_rfc3339(),
         partition: plan.partition.map(|(k, n)| format!("{k}/{n}")),
         versions,
+        local_builds: Default::default(),
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
         attached_to: None,
         report_dir: plan.report_dir.display().to_string(),
         round: None,
         cells,
     }
+}
+
+/// The binaries of the installed versions that were local builds, by the version each
+/// reports (canonical paths: the installer resolved them).
+fn local_builds(installed: &[Result<Installed, String>]) -> BTreeMap<String, PathBuf> {
+    installed
+        .iter()
+        .flatten()
+        .filter(|i| i.source == Source::Local)
+        .map(|i| (i.version.clone(), i.binary.clone()))
+        .collect()
 }
 
 fn suite_options(plan: &RunPlan, share: bool, attach: Option<AttachTo>) -> SuiteOptions {
@@ -253,7 +265,8 @@ async fn run_started(plan: RunPlan, share: bool, installer: &Installer, bus: &Bu
         _ => true,
     });
     let total = cells.len();
-    let head = header(&plan, versions.clone(), &plan.scenarios, total);
+    let mut head = header(&plan, versions.clone(), &plan.scenarios, total);
+    head.local_builds = local_builds(&installed);
     bus.emit(Event::RunStarted { run: head.clone() });
     for s in &skipped {
         bus.emit(Event::Skipped { skipped: s.clone() });

@@ -141,6 +141,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, strict: bool) -> u8 {
                 merged.scenarios.push(s.clone());
             }
         }
+        // Partitions of one run name the same binaries; `rerun` of the merge needs them all.
+        merged.local_builds.extend(doc.local_builds.clone());
         for cell in &doc.results {
             if merged.results.iter().any(|c| c.scenario == cell.scenario && c.opencode_version == cell.opencode_version) {
                 eprintln!(

@@ -2,7 +2,7 @@
 //! server and write a partial report; a SIGKILLed harness's leftovers are found by `gc`
 //! (and only those); credentials and the user's real HOME never reach a server.
 
-use crate::support::{one_real_run_at_a_time, processes_marked_by, repo_root};
+use crate::support::{installed_binary, one_real_run_at_a_time, processes_marked_by, real_cache, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,16 +32,6 @@ fn spawn_fault_run(scenarios: &[&str], report_dir: &Path) -> Child {
         args.extend(["--scenario", s]);
     }
     spawn_run(&args, report_dir, &[], None)
-}
-
-fn real_cache() -> PathBuf {
-    if let Ok(c) = std::env::var("OC_CONFORM_CACHE") {
-        return c.into();
-    }
-    let base = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-    base.join("oc-conform")
 }
 
 /// Whether a command line runs `what` (`sleep 300`, `opencode serve`): its program's
@@ -282,17 +272,6 @@ check = "status-reaches-idle"
     let r = &doc["results"][0];
     assert_eq!(r["outcome"], "TIMEOUT", "{r}");
     assert!(r["error"].as_str().unwrap().contains("deadline of 6000 ms"), "{r}");
-}
-
-/// The path of opencode `version`'s binary, installed into the tests' cache if needed.
-fn installed_binary(version: &str) -> String {
-    let out = crate::support::oc_conform()
-        .env("OC_CONFORM_CACHE", real_cache())
-        .args(["install", version])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
 }
 
 fn test_data() -> PathBuf {

@@ -1,9 +1,9 @@
 //! `rerun` and `--auto-bisect` on real servers, kept cheap: `rerun` plays one cell of a
-//! two-cell run; auto-bisect runs abort-plugin-client on 1.14.41 (passes) and 1.14.48
+//! two-cell run, and a local build's cell on that build; auto-bisect runs abort-plugin-client on 1.14.41 (passes) and 1.14.48
 //! (fails: ctx.client calls an in-process copy of the server), neighbours in the
 //! registry, so each bisect confirms its two ends and answers.
 
-use crate::support::{one_real_run_at_a_time, repo_root};
+use crate::support::{installed_binary, one_real_run_at_a_time, repo_root};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -35,18 +35,24 @@ fn cell<'a>(doc: &'a Value, scenario: &str, version: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no cell {scenario} ({version}) in {doc}"))
 }
 
+/// An expectations file that is wrong on purpose: server-requires-auth passes, so its cell
+/// is UNEXPECTED-PASS, a cell `rerun` plays again.
+fn auth_expected_to_fail(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("expectations.toml");
+    std::fs::write(
+        &path,
+        "format_version = 1\n[[expect]]\nscenario = \"server-requires-auth\"\nversions = [\"*\"]\noutcome = \"fail\"\nreason = \"wrong on purpose\"\n",
+    )
+    .unwrap();
+    path
+}
+
 #[test]
 fn rerun_plays_only_the_cell_that_was_not_as_expected() {
     let _one = one_real_run_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
-    // An expectation that is wrong on purpose: server-requires-auth passes, so the first
-    // run has one UNEXPECTED-PASS next to a plain PASS.
-    let expectations = tmp.path().join("expectations.toml");
-    std::fs::write(
-        &expectations,
-        "format_version = 1\n[[expect]]\nscenario = \"server-requires-auth\"\nversions = [\"*\"]\noutcome = \"fail\"\nreason = \"wrong on purpose\"\n",
-    )
-    .unwrap();
+    // The first run has one UNEXPECTED-PASS next to a plain PASS.
+    let expectations = auth_expected_to_fail(tmp.path());
     let first = tmp.path().join("first");
     let (code, _, err) = oc(&[
         "run", "--opencode", "1.18.34", "--scenario", "server-requires-auth", "--scenario", "plugin-loads",
@@ -78,6 +84,54 @@ fn rerun_plays_only_the_cell_that_was_not_as_expected() {
     assert!(loads.get("rerun").is_none(), "{loads}");
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("UNEXPECTED-PASS again on re-run: real"), "{summary}");
+}
+
+/// How many times the binary at the wrapper was started as a server.
+fn serve_starts(log: &Path) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.starts_with("serve")).count()
+}
+
+#[test]
+fn rerun_plays_a_local_build_again_on_its_binary_not_on_the_release_of_its_label() {
+    let _one = one_real_run_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    // A local build that reports 1.18.34 (it execs that release), as a build from a
+    // checkout of that tag would: the label alone would name the registry's release.
+    let starts = tmp.path().join("starts.log");
+    let build = tmp.path().join("build");
+    std::fs::create_dir(&build).unwrap();
+    let wrapper = build.join("opencode");
+    let real = installed_binary("1.18.34");
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$@\" >> {}\nexec {real} \"$@\"\n", starts.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let expectations = auth_expected_to_fail(tmp.path());
+    let first = tmp.path().join("first");
+    let (code, _, err) = oc(&[
+        "run", "--opencode", wrapper.to_str().unwrap(), "--scenario", "server-requires-auth",
+        "--expectations", expectations.to_str().unwrap(), "--report-dir", first.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc = json(&first.join("results.json"));
+    assert_eq!(cell(&doc, "server-requires-auth", "1.18.34")["outcome"], "UNEXPECTED-PASS", "{doc}");
+    assert_eq!(doc["local_builds"]["1.18.34"], wrapper.to_str().unwrap(), "{doc}");
+    let started = serve_starts(&starts);
+    assert!(started >= 1, "the first run started the build");
+
+    let again = tmp.path().join("again");
+    let (code, stdout, err) = oc(&["rerun", first.to_str().unwrap(), "--report-dir", again.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let said = format!("{stdout}{err}");
+    assert!(said.contains(&format!("re-running the local build at {} (it reports 1.18.34)", wrapper.display())), "{said}");
+    assert!(serve_starts(&starts) > started, "the re-run started the local build, not the release:\n{said}");
+    assert_eq!(json(&again.join("rerun/results.json"))["local_builds"]["1.18.34"], wrapper.to_str().unwrap());
+    assert_eq!(json(&again.join("results.json"))["local_builds"]["1.18.34"], wrapper.to_str().unwrap());
+
+    // The build is gone: a usage error naming where it was and what to do.
+    std::fs::remove_file(&wrapper).unwrap();
+    let (code, _, err) = oc(&["rerun", first.to_str().unwrap(), "--report-dir", tmp.path().join("gone").to_str().unwrap()]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains(&format!("{}, which no longer exists", wrapper.display())), "{err}");
+    assert!(err.contains("oc-conform run --opencode NEW_PATH"), "{err}");
 }
 
 #[test]

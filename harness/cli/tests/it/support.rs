@@ -122,3 +122,26 @@ pub fn processes_marked_by(pid_prefix: &str) -> Vec<(u32, String)> {
     }
     found
 }
+
+/// The cache the real-server tests install opencode into (the user's, unless
+/// `OC_CONFORM_CACHE` says another).
+pub fn real_cache() -> PathBuf {
+    if let Ok(c) = std::env::var("OC_CONFORM_CACHE") {
+        return c.into();
+    }
+    let base = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    base.join("oc-conform")
+}
+
+/// The path of opencode `version`'s binary, installed into the tests' cache if needed.
+pub fn installed_binary(version: &str) -> String {
+    let out = oc_conform()
+        .env("OC_CONFORM_CACHE", real_cache())
+        .args(["install", version])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+}

@@ -23,6 +23,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// How long the teardown waits for the status poller to confirm what the last events
+/// announced: its follow-ups up to 400 ms apart (`FOLLOW_UP_MS`), past a lagging status
+/// map; a status that stays stuck is judged on what the polls saw by then.
+const STATUS_CONFIRM_DEADLINE: Duration = Duration::from_secs(1);
+
 /// How a run observes and stops things. The defaults are what the benchmark settled on.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -371,12 +376,14 @@ async fn play(
         )
     })?;
     rec.update(|t| t.session_id = Some(session_id.clone()));
+    let (confirmed, mut status_confirmed) = tokio::sync::watch::channel(0);
     tokio::spawn(
         Poller {
             api: api.clone(),
             sessions: vec![session_id.clone()],
             permissions: uses_permissions(scenario),
             interval: settings.status_interval,
+            confirmed,
         }
         .run(rec.clone(), cancel.clone()),
     );
@@ -447,6 +454,7 @@ async fn play(
     }
 
     // Teardown: the stored messages (the server's own account of the turn), then stop.
+    let played = rec.with(|t| t.entries.len());
     rec.record(Observation::Step {
         index: scenario.steps.len(),
         name: "teardown".into(),
@@ -457,6 +465,10 @@ async fn play(
         let path = format!("/session/{session_id}/message");
         api.call(rec, None, "GET", &path, None, Duration::from_secs(10)).await;
     }
+    // The status the last events announced, as a poll saw it: a run whose last step is
+    // an idle event would otherwise end with that poll in flight, and the status checks
+    // see only the busy before it (1.14.48, model-http-500-retried, under load).
+    let _ = tokio::time::timeout(STATUS_CONFIRM_DEADLINE, status_confirmed.wait_for(|&n| n >= played)).await;
     // The observation ends here, as a server of the scenario's own would be stopped here:
     // what the clean-up below does to a server it does not own (the session deleted,
     // the instance disposed: status turns idle) is not the scenario's to be judged on.

@@ -187,6 +187,11 @@ pub struct Poller {
     pub sessions: Vec<String>,
     pub permissions: bool,
     pub interval: Duration,
+    /// How many timeline entries the recorded statuses account for: every change their
+    /// events announced was polled, and the answer agreed or the follow-ups ran out (or
+    /// the poll fails). The teardown waits for it to reach the timeline's length, so a
+    /// run that ends right after an idle event still has the poll that saw it.
+    pub confirmed: tokio::sync::watch::Sender<usize>,
 }
 
 impl Poller {
@@ -216,6 +221,9 @@ impl Poller {
                         news
                     });
                     if news.is_empty() {
+                        if follow_up.is_none() {
+                            self.confirmed.send_replace(seen);
+                        }
                         continue;
                     }
                     for n in news {
@@ -243,6 +251,8 @@ impl Poller {
                         ),
                     });
                 }
+                // No answer will confirm anything: the teardown must not wait for one.
+                self.confirmed.send_replace(seen);
                 next_at = tokio::time::Instant::now() + self.interval;
                 continue;
             }
@@ -299,6 +309,7 @@ impl Poller {
                 None => {
                     unconfirmed.clear();
                     permission_news = false;
+                    self.confirmed.send_replace(seen);
                     self.interval
                 }
             };
@@ -348,4 +359,84 @@ fn announcements(entries: &[oc_conform_checks::Entry]) -> Vec<Announced> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oc_conform_checks::EventStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A server whose `GET /session/status` says `ses_1` is busy until `idle` is set, and
+    /// answers 150 ms late (a server under load) with what held when the request arrived.
+    async fn slow_status_server(idle: Arc<AtomicBool>) -> Api {
+        let app = axum::Router::new().route(
+            "/session/status",
+            axum::routing::get(move || {
+                let idle = idle.clone();
+                async move {
+                    let was_idle = idle.load(Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    match was_idle {
+                        true => axum::Json(serde_json::json!({})),
+                        false => axum::Json(serde_json::json!({"ses_1": {"type": "busy"}})),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Api::new(&format!("http://{addr}"), "", "/p")
+    }
+
+    fn status_event(rec: &Recorder, kind: &str) -> usize {
+        rec.record(Observation::Event {
+            stream: EventStream::Global,
+            event_type: "session.status".into(),
+            session_id: Some("ses_1".into()),
+            properties: serde_json::json!({"sessionID": "ses_1", "status": {"type": kind}}),
+        });
+        rec.with(|t| t.entries.len())
+    }
+
+    fn last_status(rec: &Recorder) -> Option<String> {
+        rec.with(|t| {
+            t.entries.iter().rev().find_map(|e| match &e.obs {
+                Observation::Status { status, .. } => Some(status.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn confirmed_reaches_an_idle_event_only_once_the_poll_that_saw_it_is_recorded() {
+        let idle = Arc::new(AtomicBool::new(false));
+        let rec = Recorder::new("s", "v");
+        let (confirmed, mut seen) = tokio::sync::watch::channel(0);
+        let cancel = CancellationToken::new();
+        let poller = Poller {
+            api: slow_status_server(idle.clone()).await,
+            sessions: vec!["ses_1".into()],
+            permissions: false,
+            // Only the events make it poll within the test.
+            interval: Duration::from_secs(30),
+            confirmed,
+        };
+        tokio::spawn(poller.run(rec.clone(), cancel.clone()));
+        let deadline = Duration::from_secs(5);
+
+        let busy_at = status_event(&rec, "busy");
+        tokio::time::timeout(deadline, seen.wait_for(|&n| n >= busy_at)).await.unwrap().unwrap();
+        assert_eq!(last_status(&rec).as_deref(), Some("busy"));
+
+        idle.store(true, Ordering::SeqCst);
+        let idle_at = status_event(&rec, "idle");
+        tokio::time::timeout(deadline, seen.wait_for(|&n| n >= idle_at)).await.unwrap().unwrap();
+        // What the teardown relies on: by then the poll that followed the idle event is in
+        // the timeline (it answered 150 ms after the event).
+        assert_eq!(last_status(&rec).as_deref(), Some("idle"));
+        cancel.cancel();
+    }
 }

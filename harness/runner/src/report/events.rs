@@ -18,6 +18,8 @@ use crate::explore::ShrinkStep;
 use crate::plugin_report::{PluginInfo, PluginReport};
 use oc_conform_checks::Verdict;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// The version of the `--message-format json` schema.
@@ -34,6 +36,10 @@ pub struct RunHeader {
     pub partition: Option<String>,
     /// The opencode versions, in the order given.
     pub versions: Vec<String>,
+    /// The binary of each version that was a local build (`run --opencode PATH`), by the
+    /// version it reports: what `rerun` plays again (the label alone would name a release).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub local_builds: BTreeMap<String, PathBuf>,
     /// The scenarios, in order.
     pub scenarios: Vec<String>,
     /// The URL of a server the harness did not start (`run --server-url`).

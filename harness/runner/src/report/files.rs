@@ -83,6 +83,7 @@ impl BisectFiles {
             started_at: doc.started_at.clone(),
             partition: None,
             versions: self.probes.iter().map(|c| c.opencode_version.clone()).collect(),
+            local_builds: Default::default(),
             scenarios: vec![doc.scenario.clone()],
             attached_to: None,
             report_dir: dir.display().to_string(),

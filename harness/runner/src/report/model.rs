@@ -10,7 +10,8 @@ use oc_conform_checks::outcome::{Outcome, RunVerdict};
 use oc_conform_checks::{Timeline, Verdict};
 use oc_conform_scenario::Expectation;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// 2: the gate decision, `attached_to` and `skipped` are fields of the document (1 had
 /// none of them; a version-1 document still loads, its gate decided without `--strict`).
@@ -29,6 +30,10 @@ pub struct ResultsDoc {
     pub partition: Option<String>,
     /// The opencode versions of the run, in the order given.
     pub versions: Vec<String>,
+    /// The binary of each version that was a local build, by the version it reports
+    /// (absent in documents written before it was kept).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub local_builds: BTreeMap<String, PathBuf>,
     /// The scenarios of the run, in order.
     pub scenarios: Vec<String>,
     pub results: Vec<CellReport>,
@@ -335,6 +340,7 @@ impl ResultsDoc {
             interrupted: false,
             partition: header.partition.clone(),
             versions: header.versions.clone(),
+            local_builds: header.local_builds.clone(),
             scenarios: header.scenarios.clone(),
             results: vec![],
             gate: None,
@@ -514,5 +520,47 @@ mod tests {
         assert_eq!(combined.outcome, Outcome::Fail);
         assert_eq!(combined.failed_checks, ["a"]);
         assert_eq!(combined.rerun.expect("a finding").describe(), "FAIL again on re-run: real");
+    }
+
+    fn header(local_builds: BTreeMap<String, PathBuf>) -> RunHeader {
+        RunHeader {
+            tool: "oc-conform 0.1.0".into(),
+            started_at: "2026-12-01T13:00:00Z".into(),
+            partition: None,
+            versions: vec!["1.18.34".into(), "0.0.0-dev".into()],
+            local_builds,
+            scenarios: vec!["s".into()],
+            attached_to: None,
+            report_dir: "reports/x".into(),
+            round: None,
+            cells: 2,
+        }
+    }
+
+    #[test]
+    fn a_local_builds_path_goes_from_the_header_through_results_json_and_back() {
+        let local = BTreeMap::from([("0.0.0-dev".to_string(), PathBuf::from("/opt/builds/opencode"))]);
+        let event = Event::RunStarted { run: header(local.clone()) };
+        // The --message-format json line carries it.
+        let line = serde_json::to_string(&event).unwrap();
+        assert!(line.contains(r#""local_builds":{"0.0.0-dev":"/opt/builds/opencode"}"#), "{line}");
+        let Event::RunStarted { run } = serde_json::from_str::<Event>(&line).unwrap() else { panic!("{line}") };
+        assert_eq!(run.local_builds, local);
+        // results.json, built from the stream, keeps it.
+        let doc = ResultsDoc::from_events([&event]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        doc.write(dir.path()).unwrap();
+        assert_eq!(ResultsDoc::load(dir.path()).unwrap().local_builds, local);
+    }
+
+    #[test]
+    fn a_run_of_releases_writes_no_local_builds_and_an_older_results_json_still_loads() {
+        let doc = ResultsDoc::new(&header(BTreeMap::new()));
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(!text.contains("local_builds"), "{text}");
+        // As written before the field existed: no `local_builds` at all.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("results.json"), &text).unwrap();
+        assert!(ResultsDoc::load(dir.path()).unwrap().local_builds.is_empty());
     }
 }

@@ -322,6 +322,7 @@ pub fn synthetic() -> (ResultsDoc, Vec<(String, Timeline)>) {
         interrupted: false,
         partition: None,
         versions: vec![NEW.into(), OLD.into()],
+        local_builds: Default::default(),
         scenarios: vec![
             "abort-http".into(),
             "abort-idle-once".into(),
