@@ -133,6 +133,8 @@ struct LogFiles {
     part: Option<Part>,
     /// Numbers the parts, so that a part's end never ends the next one.
     parts: u64,
+    /// Woken on every line that announces an instance's disposal.
+    disposal: Arc<tokio::sync::Notify>,
 }
 
 struct Part {
@@ -140,7 +142,13 @@ struct Part {
     number: u64,
     /// Set when the scenario's teardown ended; lines still arriving until then are its.
     until: Option<Instant>,
+    /// Lines of the part that announce an instance's disposal.
+    disposals: u64,
 }
+
+/// What opencode logs when an instance is disposed (1.14.48 to 1.18.34; the directory
+/// follows it from 1.15, 1.14.48 prints `[object Object]`).
+const DISPOSAL_LINE: &str = "disposing instance";
 
 /// How long a part still takes lines after its scenario ended: opencode writes some
 /// lines of a request just after answering it (an instance's disposal, measured ~3 ms).
@@ -162,9 +170,15 @@ impl ServerLog {
         if files.part.as_ref().is_some_and(|p| p.until.is_some_and(|u| Instant::now() > u)) {
             files.part = None;
         }
-        let LogFiles { whole, part, .. } = &mut *files;
+        let LogFiles { whole, part, disposal, .. } = &mut *files;
         for f in [whole.as_mut(), part.as_mut().map(|p| &mut p.file)].into_iter().flatten() {
             let _ = f.write_all(line.as_bytes());
+        }
+        if line.contains(DISPOSAL_LINE) {
+            if let Some(p) = part.as_mut() {
+                p.disposals += 1;
+            }
+            disposal.notify_waiters();
         }
     }
 
@@ -175,7 +189,12 @@ impl ServerLog {
         let mut files = self.files();
         files.parts += 1;
         let number = files.parts;
-        files.part = Some(Part { file, number, until: None });
+        files.part = Some(Part {
+            file,
+            number,
+            until: None,
+            disposals: 0,
+        });
         Ok(LogPart { log: self.clone(), number })
     }
 }
@@ -185,6 +204,36 @@ impl ServerLog {
 pub struct LogPart {
     log: ServerLog,
     number: u64,
+}
+
+impl LogPart {
+    /// How many instance disposals the part has logged so far (none once it ended).
+    pub fn disposals(&self) -> Option<u64> {
+        let files = self.log.files();
+        files.part.as_ref().filter(|p| p.number == self.number).map(|p| p.disposals)
+    }
+
+    /// Waits, at most `deadline`, until the part has logged more than `before` disposals:
+    /// opencode logs an instance's disposal just after answering the request that caused
+    /// it, and the next scenario on the server must not begin its part before that line
+    /// is in this one (seen under load: the line landed in the next cell's log).
+    pub async fn wait_for_disposal(&self, before: u64, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let notify = self.log.files().disposal.clone();
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.disposals() {
+                Some(n) if n > before => return true,
+                None => return false,
+                Some(_) => {}
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return self.disposals().is_some_and(|n| n > before);
+            }
+        }
+    }
 }
 
 impl Drop for LogPart {
@@ -628,6 +677,27 @@ async fn copy_lines<R: tokio::io::AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_part_waits_for_the_disposal_its_teardown_caused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ServerLog::create(&dir.path().join("server.log"));
+        let part = log.copy_part_to(&dir.path().join("a.log")).unwrap();
+        log.write_line("[err] message=\"disposing instance\" directory=/earlier\n");
+        let before = part.disposals().unwrap();
+        assert_eq!(before, 1);
+        // Nothing more comes: the wait ends at its deadline, saying so.
+        assert!(!part.wait_for_disposal(before, Duration::from_millis(50)).await);
+        let writer = log.clone();
+        let late = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            writer.write_line("[err] INFO service=default disposing instance [object Object]\n");
+        });
+        assert!(part.wait_for_disposal(before, Duration::from_secs(5)).await);
+        late.await.unwrap();
+        drop(part);
+        assert!(std::fs::read_to_string(dir.path().join("a.log")).unwrap().ends_with("[object Object]\n"));
+    }
 
     /// A scenario's part of a shared server's log is the lines written while it played
     /// (and those arriving just after its end): none from before, none from later, none

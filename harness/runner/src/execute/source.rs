@@ -117,7 +117,7 @@ impl ServerSource {
                     sampler: Some(ProcessSampler::in_directory(info.pid, &info.run_marker, &sandbox.project)),
                     plugin_log: Some(PluginLog::shared(info.plugin_log.clone(), &sandbox.project)),
                     server,
-                    teardown: Teardown::Shared { sweep, _part: part },
+                    teardown: Teardown::Shared { sweep, log_part: part },
                 })
             }
             ServerSource::Attached(a) => {
@@ -163,7 +163,7 @@ pub(super) enum Teardown {
     Shared {
         sweep: SharedSweep,
         /// Copying the server's log into the cell's ends when this is dropped.
-        _part: LogPart,
+        log_part: LogPart,
     },
     /// Leave it as found: no test session in its list.
     Attached,
@@ -176,9 +176,14 @@ impl Teardown {
         let session = ("DELETE", format!("/session/{session_id}"));
         match self {
             Teardown::Own => server.stop(grace).await,
-            Teardown::Shared { sweep, _part } => {
+            Teardown::Shared { sweep, log_part } => {
                 let left = tokio::task::spawn_blocking(move || sweep.kill()).await.unwrap_or_default();
+                let before = log_part.disposals().unwrap_or(0);
                 clean_up(server, api, rec, &[session, ("POST", "/instance/dispose".into())]).await;
+                // The disposal's log line comes just after the answer; it is this cell's.
+                if !server.has_exited() {
+                    log_part.wait_for_disposal(before, DISPOSAL_LOG_DEADLINE).await;
+                }
                 left
             }
             Teardown::Attached => {
@@ -188,6 +193,10 @@ impl Teardown {
         }
     }
 }
+
+/// How long a shared cell's teardown waits for its instance's disposal to be logged
+/// (measured: within a few ms; releases that log none pay this once per cell).
+const DISPOSAL_LOG_DEADLINE: Duration = Duration::from_millis(500);
 
 /// The calls that leave a server the scenario does not own as it was found.
 async fn clean_up(server: &ServerHandle, api: &Api, rec: &Recorder, calls: &[(&str, String)]) {
