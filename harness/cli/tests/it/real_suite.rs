@@ -52,7 +52,6 @@ const COMMON: &[(&str, &str)] = &[
     ("mcp-server-sigkill", "fail"),         // #50363
     ("event-after-config-change", "fail"),  // #36495 /event closed by PATCH /config
     ("prompt-during-tool", "fail"),         // #28202 continuation under the later prompt
-    ("prompt-back-to-back-first", "fail"),  // #28202 reversed order, one prompt unanswered
     ("port-zero-server-url-busy", "pass"),
     // port-zero-server-url (4096 free): see `judged`.
     ("subagent-abort", "pass"),
@@ -73,6 +72,20 @@ fn judged(run: &Run, v: &str) -> (BTreeMap<String, String>, bool) {
         assert!(cell.contains("port 4096 is taken by something outside this run"), "{cell}");
     } else {
         assert_eq!(free.as_deref(), Some("pass"), "{}", run.stderr);
+    }
+    // #28202 is a race between a fresh server's first two prompts: it failed in every
+    // run measured (2 each on 1.14.48 .. 1.18.34) and passed once in the full suite on
+    // 1.18.34 (2026-12-01). When it fails, it fails for its reason.
+    let raced = verdicts.remove("prompt-back-to-back-first");
+    match raced.as_deref() {
+        Some("pass" | "flaky") => {}
+        Some("fail") => assert_eq!(
+            failed_checks(run, "prompt-back-to-back-first", v),
+            ["answers-keep-their-prompt", "messages-in-accepted-order"],
+            "{}",
+            run.stderr
+        ),
+        other => panic!("prompt-back-to-back-first: {other:?}\n{}", run.stderr),
     }
     (verdicts, taken)
 }
