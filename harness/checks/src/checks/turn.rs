@@ -173,11 +173,7 @@ fn missed_turn_end<'a>(tl: &'a Timeline, sid: &str, polled_idle: f64) -> Option<
                 stream: EventStream::Global,
                 session_id: Some(s),
                 ..
-            } if s == sid => match wire::event_of(e)? {
-                wire::Event::SessionStatus { status: Some(st) } => Some((e, st == "idle")),
-                wire::Event::SessionIdle => Some((e, true)),
-                _ => None,
-            },
+            } if s == sid => wire::event_of(e)?.busy().map(|busy| (e, !busy)),
             _ => None,
         })
         .collect();

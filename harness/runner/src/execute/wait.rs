@@ -85,21 +85,18 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
 /// 1.15.13: the busy event came 40 ms before the poll saw busy).
 fn current_status(t: &Timeline) -> Option<String> {
     let session = t.session_id.as_deref()?;
-    let mut announced: Option<&str> = None;
+    // The busy/idle reading of the latest status event since the last poll.
+    let mut announced_busy: Option<bool> = None;
     for e in t.entries.iter().rev() {
         match &e.obs {
             Observation::Status { session_id, status } if session_id == session => {
-                return match announced {
-                    Some(a) if a != status => None,
+                return match announced_busy {
+                    Some(busy) if busy != wire::is_busy(status) => None,
                     _ => Some(status.clone()),
                 };
             }
-            Observation::Event { session_id, .. } if announced.is_none() && session_id.as_deref() == Some(session) => {
-                announced = match wire::event_of(e) {
-                    Some(wire::Event::SessionStatus { status }) => status,
-                    Some(wire::Event::SessionIdle) => Some("idle"),
-                    _ => None,
-                };
+            Observation::Event { session_id, .. } if announced_busy.is_none() && session_id.as_deref() == Some(session) => {
+                announced_busy = wire::event_of(e).and_then(|ev| ev.busy());
             }
             _ => {}
         }
