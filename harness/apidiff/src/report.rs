@@ -187,7 +187,7 @@ impl Report {
         for (who, c) in &self.per_consumer {
             let _ = writeln!(
                 s,
-                "  for a {}: {} breaking, {} possibly breaking, {} additive",
+                "  for {}s: {} breaking, {} possibly breaking, {} additive",
                 who.as_str(),
                 c.breaking,
                 c.possibly_breaking,

@@ -11,7 +11,7 @@ use oc_conform_app::drivers::run::{self, RunPlan, ServerSource};
 use oc_conform_app::reporters::{self, MessageFormat};
 use oc_conform_app::{workspace, AppError, Workspace};
 use oc_conform_runner::bench::matrix::{breakdown, version_spans, TimedRuns};
-use oc_conform_runner::tree_load::TreeSampler;
+use oc_conform_runner::tree_load::{machine_steal_s, TreeSampler};
 use oc_conform_runner::bench::{cpu_seconds, peak_rss_kib};
 use oc_conform_runner::report::ExitMode;
 use oc_conform_runner::suite;
@@ -29,7 +29,7 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     let versions = ws.versions(&args.matrix, None, &installer).await?;
     let report_dir = ws.report_dir(args.report_dir.as_deref(), "bench-matrix-")?;
     let cores = suite::default_jobs();
-    let jobs = args.jobs.first().copied().unwrap_or(cores);
+    let (jobs, max_jobs) = suite::jobs_and_max(args.jobs.first().copied(), args.max_jobs);
     let plan = RunPlan {
         scenarios,
         versions,
@@ -38,7 +38,7 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         report_dir: report_dir.clone(),
         plugins_dir: ws.plugins_dir(),
         jobs,
-        max_jobs: args.max_jobs.unwrap_or(jobs).max(jobs),
+        max_jobs,
         repeat: 1,
         retry_unexpected: 0,
         keep_sandbox: false,
@@ -58,9 +58,12 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     bus.add(Box::new(timed.clone()));
     let sampler = TreeSampler::start(origin, Duration::from_millis(args.sample_interval_ms.max(10)));
     let cpu_before = cpu_seconds();
+    let steal_before = machine_steal_s();
     let doc = run::run(plan, &installer, &bus).await;
     let wall_s = origin.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds();
+    // As wall seconds (core-seconds / cores), like the breakdown's parts.
+    let steal_s = steal_before.zip(machine_steal_s()).map(|(b, a)| (a - b) / cores as f64);
     let samples = sampler.finish();
     let doc = doc?;
 
@@ -79,7 +82,9 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         "cells": doc.results.len(),
         "cores": cores,
         "jobs": jobs,
+        "max_jobs": max_jobs,
         "wall_s": wall_s,
+        "hypervisor_steal_s": steal_s,
         "cpu_s": {"servers": servers_cpu, "harness": harness_cpu},
         "floor_s": floor_s,
         "ratio": wall_s / floor_s,
@@ -96,7 +101,7 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         .map_err(|e| AppError::infra(format!("cannot write {}: {e}", path.display())))?;
 
     println!(
-        "matrix of {} versions x {} scenarios ({} cells) on {cores} cores, --jobs {jobs}",
+        "matrix of {} versions x {} scenarios ({} cells) on {cores} cores, --jobs {jobs} --max-jobs {max_jobs}",
         doc.versions.len(),
         doc.scenarios.len(),
         doc.results.len()
@@ -118,6 +123,9 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         parts.residual_s,
         parts.starved_wall_s
     );
+    if let Some(steal) = steal_s {
+        println!("of the time kept off the cores, the hypervisor gave other guests {steal:.1} s (steal in /proc/stat)");
+    }
     for v in &by_version {
         let counts: Vec<String> = outcomes
             .get(&v.version)

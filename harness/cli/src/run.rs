@@ -35,7 +35,8 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     /// Scenarios that may run at once while a core is idle (their waits leave it so):
     /// more than --jobs only while the harness's processes leave a core unused, and
-    /// only scenarios on shared servers. Default: --jobs (e.g. 4 on 2 cores to try it).
+    /// only scenarios on shared servers. Default: twice the cores, or --jobs when
+    /// --jobs is given (--max-jobs N with N = --jobs: never more than --jobs).
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<usize>,
     /// Run each scenario N times (flaky scenarios: FLAKY when outcomes differ).
@@ -234,6 +235,7 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         ServerSource::Attach(_) => vec![],
         ServerSource::Start { .. } => ws.versions(&args.opencode, args.opencode_range.as_deref(), &installer).await?,
     };
+    let (jobs, max_jobs) = oc_conform_runner::suite::jobs_and_max(args.jobs, args.max_jobs);
     let plan = RunPlan {
         scenarios,
         versions,
@@ -241,9 +243,8 @@ async fn run_inner(args: RunArgs) -> Result<u8, AppError> {
         expectations,
         report_dir,
         plugins_dir: ws.plugins_dir(),
-        jobs: args.jobs.unwrap_or_else(oc_conform_runner::suite::default_jobs),
-        // Beyond --jobs only when asked: not yet measured on a quiet machine (BENCHMARKS.md).
-        max_jobs: args.max_jobs.unwrap_or(0),
+        jobs,
+        max_jobs,
         repeat: args.repeat,
         retry_unexpected: args.retry_unexpected,
         keep_sandbox: args.keep_sandbox,

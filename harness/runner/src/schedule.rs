@@ -35,6 +35,13 @@ pub struct Slots {
 /// After a cell started beyond `jobs`, how long its load has to show before another is.
 pub const SETTLE: Duration = Duration::from_millis(1500);
 
+/// How much of a core the harness's threads must leave unused, on average over the last
+/// looks, for a cell beyond `jobs` to start. A whole one: half a core (tried on a
+/// 4-version matrix on 2 cores) left the cores idle 44 s instead of 54 s while every
+/// cell waited, within what the machine's noise moves, and that run had an ERROR the
+/// whole-core runs did not (a 17 ms busy no status poll saw, 1.14.48 `abort-http`).
+pub const IDLE_FOR_EXTRA: f64 = 1.0;
+
 /// Whether another cell may start now, with `running` playing. `runnable` is how many
 /// of the harness's threads wanted a core lately (none when not measured), `since_extra`
 /// how long ago the last cell beyond `jobs` started.
@@ -46,8 +53,8 @@ pub fn may_start(running: usize, slots: Slots, runnable: Option<f64>, since_extr
         return false;
     }
     let settled = since_extra.is_none_or(|d| d >= SETTLE);
-    // A whole core left idle: the cells playing are waiting, not working.
-    settled && runnable.is_some_and(|r| r + 1.0 <= slots.cores as f64)
+    // A core left idle: the cells playing are waiting, not working.
+    settled && runnable.is_some_and(|r| r + IDLE_FOR_EXTRA <= slots.cores as f64)
 }
 
 /// Whether a cell may start now: one that would share needs its version's shared

@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 /// kernel's own tick rate).
 const USER_HZ: f64 = 100.0;
 
+/// Seconds of CPU the hypervisor gave other guests while this one wanted it ("steal",
+/// the 8th value of `/proc/stat`'s `cpu` line), summed over the cores; none where the
+/// kernel does not count it. On a VM this is time the harness's runnable threads were
+/// kept off cores no process of this machine used.
+pub fn machine_steal_s() -> Option<f64> {
+    steal_s(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn steal_s(proc_stat: &str) -> Option<f64> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(ticks as f64 / USER_HZ)
+}
+
 /// One look at the tree.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TreeSample {
@@ -174,6 +188,15 @@ pub fn descendants(root: u32, parent: &[(u32, u32)]) -> HashSet<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_value_of_the_cpu_line() {
+        let stat = "cpu  1762435 2015517 391092 855664 5211 0 4973 204379 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(steal_s(stat), Some(2043.79));
+        // An old kernel's line without steal, or no cpu line at all.
+        assert_eq!(steal_s("cpu  1 2 3 4 5 6 7\n"), None);
+        assert_eq!(steal_s("intr 1\n"), None);
+    }
 
     #[test]
     fn descendants_are_the_whole_subtree_and_nothing_else() {
