@@ -50,8 +50,8 @@ pub struct BenchArgs {
     /// the cores) and measure its wall time against its CPU floor (bench-matrix.json).
     #[arg(long, value_name = "V", num_args = 1.., conflicts_with = "opencode")]
     pub matrix: Vec<String>,
-    /// With --matrix: cells that may play at once while a core idles (default: --jobs,
-    /// as `run`).
+    /// With --matrix: cells that may play at once while a core idles (default as
+    /// `run`'s: twice the cores, or --jobs when given).
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<usize>,
     /// With --matrix: how often the harness's process tree is sampled.

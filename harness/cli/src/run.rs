@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Scenarios that may run at once while a core is idle (their waits leave it so):
-    /// more than --jobs only while the harness's processes leave a core unused, and
+    /// more than --jobs only while this machine leaves a core unused, and
     /// only scenarios on shared servers. Default: twice the cores, or --jobs when
     /// --jobs is given (--max-jobs N with N = --jobs: never more than --jobs).
     #[arg(long, value_name = "N")]

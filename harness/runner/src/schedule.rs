@@ -7,8 +7,8 @@
 //!   next version's cells (and their shared servers' starts) fill the cores while the
 //!   previous version's last cells still play.
 //! - **More cells than cores while cells wait.** Up to `jobs` cells always play; up to
-//!   `max_jobs` while the harness's processes leave a core idle (a tool's sleep, a quiet
-//!   window). A cell started that way must show in the load before the next one is.
+//!   `max_jobs` while the machine leaves a core idle (a tool's sleep, a quiet window).
+//!   A cell started that way must show in the load before the next one is.
 //! - **No cell waits for a shared server.** A cell that would share is started only when
 //!   its version's shared servers have one free (or room for one more). Only such
 //!   cells play beyond `jobs` (see [`fits`]).
@@ -35,16 +35,18 @@ pub struct Slots {
 /// After a cell started beyond `jobs`, how long its load has to show before another is.
 pub const SETTLE: Duration = Duration::from_millis(1500);
 
-/// How much of a core the harness's threads must leave unused, on average over the last
-/// looks, for a cell beyond `jobs` to start. A whole one: half a core (tried on a
+/// How much of a core the machine's threads (the harness's and any other) must leave
+/// unused, on average over the last looks, for a cell beyond `jobs` to start. A whole
+/// one: half a core (tried on a
 /// 4-version matrix on 2 cores) left the cores idle 44 s instead of 54 s while every
 /// cell waited, within what the machine's noise moves, and that run had an ERROR the
 /// whole-core runs did not (a 17 ms busy no status poll saw, 1.14.48 `abort-http`).
 pub const IDLE_FOR_EXTRA: f64 = 1.0;
 
 /// Whether another cell may start now, with `running` playing. `runnable` is how many
-/// of the harness's threads wanted a core lately (none when not measured), `since_extra`
-/// how long ago the last cell beyond `jobs` started.
+/// threads wanted a core lately (none when not measured; the harness's, or the
+/// machine's when more: [`crate::tree_load::LoadWatch`]), `since_extra` how long ago
+/// the last cell beyond `jobs` started.
 pub fn may_start(running: usize, slots: Slots, runnable: Option<f64>, since_extra: Option<Duration>) -> bool {
     if running < slots.jobs.max(1) {
         return true;

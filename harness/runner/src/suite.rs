@@ -81,7 +81,7 @@ pub async fn run_cells(cells: Vec<Cell>, expectations: &Expectations, opts: &Sui
 /// reported already (their progress counts go on from there).
 ///
 /// One queue for all versions, longest first; up to `jobs` cells at once, up to
-/// `max_jobs` while the harness's processes leave a core idle; a cell that would share
+/// `max_jobs` while the machine leaves a core idle; a cell that would share
 /// starts only when its version has a shared server free, and a version's shared
 /// servers stop once its last sharing cell is done (see `schedule`).
 pub async fn run_cells_counted(

@@ -25,6 +25,12 @@ pub fn machine_steal_s() -> Option<f64> {
     steal_s(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
+/// Tasks running or waiting for a core on the whole machine, now (`procs_running` in
+/// `/proc/stat`).
+fn procs_running(proc_stat: &str) -> Option<u32> {
+    proc_stat.lines().find_map(|l| l.strip_prefix("procs_running ")).and_then(|n| n.trim().parse().ok())
+}
+
 fn steal_s(proc_stat: &str) -> Option<f64> {
     let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
     let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
@@ -87,8 +93,11 @@ impl TreeSampler {
     }
 }
 
-/// The harness tree's runnable threads lately, for the suite to decide whether a core
-/// idles (the mean of the last few looks: one look is a snapshot). Stops when dropped.
+/// The threads that wanted a core lately, for the suite to decide whether a core idles
+/// (the mean of the last few looks: one look is a snapshot): the harness tree's, or the
+/// whole machine's when more (`procs_running`): on a CI runner shared with other jobs,
+/// a core the harness leaves unused may be another job's, and a cell started into it
+/// would slow every scenario's waits. Stops when dropped.
 pub struct LoadWatch {
     stop: Arc<AtomicBool>,
     /// The mean runnable threads x 1000, `u32::MAX` until enough looks were taken.
@@ -111,7 +120,10 @@ impl LoadWatch {
                 if window.len() == WINDOW {
                     window.pop_front();
                 }
-                window.push_back(look(root, own_tid).0);
+                let tree = look(root, own_tid).0;
+                // The machine's count includes this sampling thread.
+                let machine = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(procs_running);
+                window.push_back(machine.map_or(tree, |m| m.saturating_sub(1).max(tree)));
                 if window.len() == WINDOW {
                     let mean = window.iter().sum::<u32>() as f64 / WINDOW as f64;
                     out.store((mean * 1000.0) as u32, Ordering::Relaxed);
@@ -188,6 +200,16 @@ pub fn descendants(root: u32, parent: &[(u32, u32)]) -> HashSet<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machines_runnable_tasks_are_read_from_proc_stat() {
+        let stat = "cpu  1 2 3 4 5 6 7 8 0 0\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
+        assert_eq!(procs_running(stat), Some(3));
+        assert_eq!(procs_running("cpu  1 2 3\nprocs_blocked 1\n"), None);
+        // The real file has it, and this test's thread is running.
+        let real = std::fs::read_to_string("/proc/stat").unwrap();
+        assert!(procs_running(&real).is_some_and(|n| n >= 1), "{real}");
+    }
 
     #[test]
     fn steal_is_the_eighth_value_of_the_cpu_line() {

@@ -78,22 +78,32 @@ pub fn holds(cond: &Condition, t: &Timeline, since: u64) -> bool {
     }
 }
 
-/// The session's status as `GET /session/status` last said it, unless the server's own
-/// `session.status` (or `session.idle`) event since then says otherwise: then the status
-/// is in flux (the poller has not caught up) and no status wait holds yet. Without that, a
-/// wait for idle right after a prompt was met by the poll from before the prompt (seen on
-/// 1.15.13: the busy event came 40 ms before the poll saw busy).
+/// The session's status as `GET /session/status` last said it, unless that reading is
+/// stale; then the status is in flux (the poller has not caught up) and no status wait
+/// holds yet. A reading is stale when
+/// - the server's own `session.status` (or `session.idle`) event since then says
+///   otherwise: without that, a wait for idle right after a prompt was met by the poll
+///   from before the prompt (seen on 1.15.13: the busy event came 40 ms before the poll
+///   saw busy);
+/// - it says idle from before the answer to the latest accepted prompt or command of the
+///   session, and nothing has said busy since that request was sent: the turn has not
+///   shown yet (seen on 1.15.13: the bash tool's process appeared 10 ms before the busy
+///   event, so a wait for idle right after the tool was met by the poll from before the
+///   prompt, and the run was torn down mid-turn).
 fn current_status(t: &Timeline) -> Option<String> {
     let session = t.session_id.as_deref()?;
     // The busy/idle reading of the latest status event since the last poll.
     let mut announced_busy: Option<bool> = None;
-    for e in t.entries.iter().rev() {
+    for (at, e) in t.entries.iter().enumerate().rev() {
         match &e.obs {
             Observation::Status { session_id, status } if session_id == session => {
-                return match announced_busy {
-                    Some(busy) if busy != wire::is_busy(status) => None,
-                    _ => Some(status.clone()),
-                };
+                if announced_busy.is_some_and(|busy| busy != wire::is_busy(status)) {
+                    return None;
+                }
+                if !wire::is_busy(status) && turn_not_shown_yet(t, session, at) {
+                    return None;
+                }
+                return Some(status.clone());
             }
             Observation::Event { session_id, .. } if announced_busy.is_none() && session_id.as_deref() == Some(session) => {
                 announced_busy = wire::event_of(e).and_then(|ev| ev.busy());
@@ -102,6 +112,39 @@ fn current_status(t: &Timeline) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether the latest accepted request that starts a turn in `session` (a prompt, sync or
+/// async, or a command) was answered after the poll at `poll_at`, with no busy seen, from
+/// the poll or the server's events, since it was sent.
+fn turn_not_shown_yet(t: &Timeline, session: &str, poll_at: usize) -> bool {
+    let started = t.entries.iter().enumerate().rev().find_map(|(at, e)| match &e.obs {
+        Observation::Http { method, path, status, elapsed_ms, .. }
+            if method == "POST" && (200..300).contains(status) && starts_a_turn(path, session) =>
+        {
+            Some((at, e.at_ms - elapsed_ms))
+        }
+        _ => None,
+    });
+    let Some((answered_at, sent_ms)) = started else { return false };
+    if answered_at < poll_at {
+        return false;
+    }
+    let busy_since = t.entries.iter().filter(|e| e.at_ms >= sent_ms).any(|e| match &e.obs {
+        Observation::Status { session_id, status } => session_id == session && wire::is_busy(status),
+        Observation::Event { session_id, .. } => {
+            session_id.as_deref() == Some(session) && wire::event_of(e).and_then(|ev| ev.busy()) == Some(true)
+        }
+        _ => false,
+    });
+    !busy_since
+}
+
+/// `POST /session/{session}/prompt_async`, `/message` or `/command`.
+fn starts_a_turn(path: &str, session: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/session/").and_then(|p| p.strip_prefix(session)) else { return false };
+    let route = rest.split('?').next().unwrap_or(rest);
+    matches!(route, "/prompt_async" | "/message" | "/command")
 }
 
 fn tool_state(e: &Entry) -> Option<&str> {
@@ -199,6 +242,56 @@ mod tests {
         assert!(!idle_holds(&b), "the poll still says busy");
         b.at(2310.0).status("idle");
         assert!(idle_holds(&b));
+    }
+
+    #[test]
+    fn a_status_wait_is_not_met_by_an_idle_poll_from_before_an_accepted_prompt() {
+        let prompt = format!("/session/{}/prompt_async", oc_conform_checks::testing::SESSION);
+        let mut b = TimelineBuilder::new();
+        b.at(137.0).status("idle");
+        // The request was sent at 153 ms and answered at 158 ms, after the poll.
+        b.at(158.0).http("POST", &prompt, 204, serde_json::Value::Null);
+        assert!(!idle_holds(&b), "nothing has shown the turn yet");
+        // The tool's process appears before any status says busy (1.15.13).
+        b.at(456.0).tool_appears(23686, "/bin/bash -c sleep 2");
+        assert!(!idle_holds(&b));
+        b.at(466.0).event_status("busy").at(467.0).status("busy");
+        assert!(!idle_holds(&b));
+        b.at(2470.0).event_status("idle").event_idle().at(2480.0).status("idle");
+        assert!(idle_holds(&b), "the turn ended");
+
+        // A turn so short that the poll never saw it busy: the server's busy event, sent
+        // after the request, is enough to take the later idle as the turn's end.
+        // (The request took 37 ms: sent before the busy event, answered after the idle.)
+        let mut b = TimelineBuilder::new();
+        b.at(124.0).status("idle").at(336.0).event_status("busy").at(354.0).event_status("idle").event_idle();
+        b.at(362.0).push(Observation::Http {
+            method: "POST".into(),
+            path: prompt.clone(),
+            step: Some(0),
+            status: 204,
+            body: serde_json::Value::Null,
+            elapsed_ms: 37.0,
+            error: None,
+        });
+        assert!(idle_holds(&b));
+
+        // A refused prompt starts no turn; another session's prompt is not this one's.
+        let mut b = TimelineBuilder::new();
+        b.at(100.0).status("idle").at(150.0).http("POST", &prompt, 400, serde_json::json!({}));
+        b.at(160.0).http("POST", "/session/ses_other/prompt_async", 204, serde_json::Value::Null);
+        assert!(idle_holds(&b));
+    }
+
+    #[test]
+    fn turn_starting_routes_are_the_sessions_prompt_message_and_command() {
+        assert!(starts_a_turn("/session/ses_a/prompt_async", "ses_a"));
+        assert!(starts_a_turn("/session/ses_a/message", "ses_a"));
+        assert!(starts_a_turn("/session/ses_a/command?directory=x", "ses_a"));
+        assert!(!starts_a_turn("/session/ses_a/abort", "ses_a"));
+        assert!(!starts_a_turn("/session/ses_ab/message", "ses_a"));
+        assert!(!starts_a_turn("/session/ses_b/message", "ses_a"));
+        assert!(!starts_a_turn("/session", "ses_a"));
     }
 
     #[test]
