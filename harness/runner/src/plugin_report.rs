@@ -358,7 +358,11 @@ fn not_hook_keys<'a>(
                 }
                 let helper = keys.iter().all(|k| !hook_names::is_hook_name(k) && *k != "tool");
                 let entry = out.entry(export.clone()).or_default();
-                entry.0.extend(odd.into_iter().map(str::to_string));
+                // A helper's whole answer is named (opencode-wakatime 1.3.9's
+                // `resolveProjectFolder` returns the plugin context): its function-valued
+                // keys alone ("only `$`") read as if they were all it returned.
+                let said = if helper { keys } else { odd };
+                entry.0.extend(said.into_iter().map(str::to_string));
                 entry.1 = helper;
             }
         }
@@ -1442,7 +1446,10 @@ mod tests {
         let odd: Vec<&str> = v.findings.iter().filter(|f| f.kind == "not-a-hook").map(|f| f.message.as_str()).collect();
         assert_eq!(odd.len(), 2, "{odd:?}");
         assert!(odd.iter().any(|m| m.starts_with("export `plugin` returned `tool.execute.befor`")), "{odd:?}");
-        assert!(odd.iter().any(|m| m.starts_with("export `resolveProjectFolder` is called by opencode as a plugin") && m.contains("`$`")), "{odd:?}");
+        let helper = odd.iter().find(|m| m.starts_with("export `resolveProjectFolder` is called by opencode as a plugin"));
+        // All it returned is said, not only its function-valued keys ("only `$`" read as if
+        // `$` was the whole answer).
+        assert!(helper.is_some_and(|m| m.contains("only `$`, `client`:")), "{odd:?}");
         // Neither is blamed as a hook the scenarios did not reach.
         assert!(!v.never_called.iter().any(|h| h == "$" || h == "tool.execute.befor"), "{:?}", v.never_called);
         assert!(!v.hooks_registered.iter().any(|h| h == "$"), "{:?}", v.hooks_registered);
