@@ -7,7 +7,7 @@
 use super::events::{Event, Reporter};
 use super::model::CellReport;
 use crate::bisect::report::BisectDoc;
-use crate::plugin_report::{PluginReport, Severity};
+use crate::plugin_report::{PluginReport, ScenarioSummary, Severity};
 use oc_conform_checks::outcome::Outcome;
 use oc_conform_checks::Verdict;
 use std::io::{self, IsTerminal, Write};
@@ -318,6 +318,20 @@ impl Reporter for Terminal {
     }
 }
 
+/// How the scenarios played with the plugin compare with the runs without it. Only those
+/// with such a run are counted against it: the custom tools' round and the author's own
+/// scenarios have none.
+fn compared_with_baseline(scenarios: &[ScenarioSummary]) -> String {
+    let compared: Vec<_> = scenarios.iter().filter(|s| s.baseline_outcome.is_some()).collect();
+    let same = compared.iter().filter(|s| !s.plugin_fault).count();
+    let mut line = format!("scenarios with the plugin: {same} of {} as without it", compared.len());
+    let alone = scenarios.len() - compared.len();
+    if alone > 0 {
+        line.push_str(&format!("; {alone} with no run without it (the custom tools' calls, your own scenarios)"));
+    }
+    line
+}
+
 fn plugin_summary(err: &mut impl Write, doc: &PluginReport) -> io::Result<()> {
     for v in &doc.versions {
         writeln!(err)?;
@@ -334,8 +348,7 @@ fn plugin_summary(err: &mut impl Write, doc: &PluginReport) -> io::Result<()> {
                 }
             )?,
         }
-        let passed = v.scenarios.iter().filter(|s| !s.plugin_fault).count();
-        writeln!(err, "  scenarios with the plugin: {passed} of {} as without it", v.scenarios.len())?;
+        writeln!(err, "  {}", compared_with_baseline(&v.scenarios))?;
         if !v.hooks.is_empty() {
             writeln!(
                 err,
@@ -380,5 +393,40 @@ fn plugin_summary(err: &mut impl Write, doc: &PluginReport) -> io::Result<()> {
             "result: NO VERDICT for some scenario ({} no-verdict finding(s), {w} warning(s))",
             doc.count(Severity::Infra)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(scenario: &str, baseline: Option<&str>, plugin_fault: bool) -> ScenarioSummary {
+        ScenarioSummary {
+            scenario: scenario.into(),
+            core: baseline.is_some(),
+            outcome: "PASS".into(),
+            baseline_outcome: baseline.map(str::to_string),
+            baseline_cached: false,
+            failed_checks: vec![],
+            error: None,
+            turn_ms: None,
+            baseline_turn_ms: None,
+            plugin_fault,
+            artifacts: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_scenarios_with_a_run_without_the_plugin_are_compared_with_it() {
+        let scenarios = [
+            summary("abort-http", Some("PASS"), false),
+            summary("plugin-loads", Some("PASS"), true),
+            summary("plugin-tools", None, false),
+        ];
+        assert_eq!(
+            compared_with_baseline(&scenarios),
+            "scenarios with the plugin: 1 of 2 as without it; 1 with no run without it (the custom tools' calls, your own scenarios)"
+        );
+        assert_eq!(compared_with_baseline(&scenarios[..1]), "scenarios with the plugin: 1 of 1 as without it");
     }
 }
