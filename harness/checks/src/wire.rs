@@ -316,10 +316,6 @@ impl<'a> Part<'a> {
     pub fn status(&self) -> &'a str {
         self.state().unwrap_or("?")
     }
-    /// The error text of a tool part that ended in `error`.
-    pub fn error(&self) -> Option<&'a str> {
-        self.s("/state/error")
-    }
     /// "`bash` (call_2)"
     pub fn describe(&self) -> String {
         let tool = self.tool().unwrap_or("?");
@@ -439,11 +435,6 @@ pub fn created_session<'a>(event_type: &str, properties: &'a Value) -> Option<&'
     (event_type == "session.created")
         .then(|| properties.pointer("/info/id").and_then(Value::as_str))
         .flatten()
-}
-
-/// The version in a `GET /global/health` answer.
-pub fn health_version(body: &Value) -> Option<&str> {
-    body["version"].as_str()
 }
 
 /// The error an error answer names: `name` (opencode's errors) or `_tag` (Effect-style).

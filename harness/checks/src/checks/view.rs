@@ -843,4 +843,19 @@ mod tests {
             " (the harness noted: status poll failed: timeout; /event stream ended; status poll answered again)"
         );
     }
+
+    #[test]
+    fn a_blind_spot_ends_only_when_the_poll_answers_again() {
+        let mut b = TimelineBuilder::new();
+        b.at(10.0).harness("status poll failed: timeout");
+        // Neither another note nor a second failure ends the blind spot.
+        b.at(20.0).harness("step 2 sent");
+        b.at(30.0).harness("status poll failed: refused");
+        b.at(40.0).harness("status poll answered again");
+        let tl = b.build();
+        let blind = status_poll_blind(&tl);
+        assert_eq!(blind.len(), 1);
+        assert_eq!((blind[0].0.at_ms, blind[0].1.map(|e| e.at_ms)), (10.0, Some(40.0)));
+        assert!(status_poll_blind_during(&tl, 35.0, 36.0).is_some(), "still blind at 35 ms");
+    }
 }

@@ -522,6 +522,158 @@ mod tests {
         assert_eq!(combined.rerun.expect("a finding").describe(), "FAIL again on re-run: real");
     }
 
+    /// `from_runs` is otherwise reached only by the real-server tests (through the suite).
+    #[test]
+    fn a_cell_from_its_runs_names_its_dirs_relative_to_the_report_dir() {
+        let report = Path::new("/r/report");
+        let run = |verdict: Verdict, failed: &[&str], dir: PathBuf, error: Option<&str>| ScenarioOutcome {
+            scenario: "s".into(),
+            opencode_version: "1.18.34".into(),
+            verdict,
+            checks: failed
+                .iter()
+                .map(|c| oc_conform_checks::CheckResult {
+                    check: c.to_string(),
+                    verdict: Verdict::Fail,
+                    message: "m".into(),
+                    witness: vec![],
+                })
+                .collect(),
+            error: error.map(str::to_string),
+            timed_out: false,
+            duration_ms: 100,
+            timeline: Timeline::new("s", "1.18.34"),
+            artifacts_dir: dir,
+        };
+        let runs = [
+            run(Verdict::Fail, &["b", "a"], report.join("1.18.34/s.run-1"), None),
+            run(Verdict::Pass, &[], PathBuf::from("/elsewhere/s.run-2"), Some("late")),
+        ];
+        let c = CellReport::from_runs(&runs, None, report);
+        assert_eq!(c.runs[0].dir, "1.18.34/s.run-1");
+        // A dir outside the report dir stays whole rather than becoming a wrong relative path.
+        assert_eq!(c.runs[1].dir, "/elsewhere/s.run-2");
+        assert_eq!(c.artifacts, Artifacts::for_dir("1.18.34/s.run-1"));
+        assert_eq!(c.artifacts.timeline, "1.18.34/s.run-1/timeline.json");
+        assert_eq!((c.runs[0].verdict, c.runs[0].failed_checks.clone()), (Verdict::Fail, vec!["b".to_string(), "a".into()]));
+        assert_eq!((c.outcome, c.verdict), (Outcome::Flaky, Verdict::Fail));
+        assert_eq!(c.failed_checks, ["a", "b"]);
+        assert_eq!((c.duration_ms, c.error.as_deref()), (200, Some("late")));
+        assert_eq!(c.checks.len(), 2, "the first run's checks");
+    }
+
+    #[test]
+    fn a_rerun_that_reached_no_verdict_makes_the_cell_an_error_with_both_runs_checks() {
+        let first = cell(Outcome::Fail, &[(Verdict::Fail, &["a"])]);
+        let mut again = cell(Outcome::Error, &[(Verdict::Error, &["b"])]);
+        again.error = Some("server exited".into());
+        let combined = first.with_rerun(&again, "rerun");
+        assert_eq!((combined.outcome, combined.verdict), (Outcome::Error, Verdict::Error));
+        assert_eq!(combined.failed_checks, ["a", "b"]);
+        assert_eq!(combined.error.as_deref(), Some("server exited"));
+        let note = combined.rerun.expect("a finding");
+        assert!(note.still_unexpected);
+        assert_eq!(note.describe(), "ERROR on re-run (first FAIL): still not as expected");
+    }
+
+    #[test]
+    fn the_worst_verdict_of_the_runs_is_the_cells() {
+        let v = |verdicts: &[Verdict]| {
+            let runs: Vec<RunVerdict> = verdicts
+                .iter()
+                .map(|&verdict| RunVerdict { verdict, failed_checks: vec![], timed_out: false })
+                .collect();
+            worst_verdict(&runs)
+        };
+        assert_eq!(v(&[Verdict::Pass, Verdict::Pass]), Verdict::Pass);
+        assert_eq!(v(&[Verdict::Fail]), Verdict::Fail);
+        assert_eq!(v(&[Verdict::Pass, Verdict::Fail]), Verdict::Fail);
+        assert_eq!(v(&[Verdict::Fail, Verdict::Error, Verdict::Pass]), Verdict::Error);
+    }
+
+    #[test]
+    fn what_rerun_plays_again_is_every_cell_not_as_expected() {
+        let mut doc = ResultsDoc::new(&header(BTreeMap::new()));
+        let mut declared = cell(Outcome::Flaky, &[(Verdict::Pass, &[]), (Verdict::Fail, &["a"])]);
+        declared.expectation = Some(Expectation {
+            scenario: "s".into(),
+            versions: vec!["*".into()],
+            outcome: oc_conform_scenario::ExpectedOutcome::Flaky,
+            failing_checks: vec![],
+            issue: None,
+            reason: None,
+        });
+        let undeclared = cell(Outcome::Flaky, &[(Verdict::Pass, &[]), (Verdict::Fail, &["a"])]);
+        doc.results = vec![
+            cell(Outcome::Pass, &[(Verdict::Pass, &[])]),
+            cell(Outcome::Fail, &[(Verdict::Fail, &["a"])]),
+            declared,
+            undeclared,
+        ];
+        let again: Vec<(Outcome, bool)> = doc.unexpected_cells().map(|c| (c.outcome, c.flaky_declared())).collect();
+        assert_eq!(again, [(Outcome::Fail, false), (Outcome::Flaky, false)]);
+        assert_eq!((doc.count(Outcome::Flaky), doc.count(Outcome::Error)), (2, 0));
+    }
+
+    #[test]
+    fn the_builder_files_each_event_into_the_document() {
+        let mut b = ResultsBuilder::default();
+        let skipped = SkippedCell { scenario: "t".into(), opencode_version: None, reason: "needs /question".into() };
+        // Before the run starts there is no document to file anything in.
+        b.on_event(&Event::Skipped { skipped: skipped.clone() });
+        assert!(b.doc().is_none());
+        b.on_event(&Event::RunStarted { run: header(BTreeMap::new()) });
+        let mut dev = cell(Outcome::Fail, &[(Verdict::Fail, &["a"])]);
+        dev.opencode_version = "0.0.0-dev".into();
+        for c in [dev, cell(Outcome::Fail, &[(Verdict::Fail, &["a"])])] {
+            b.on_event(&Event::CellFinished { cell: Box::new(c), done: 1, total: 2 });
+        }
+        let first_bad = FirstBad {
+            status: "found".into(),
+            first_bad: Some("1.18.30".into()),
+            last_good: Some("1.18.29".into()),
+            probes: vec![],
+            reproduce: "oc-conform bisect".into(),
+            summary: "first bad: 1.18.30".into(),
+            report: None,
+        };
+        for (scenario, version) in [("s", "1.18.34"), ("other", "0.0.0-dev"), ("s", "9.9.9")] {
+            b.on_event(&Event::CellBisected {
+                scenario: scenario.into(),
+                version: version.into(),
+                first_bad: Box::new(first_bad.clone()),
+            });
+        }
+        b.on_event(&Event::Skipped { skipped: skipped.clone() });
+        let changes = InterfaceChanges { fail_on: None, fails: true, pairs: vec![] };
+        b.on_event(&Event::InterfaceChanges { changes: Box::new(changes.clone()) });
+        let doc = b.doc().expect("a run started");
+        let versions: Vec<&str> = doc.results.iter().map(|c| c.opencode_version.as_str()).collect();
+        assert_eq!(versions, ["1.18.34", "0.0.0-dev"], "in the header's version order");
+        let bisected: Vec<bool> = doc.results.iter().map(|c| c.first_bad.is_some()).collect();
+        assert_eq!(bisected, [true, false], "only the cell of that scenario and version");
+        assert_eq!(doc.skipped, [skipped]);
+        assert_eq!(doc.interface_changes, Some(changes));
+        assert!(!doc.interrupted && doc.gate.is_none());
+        b.on_event(&Event::Interrupted { signal: "SIGINT".into() });
+        let doc = b.doc().unwrap();
+        assert!(doc.interrupted && !doc.finished_at.is_empty());
+    }
+
+    #[test]
+    fn a_results_json_newer_than_this_reader_is_refused_an_older_one_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc = ResultsDoc::new(&header(BTreeMap::new()));
+        for (version, loads) in [(1, true), (RESULTS_FORMAT_VERSION, true), (RESULTS_FORMAT_VERSION + 1, false)] {
+            doc.format_version = version;
+            doc.write(dir.path()).unwrap();
+            let loaded = ResultsDoc::load(dir.path());
+            assert_eq!(loaded.is_ok(), loads, "format {version}: {loaded:?}");
+        }
+        let err = ResultsDoc::load(dir.path()).unwrap_err();
+        assert!(err.contains("use a newer oc-conform"), "{err}");
+    }
+
     fn header(local_builds: BTreeMap<String, PathBuf>) -> RunHeader {
         RunHeader {
             tool: "oc-conform 0.1.0".into(),
