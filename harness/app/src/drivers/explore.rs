@@ -13,8 +13,8 @@
 use crate::{interrupt, AppError};
 use oc_conform_runner::execute::{ScenarioOutcome, Settings};
 use oc_conform_runner::explore::{
-    self, case_seed, compile, generate, known_failures, recognise, Action, CaseRecord, CaseVerdict, ExploreDoc,
-    Finding, Fingerprint, KnownFailure, Shrinker, Timing,
+    self, candidate_showed, case_seed, compile, generate, known_failures, recognise, Action, CandidateShowed, CaseRecord,
+    CaseVerdict, ExploreDoc, Finding, Fingerprint, KnownFailure, Shrinker, Timing,
 };
 use oc_conform_runner::install::{Installed, Installer, OpencodeSpec};
 use oc_conform_runner::report::{gate, json, Bus, CellReport, Event, RunHeader};
@@ -195,15 +195,20 @@ impl Explorer<'_> {
     }
 
     /// Shrinks the finding: candidates in the shrinker's order, each played up to k times.
-    async fn shrink(&mut self, f: &mut Finding) {
+    /// Returns the known failures a candidate showed instead, k runs of k (the smallest
+    /// candidate for each): what a new-looking case reduces to.
+    async fn shrink(&mut self, f: &mut Finding) -> Vec<Finding> {
         let started = Instant::now();
         let mut shrinker = Shrinker::new(&f.original);
         let mut budget_hit = false;
         let mut candidate_no = 0;
+        let mut reduced_to: Vec<Finding> = Vec::new();
         'search: while let Some(c) = shrinker.next_candidate() {
             candidate_no += 1;
-            let mut reproduced = true;
             let mut last_artifacts = None;
+            // What the candidate's runs showed so far, and the first of them.
+            let mut showed: Vec<(CaseVerdict, Option<Fingerprint>)> = Vec::new();
+            let mut first_run: Option<(CaseRecord, PathBuf)> = None;
             for r in 1..=self.plan.k.max(1) {
                 if started.elapsed() >= self.plan.shrink_budget {
                     budget_hit = true;
@@ -211,13 +216,27 @@ impl Explorer<'_> {
                 }
                 let name = format!("{}-shrink-{candidate_no}-run-{r}", f.first_case);
                 let j = self.play(&name, None, &c.actions, Some(&f.fingerprint)).await;
-                let same = j.record.fingerprint.as_ref() == Some(&f.fingerprint)
-                    && matches!(j.record.verdict, CaseVerdict::New | CaseVerdict::Known);
-                if !same {
-                    reproduced = false;
+                showed.push((j.record.verdict, j.record.fingerprint.clone()));
+                let so_far = candidate_showed(&f.fingerprint, &showed);
+                if so_far == CandidateShowed::Same {
+                    last_artifacts = Some(j.artifacts.clone());
+                }
+                if first_run.is_none() {
+                    first_run = Some((j.record, j.artifacts));
+                }
+                if so_far == CandidateShowed::Other {
                     break;
                 }
-                last_artifacts = Some(j.artifacts);
+            }
+            let so_far = candidate_showed(&f.fingerprint, &showed);
+            let reproduced = so_far == CandidateShowed::Same;
+            if let (CandidateShowed::KnownInstead(fp), Some((first, artifacts))) = (so_far, first_run) {
+                let mut finding = Finding::first_seen(&first, fp, f.seed, Some(relative(&artifacts, &self.plan.report_dir)));
+                finding.seen = 0;
+                finding.found_shrinking = Some(f.fingerprint.clone());
+                // Candidates come smaller as the shrink goes: the later one is kept.
+                reduced_to.retain(|g| g.fingerprint != finding.fingerprint);
+                reduced_to.push(finding);
             }
             if reproduced {
                 if let Some(a) = last_artifacts {
@@ -242,6 +261,7 @@ impl Explorer<'_> {
         f.minimal = shrinker.best().to_vec();
         f.shrink_ms = started.elapsed().as_millis() as u64;
         self.timing.shrinking_ms += f.shrink_ms;
+        reduced_to
     }
 
     /// Writes the finding's minimal case as a scenario file into `<report>/minimal/`.
@@ -363,30 +383,25 @@ pub async fn explore(plan: ExplorePlan, installer: &Installer, bus: &Bus) -> Res
             match findings.iter_mut().find(|f| &f.fingerprint == fp) {
                 Some(f) => f.seen += 1,
                 None => {
-                    let mut f = Finding {
-                        fingerprint: fp.clone(),
-                        new: rec.verdict == CaseVerdict::New,
-                        known_as: rec.known_as.clone(),
-                        consequences: rec.consequences.clone(),
-                        first_case: rec.name.clone(),
-                        seed,
-                        original: actions.clone(),
-                        seen: 1,
-                        shrunk: false,
-                        shrink_steps: vec![],
-                        shrink_tried: 0,
-                        shrink_ms: 0,
-                        shrink_budget_hit: false,
-                        minimal: actions.clone(),
-                        scenario_file: None,
-                        replay: None,
-                        artifacts: Some(relative(&judged.artifacts, &plan.report_dir)),
-                    };
+                    let mut f = Finding::first_seen(&rec, fp.clone(), seed, Some(relative(&judged.artifacts, &plan.report_dir)));
+                    let mut reduced_to = Vec::new();
                     if f.new || plan.shrink_known {
-                        ex.shrink(&mut f).await;
+                        reduced_to = ex.shrink(&mut f).await;
                         ex.write_minimal(&mut f, findings.len() + 1)?;
                     }
                     findings.push(f);
+                    // A known failure the new-looking case reduced to is a fingerprint of
+                    // its own, shrunk and written like one a case showed.
+                    for mut g in reduced_to {
+                        if findings.iter().any(|h| h.fingerprint == g.fingerprint) {
+                            continue;
+                        }
+                        if plan.shrink_known {
+                            ex.shrink(&mut g).await;
+                        }
+                        ex.write_minimal(&mut g, findings.len() + 1)?;
+                        findings.push(g);
+                    }
                 }
             }
         }

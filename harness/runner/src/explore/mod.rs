@@ -14,5 +14,5 @@ mod sim;
 pub use actions::{case_seed, check_sequence, generate, is_case, Action, Via};
 pub use compile::{compile, describe};
 pub use fingerprint::{consequences, known_failures, recognise, Fingerprint, KnownFailure, Recognition};
-pub use shrink::{Candidate, ShrinkStep, Shrinker};
+pub use shrink::{candidate_showed, Candidate, CandidateShowed, ShrinkStep, Shrinker};
 pub use report::{CaseRecord, CaseVerdict, ExploreDoc, ExploreFiles, Finding, Timing};

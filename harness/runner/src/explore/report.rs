@@ -84,6 +84,11 @@ pub struct Finding {
     /// The minimal case's timeline picture (its last reproducing run's artifact dir).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<String>,
+    /// Not seen in a case of its own: a shrink candidate of this other fingerprint
+    /// failed as this known failure, k runs of k (a case whose known bug an extra action
+    /// made look new, as a dispose after a stuck abort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_shrinking: Option<Fingerprint>,
 }
 
 /// Where the time went, in milliseconds.
@@ -133,6 +138,31 @@ pub struct ExploreDoc {
 }
 
 impl Finding {
+    /// A finding of the fingerprint `case` failed with, as that case showed it,
+    /// not shrunk yet; `seed` is the case's, `artifacts` its run's dir in the report.
+    pub fn first_seen(case: &CaseRecord, fingerprint: Fingerprint, seed: u64, artifacts: Option<String>) -> Finding {
+        Finding {
+            fingerprint,
+            new: case.verdict == CaseVerdict::New,
+            known_as: case.known_as.clone(),
+            consequences: case.consequences.clone(),
+            first_case: case.name.clone(),
+            seed,
+            original: case.actions.clone(),
+            seen: 1,
+            shrunk: false,
+            shrink_steps: vec![],
+            shrink_tried: 0,
+            shrink_ms: 0,
+            shrink_budget_hit: false,
+            minimal: case.actions.clone(),
+            scenario_file: None,
+            replay: None,
+            artifacts,
+            found_shrinking: None,
+        }
+    }
+
     /// `NEW`, or `known (` the known failures `)`, with the checks only their
     /// consequences explain.
     pub fn label(&self) -> String {
@@ -196,7 +226,18 @@ pub fn render_md(doc: &ExploreDoc) -> String {
     }
     for f in &doc.findings {
         let _ = writeln!(s, "### {}: `{}`\n", f.label(), f.fingerprint);
-        let _ = writeln!(s, "- seen in {} case(s), first `{}` (seed {})", f.seen, f.first_case, f.seed);
+        match &f.found_shrinking {
+            Some(from) => {
+                let _ = writeln!(
+                    s,
+                    "- found while shrinking `{from}` (case seed {}): its candidate `{}` failed this way in every run",
+                    f.seed, f.first_case
+                );
+            }
+            None => {
+                let _ = writeln!(s, "- seen in {} case(s), first `{}` (seed {})", f.seen, f.first_case, f.seed);
+            }
+        }
         let _ = writeln!(s, "- original: {}", sequence(&f.original));
         if f.shrunk {
             for (i, st) in f.shrink_steps.iter().enumerate() {
@@ -212,6 +253,9 @@ pub fn render_md(doc: &ExploreDoc) -> String {
             );
         } else {
             let _ = writeln!(s, "- not shrunk (known; `--shrink-known` shrinks it)");
+        }
+        for g in doc.findings.iter().filter(|g| g.found_shrinking.as_ref() == Some(&f.fingerprint)) {
+            let _ = writeln!(s, "- reduces to {}: {} failed as it in every run", g.label(), sequence(&g.original));
         }
         if let Some(file) = &f.scenario_file {
             let _ = writeln!(s, "- scenario: `{file}`");
@@ -266,9 +310,8 @@ impl Reporter for ExploreFiles {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_time_line_splits_playing_into_the_cases_and_the_shrink_candidates() {
-        let doc = ExploreDoc {
+    fn doc() -> ExploreDoc {
+        ExploreDoc {
             tool: "t".into(),
             opencode_version: "1.15.13".into(),
             seed: 14,
@@ -282,16 +325,58 @@ mod tests {
             shrink_runs: vec![],
             findings: vec![],
             actions_per_minute: 27.4,
-            timing: Timing {
-                generating_ms: 3,
-                playing_ms: 1_232_000,
-                shrinking_ms: 632_000,
-                shrink_playing_ms: 610_000,
-                total_ms: 1_234_000,
-            },
+            timing: Timing::default(),
             exit_code: 0,
             headline: "h".into(),
             interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_new_finding_names_the_known_failure_it_reduces_to_and_that_one_where_it_came_from() {
+        use crate::explore::actions::{Via, LONG_SLEEP_SECS};
+        let case = |name: &str, verdict, acts: Vec<Action>| CaseRecord {
+            name: name.into(),
+            seed: None,
+            actions: acts,
+            verdict,
+            fingerprint: None,
+            known_as: if verdict == CaseVerdict::Known { vec!["abort-plugin-client".into()] } else { vec![] },
+            consequences: vec![],
+            error: None,
+            duration_ms: 0,
+        };
+        let new_fp = Fingerprint::of(&["idle-event-matches-status", "one-idle-per-busy"]);
+        let known_fp = Fingerprint::of(&["idle-event-matches-status", "status-reaches-idle", "tool-ends-aborted"]);
+        let two = vec![Action::PromptSleep { secs: LONG_SLEEP_SECS }, Action::AbortPlugin { via: Via::Client }];
+        let three = [&two[..], &[Action::DisposeInstance]].concat();
+        let new = Finding::first_seen(&case("explore-14-case-54", CaseVerdict::New, three), new_fp.clone(), 7, None);
+        let mut known = Finding::first_seen(&case("explore-14-case-54-shrink-1-run-1", CaseVerdict::Known, two), known_fp, 7, None);
+        known.seen = 0;
+        known.found_shrinking = Some(new_fp);
+        let mut d = doc();
+        d.findings = vec![new, known];
+        let md = render_md(&d);
+        assert!(
+            md.contains("- reduces to known (abort-plugin-client): `prompt-sleep-30, abort-plugin-client` (2 actions) failed as it in every run"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- found while shrinking `idle-event-matches-status+one-idle-per-busy` (case seed 7): its candidate `explore-14-case-54-shrink-1-run-1` failed this way in every run"),
+            "{md}"
+        );
+        assert_eq!(md.matches("reduces to").count(), 1, "only the new finding reduces to something: {md}");
+    }
+
+    #[test]
+    fn the_time_line_splits_playing_into_the_cases_and_the_shrink_candidates() {
+        let mut doc = doc();
+        doc.timing = Timing {
+            generating_ms: 3,
+            playing_ms: 1_232_000,
+            shrinking_ms: 632_000,
+            shrink_playing_ms: 610_000,
+            total_ms: 1_234_000,
         };
         let md = render_md(&doc);
         assert!(

@@ -4,6 +4,8 @@
 //! server, or a simulation in tests) and owns the time budget; this is the bookkeeping.
 
 use super::actions::{is_case, Action, LONG_SLEEP_SECS, SHORT_SLEEP_SECS};
+use super::fingerprint::Fingerprint;
+use super::report::CaseVerdict;
 use serde::{Deserialize, Serialize};
 
 /// One candidate: the sequence and how it was made from the current best.
@@ -137,6 +139,36 @@ impl Shrinker {
     }
 }
 
+/// What the runs of a shrink candidate showed, against the fingerprint being shrunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CandidateShowed {
+    /// Every run failed with that fingerprint: the candidate reproduces it.
+    Same,
+    /// Every run failed as one *known* failure, another fingerprint: the case reduces to
+    /// that known bug (an action the candidate left out made it look new).
+    KnownInstead(Fingerprint),
+    /// Anything else: passes, no verdict, new fingerprints, runs that disagree.
+    Other,
+}
+
+/// [`CandidateShowed`] of the runs so far, each its verdict and fingerprint.
+pub fn candidate_showed(target: &Fingerprint, runs: &[(CaseVerdict, Option<Fingerprint>)]) -> CandidateShowed {
+    let same = |(v, fp): &(CaseVerdict, Option<Fingerprint>)| {
+        fp.as_ref() == Some(target) && matches!(v, CaseVerdict::New | CaseVerdict::Known)
+    };
+    if runs.iter().all(same) {
+        return CandidateShowed::Same;
+    }
+    match runs.first() {
+        Some((CaseVerdict::Known, Some(fp)))
+            if fp != target && runs.iter().all(|(v, f)| *v == CaseVerdict::Known && f.as_ref() == Some(fp)) =>
+        {
+            CandidateShowed::KnownInstead(fp.clone())
+        }
+        _ => CandidateShowed::Other,
+    }
+}
+
 /// Shrinks `failing` with a synchronous `reproduces` (k runs folded in by the caller),
 /// trying at most `max_tries` candidates.
 pub fn shrink_with(failing: &[Action], max_tries: usize, mut reproduces: impl FnMut(&[Action]) -> bool) -> Shrinker {
@@ -160,6 +192,28 @@ mod tests {
     use super::super::sim::{FakeServer, ABORT_PLUGIN_CLIENT_BUG};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_candidate_that_fails_as_a_known_bug_every_time_reduces_to_it() {
+        let fp = |s: &str| Fingerprint::of(&s.split('+').map(str::to_string).collect::<Vec<_>>());
+        let target = fp("idle-event-matches-status+one-idle-per-busy");
+        let known = fp("idle-event-matches-status+status-reaches-idle+tool-ends-aborted");
+        let run = |v, f: &Fingerprint| (v, Some(f.clone()));
+        use CaseVerdict::*;
+        assert_eq!(candidate_showed(&target, &[run(New, &target), run(New, &target)]), CandidateShowed::Same);
+        assert_eq!(candidate_showed(&target, &[run(Known, &target)]), CandidateShowed::Same);
+        assert_eq!(
+            candidate_showed(&target, &[run(Known, &known), run(Known, &known)]),
+            CandidateShowed::KnownInstead(known.clone())
+        );
+        // Not every run, another new fingerprint, a pass, or no verdict: nothing to say.
+        assert_eq!(candidate_showed(&target, &[run(Known, &known), run(New, &target)]), CandidateShowed::Other);
+        assert_eq!(candidate_showed(&target, &[run(New, &known)]), CandidateShowed::Other);
+        assert_eq!(candidate_showed(&target, &[(Pass, None)]), CandidateShowed::Other);
+        assert_eq!(candidate_showed(&target, &[run(Error, &known)]), CandidateShowed::Other);
+        let other_known = fp("one-idle-per-busy");
+        assert_eq!(candidate_showed(&target, &[run(Known, &known), run(Known, &other_known)]), CandidateShowed::Other);
+    }
 
     #[test]
     fn chunks_from_the_end_come_first() {
