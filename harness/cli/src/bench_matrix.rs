@@ -11,7 +11,7 @@ use oc_conform_app::drivers::run::{self, RunPlan, ServerSource};
 use oc_conform_app::reporters::{self, MessageFormat};
 use oc_conform_app::{workspace, AppError, Workspace};
 use oc_conform_runner::bench::matrix::{breakdown, version_spans, TimedRuns};
-use oc_conform_runner::tree_load::{machine_steal_s, TreeSampler};
+use oc_conform_runner::tree_load::{MachineCpu, TreeSampler};
 use oc_conform_runner::bench::{cpu_seconds, peak_rss_kib};
 use oc_conform_runner::report::ExitMode;
 use oc_conform_runner::suite;
@@ -58,12 +58,12 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     bus.add(Box::new(timed.clone()));
     let sampler = TreeSampler::start(origin, Duration::from_millis(args.sample_interval_ms.max(10)));
     let cpu_before = cpu_seconds();
-    let steal_before = machine_steal_s();
+    let machine_before = MachineCpu::now();
     let doc = run::run(plan, &installer, &bus).await;
     let wall_s = origin.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds();
     // As wall seconds (core-seconds / cores), like the breakdown's parts.
-    let steal_s = steal_before.zip(machine_steal_s()).map(|(b, a)| (a - b) / cores as f64);
+    let steal_s = machine_before.zip(MachineCpu::now()).and_then(|(b, a)| a.steal_wall_s_since(&b, cores));
     let samples = sampler.finish();
     let doc = doc?;
 

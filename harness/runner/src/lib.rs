@@ -10,6 +10,7 @@ pub mod hook_names;
 pub mod install;
 pub mod leftovers;
 pub mod observe;
+pub mod pace;
 pub mod plugin_report;
 pub mod plugin_tools;
 pub mod plugin_wrap;

@@ -5,9 +5,16 @@
 
 use std::net::TcpListener;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 pub const PORT: u16 = 4096;
+
+/// How long a free start waits for 4096 to be let go: a scenario's server holds it for
+/// the scenario's run (seconds), a plugin-started one until the scenario's teardown.
+const FREE_WAIT: Duration = Duration::from_secs(60);
+/// How often it looks meanwhile.
+const FREE_POLL: Duration = Duration::from_millis(100);
 
 /// What a server start needs of port 4096.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,16 +61,28 @@ impl StartGuard {
                 Ok(StartGuard::Busy(g))
             }
             PortUse::Free => {
-                let g = starts().write_owned().await;
-                match bind() {
-                    Ok(l) => drop(l),
-                    Err(e) => {
+                // Another server may hold 4096 for a while: one of this run's (a free
+                // start's, which keeps the port for its life, or one a plugin started),
+                // or someone else's. Wait for it to be let go, bounded.
+                let deadline = Instant::now() + FREE_WAIT;
+                loop {
+                    let g = starts().write_owned().await;
+                    let err = match bind() {
+                        Ok(l) => {
+                            drop(l);
+                            return Ok(StartGuard::Free(g));
+                        }
+                        Err(e) => e,
+                    };
+                    drop(g);
+                    if Instant::now() >= deadline {
                         return Err(format!(
-                            "port {PORT} is taken by something outside this run ({e}): a server cannot find it free, so this scenario cannot judge"
-                        ))
+                            "port {PORT} stayed in use for {} s ({err}): a server cannot find it free, so this scenario cannot judge",
+                            FREE_WAIT.as_secs()
+                        ));
                     }
+                    tokio::time::sleep(FREE_POLL).await;
                 }
-                Ok(StartGuard::Free(g))
             }
         }
     }
@@ -85,8 +104,12 @@ impl Drop for StartGuard {
 mod tests {
     use super::*;
 
+    /// The tests here bind 4096 themselves.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn busy_starts_hold_the_port_and_a_free_start_waits_for_them() {
+        let _one = ONE_AT_A_TIME.lock().await;
         let Ok(probe) = bind() else {
             eprintln!("port {PORT} is in use on this machine: skipped");
             return;
@@ -104,5 +127,22 @@ mod tests {
         let g = free.await.unwrap().unwrap();
         assert!(bind().is_ok(), "free for the free start");
         drop(g);
+    }
+
+    #[tokio::test]
+    async fn a_free_start_waits_for_a_server_that_holds_the_port_to_let_it_go() {
+        let _one = ONE_AT_A_TIME.lock().await;
+        let Ok(holder) = bind() else {
+            eprintln!("port {PORT} is in use on this machine: skipped");
+            return;
+        };
+        // Another server of the run holds 4096 (not through a start guard).
+        let mut free = tokio::spawn(StartGuard::acquire(PortUse::Free));
+        // Five of its looks: it must not go ahead while the port is held.
+        let early = tokio::time::timeout(FREE_POLL * 5, &mut free).await;
+        assert!(early.is_err(), "a free start went ahead while the port was held");
+        drop(holder);
+        let got = tokio::time::timeout(Duration::from_secs(10), free).await;
+        assert!(got.is_ok_and(|g| g.unwrap().is_ok()), "still waiting after the port was let go");
     }
 }

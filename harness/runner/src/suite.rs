@@ -9,6 +9,7 @@ use crate::install::Installed;
 use crate::report::{Bus, CellReport, Event};
 use crate::schedule::{self, Slots};
 use crate::shared_server::SharedServers;
+use crate::pace::Pace;
 use crate::tree_load::LoadWatch;
 use oc_conform_scenario::{Expectations, Scenario, ServerMode};
 use std::collections::HashMap;
@@ -107,9 +108,13 @@ pub async fn run_cells_counted(
         *sharing_left.entry(cell.target.binary.clone()).or_default() += 1;
     }
     let mut sharing_now: HashMap<PathBuf, usize> = HashMap::new();
+    // The cells tell the loop when they wait quietly (`crate::pace`).
+    let pace = Pace::default();
+    let mut paced = opts.clone();
+    paced.settings.pace = Some(pace.clone());
     let mut queue = schedule::longest_first(&cells.iter().map(|c| c.scenario.deadline_ms).collect::<Vec<_>>());
     // The load is watched only when it can let more cells in.
-    let load = (slots.max_jobs > slots.jobs).then(|| LoadWatch::start(Duration::from_millis(100)));
+    let load = (slots.max_jobs > slots.jobs).then(|| LoadWatch::start(Duration::from_millis(100), default_jobs()));
     let mut last_extra: Option<Instant> = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut playing: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -117,10 +122,22 @@ pub async fn run_cells_counted(
     let mut done: Vec<Option<CellReport>> = (0..count_here).map(|_| None).collect();
     let mut count = done_before;
     loop {
+        // Enabled before the count is read, so a quiet wait that starts or ends from here
+        // on wakes the loop below.
+        let quiet_changed = pace.changed();
+        tokio::pin!(quiet_changed);
+        quiet_changed.as_mut().enable();
         while !queue.is_empty()
-            && schedule::may_start(tasks.len(), slots, load.as_ref().and_then(LoadWatch::runnable), last_extra.map(|t| t.elapsed()))
+            && schedule::may_start(
+                tasks.len(),
+                pace.quiet_cells(),
+                slots,
+                load.as_ref().and_then(LoadWatch::busy_cores),
+                last_extra.map(|t| t.elapsed()),
+            )
         {
-            let beyond_jobs = tasks.len() >= slots.jobs;
+            // A cell taking a quiet cell's slot is within `jobs`.
+            let beyond_jobs = schedule::working(tasks.len(), pace.quiet_cells()) >= slots.jobs;
             let fits = |i: usize| {
                 let playing_shared = sharing_now.get(&cells[i].target.binary).copied().unwrap_or(0);
                 schedule::fits(sharing[i], playing_shared, slots.jobs, beyond_jobs)
@@ -135,7 +152,7 @@ pub async fn run_cells_counted(
             }
             let cell = cells[index].clone();
             let expectation = expectations.find(&cell.scenario.name, &cell.target.version).cloned();
-            let (opts, shared, bus) = (opts.clone(), shared.clone(), bus.clone());
+            let (opts, shared, bus) = (paced.clone(), shared.clone(), bus.clone());
             let handle = tasks.spawn(async move { run_cell(&cell, expectation.as_ref(), &opts, shared.as_ref(), &bus).await });
             playing.insert(handle.id(), index);
         }
@@ -147,6 +164,7 @@ pub async fn run_cells_counted(
         let joined = tokio::select! {
             joined = tasks.join_next_with_id() => joined,
             _ = tokio::time::sleep(Duration::from_millis(200)), if may_grow => continue,
+            _ = &mut quiet_changed, if !queue.is_empty() => continue,
         };
         let Some(joined) = joined else { break };
         let (id, report) = match joined {

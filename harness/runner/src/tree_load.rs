@@ -3,9 +3,9 @@
 //! tree got since the sample before. The servers, their tools and npm are all
 //! descendants of the harness; other agents' processes on a shared machine are not, so
 //! "fewer runnable threads than cores" is the harness's own idleness, while "runnable
-//! but not running" is the machine's other load. The suite watches the same count to
-//! let more cells play while a core idles ([`LoadWatch`]); `bench --matrix` keeps every
-//! sample ([`TreeSampler`]).
+//! but not running" is the machine's other load; `bench --matrix` keeps every sample
+//! ([`TreeSampler`]). The suite watches the whole machine's CPU time instead, to let
+//! more cells play while a core idles ([`LoadWatch`], [`MachineCpu`]).
 
 use crate::observe::procs::{list_pids, parse_cpu_ticks, parse_stat};
 use std::collections::{HashMap, HashSet};
@@ -17,24 +17,59 @@ use std::time::{Duration, Instant};
 /// kernel's own tick rate).
 const USER_HZ: f64 = 100.0;
 
-/// Seconds of CPU the hypervisor gave other guests while this one wanted it ("steal",
-/// the 8th value of `/proc/stat`'s `cpu` line), summed over the cores; none where the
-/// kernel does not count it. On a VM this is time the harness's runnable threads were
-/// kept off cores no process of this machine used.
-pub fn machine_steal_s() -> Option<f64> {
-    steal_s(&std::fs::read_to_string("/proc/stat").ok()?)
+/// The machine's CPU time so far, summed over its cores, in clock ticks: the `cpu`
+/// line of `/proc/stat`, grouped by what it says about room for more work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MachineCpu {
+    /// Running tasks at normal priority (user, system, interrupts).
+    pub busy: u64,
+    /// Running niced tasks (`nice`): background work that yields a core to ours.
+    pub niced: u64,
+    /// Nothing to run (`idle`, `iowait`).
+    pub idle: u64,
+    /// Time the hypervisor gave other guests while this one wanted it; none where the
+    /// kernel does not count it (old kernels, bare metal).
+    pub steal: Option<u64>,
 }
 
-/// Tasks running or waiting for a core on the whole machine, now (`procs_running` in
-/// `/proc/stat`).
-fn procs_running(proc_stat: &str) -> Option<u32> {
-    proc_stat.lines().find_map(|l| l.strip_prefix("procs_running ")).and_then(|n| n.trim().parse().ok())
-}
+impl MachineCpu {
+    /// Reads `/proc/stat` now; none where it cannot be read.
+    pub fn now() -> Option<MachineCpu> {
+        MachineCpu::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
 
-fn steal_s(proc_stat: &str) -> Option<f64> {
-    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
-    let ticks: u64 = line.split_whitespace().nth(8)?.parse().ok()?;
-    Some(ticks as f64 / USER_HZ)
+    /// From the text of `/proc/stat`: `cpu  user nice system idle iowait irq softirq
+    /// steal guest guest_nice` (guest time is already in user).
+    pub fn parse(proc_stat: &str) -> Option<MachineCpu> {
+        let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line.split_whitespace().skip(1).map_while(|n| n.parse().ok()).collect();
+        let at = |i: usize| v.get(i).copied();
+        Some(MachineCpu {
+            busy: at(0)? + at(2)? + at(5).unwrap_or(0) + at(6).unwrap_or(0),
+            niced: at(1)?,
+            idle: at(3)? + at(4).unwrap_or(0),
+            steal: at(7),
+        })
+    }
+
+    fn total(&self) -> u64 {
+        self.busy + self.niced + self.idle + self.steal.unwrap_or(0)
+    }
+
+    /// Cores of `cores` kept from new work between `earlier` and `self`: busy at normal
+    /// priority or taken by the hypervisor; idle and niced time are room. None when no
+    /// time passed.
+    pub fn busy_cores_since(&self, earlier: &MachineCpu, cores: usize) -> Option<f64> {
+        let total = self.total().checked_sub(earlier.total()).filter(|&t| t > 0)?;
+        let room = (self.idle + self.niced).saturating_sub(earlier.idle + earlier.niced);
+        Some(cores as f64 * (1.0 - room.min(total) as f64 / total as f64))
+    }
+
+    /// Steal between `earlier` and `self`, in seconds of wall time over `cores`.
+    pub fn steal_wall_s_since(&self, earlier: &MachineCpu, cores: usize) -> Option<f64> {
+        let ticks = self.steal?.checked_sub(earlier.steal?)?;
+        Some(ticks as f64 / USER_HZ / cores.max(1) as f64)
+    }
 }
 
 /// One look at the tree.
@@ -93,50 +128,49 @@ impl TreeSampler {
     }
 }
 
-/// The threads that wanted a core lately, for the suite to decide whether a core idles
-/// (the mean of the last few looks: one look is a snapshot): the harness tree's, or the
-/// whole machine's when more (`procs_running`): on a CI runner shared with other jobs,
-/// a core the harness leaves unused may be another job's, and a cell started into it
-/// would slow every scenario's waits. Stops when dropped.
+/// How many cores the machine kept busy lately, for the suite to decide whether a core
+/// idles: CPU time from `/proc/stat` over the last half second, everything at normal
+/// priority (the harness's tree and any other process: on a CI runner shared with other
+/// jobs, a core the harness leaves unused may be another job's, and a cell started into
+/// it would slow every scenario's waits) and the hypervisor's steal. Niced background
+/// work (a build at `nice 19`) is room: the scheduler gives its core to ours. Stops when
+/// dropped.
 pub struct LoadWatch {
     stop: Arc<AtomicBool>,
-    /// The mean runnable threads x 1000, `u32::MAX` until enough looks were taken.
-    runnable_milli: Arc<AtomicU32>,
+    /// The busy cores x 1000, `u32::MAX` until a whole window was seen.
+    busy_milli: Arc<AtomicU32>,
 }
 
-/// How many looks the mean is over.
+/// How many looks the window spans.
 const WINDOW: usize = 5;
 
 impl LoadWatch {
-    pub fn start(interval: Duration) -> LoadWatch {
+    pub fn start(interval: Duration, cores: usize) -> LoadWatch {
         let stop = Arc::new(AtomicBool::new(false));
-        let runnable_milli = Arc::new(AtomicU32::new(u32::MAX));
-        let (flag, out) = (stop.clone(), runnable_milli.clone());
+        let busy_milli = Arc::new(AtomicU32::new(u32::MAX));
+        let (flag, out) = (stop.clone(), busy_milli.clone());
         std::thread::spawn(move || {
-            let root = std::process::id();
-            let own_tid = nix::unistd::gettid().as_raw() as u32;
-            let mut window = std::collections::VecDeque::with_capacity(WINDOW);
+            let mut window = std::collections::VecDeque::with_capacity(WINDOW + 1);
             while !flag.load(Ordering::Relaxed) {
-                if window.len() == WINDOW {
-                    window.pop_front();
-                }
-                let tree = look(root, own_tid).0;
-                // The machine's count includes this sampling thread.
-                let machine = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(procs_running);
-                window.push_back(machine.map_or(tree, |m| m.saturating_sub(1).max(tree)));
-                if window.len() == WINDOW {
-                    let mean = window.iter().sum::<u32>() as f64 / WINDOW as f64;
-                    out.store((mean * 1000.0) as u32, Ordering::Relaxed);
+                if let Some(now) = MachineCpu::now() {
+                    if window.len() == WINDOW + 1 {
+                        window.pop_front();
+                    }
+                    window.push_back(now);
+                    let busy = window.front().filter(|_| window.len() == WINDOW + 1).and_then(|first| now.busy_cores_since(first, cores));
+                    if let Some(busy) = busy {
+                        out.store((busy * 1000.0) as u32, Ordering::Relaxed);
+                    }
                 }
                 std::thread::sleep(interval);
             }
         });
-        LoadWatch { stop, runnable_milli }
+        LoadWatch { stop, busy_milli }
     }
 
-    /// Mean runnable threads over the last looks; none before there were enough.
-    pub fn runnable(&self) -> Option<f64> {
-        match self.runnable_milli.load(Ordering::Relaxed) {
+    /// Cores kept busy over the last window; none before a whole window was seen.
+    pub fn busy_cores(&self) -> Option<f64> {
+        match self.busy_milli.load(Ordering::Relaxed) {
             u32::MAX => None,
             m => Some(m as f64 / 1000.0),
         }
@@ -202,22 +236,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_machines_runnable_tasks_are_read_from_proc_stat() {
-        let stat = "cpu  1 2 3 4 5 6 7 8 0 0\nctxt 99\nprocs_running 3\nprocs_blocked 0\n";
-        assert_eq!(procs_running(stat), Some(3));
-        assert_eq!(procs_running("cpu  1 2 3\nprocs_blocked 1\n"), None);
-        // The real file has it, and this test's thread is running.
-        let real = std::fs::read_to_string("/proc/stat").unwrap();
-        assert!(procs_running(&real).is_some_and(|n| n >= 1), "{real}");
+    fn the_machines_cpu_time_is_read_from_the_cpu_line_of_proc_stat() {
+        let stat = "cpu  1762435 2015517 391092 855664 5211 10 4973 204379 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nprocs_running 3\n";
+        let cpu = MachineCpu::parse(stat).unwrap();
+        assert_eq!(cpu.busy, 1762435 + 391092 + 10 + 4973);
+        assert_eq!(cpu.niced, 2015517);
+        assert_eq!(cpu.idle, 855664 + 5211);
+        assert_eq!(cpu.steal, Some(204379));
+        // An old kernel's line without steal; no cpu line at all; a cut line.
+        assert_eq!(MachineCpu::parse("cpu  1 2 3 4 5 6 7\n").unwrap().steal, None);
+        assert_eq!(MachineCpu::parse("intr 1\n"), None);
+        assert_eq!(MachineCpu::parse("cpu  1 2\n"), None);
+        // The real file has it, and time passes on it.
+        let real = MachineCpu::now().unwrap();
+        assert!(real.total() > 0, "{real:?}");
     }
 
     #[test]
-    fn steal_is_the_eighth_value_of_the_cpu_line() {
-        let stat = "cpu  1762435 2015517 391092 855664 5211 0 4973 204379 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
-        assert_eq!(steal_s(stat), Some(2043.79));
-        // An old kernel's line without steal, or no cpu line at all.
-        assert_eq!(steal_s("cpu  1 2 3 4 5 6 7\n"), None);
-        assert_eq!(steal_s("intr 1\n"), None);
+    fn busy_cores_count_normal_work_and_steal_and_leave_niced_work_as_room() {
+        let before = MachineCpu { busy: 1000, niced: 500, idle: 2000, steal: Some(10) };
+        // 200 ticks over 2 cores: 100 busy, 50 niced, 30 idle, 20 stolen.
+        let after = MachineCpu { busy: 1100, niced: 550, idle: 2030, steal: Some(30) };
+        let busy = after.busy_cores_since(&before, 2).unwrap();
+        assert!((busy - 1.2).abs() < 1e-9, "{busy}");
+        assert_eq!(after.steal_wall_s_since(&before, 2), Some(0.1));
+        // All idle; no time passed; no steal counted by the kernel.
+        let idle = MachineCpu { idle: 2200, ..before };
+        assert_eq!(idle.busy_cores_since(&before, 2), Some(0.0));
+        assert_eq!(before.busy_cores_since(&before, 2), None);
+        let no_steal = MachineCpu { steal: None, ..after };
+        assert_eq!(no_steal.steal_wall_s_since(&before, 2), None);
+    }
+
+    #[test]
+    fn a_spinning_process_is_counted_busy_and_a_niced_one_as_room() {
+        // What one spinner at `nice` added to the machine's busy and niced time, and the
+        // CPU it had itself (at least a tenth of a second; other processes only add).
+        let spin = |nice: &str| {
+            let mut child = std::process::Command::new("nice")
+                .args(["-n", nice, "sh", "-c", "while :; do :; done"])
+                .spawn()
+                .unwrap();
+            let pid = child.id();
+            let ticks = || std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_cpu_ticks);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while ticks().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let (first, start) = (MachineCpu::now().unwrap(), ticks().unwrap_or(0));
+            while ticks().unwrap_or(0) < start + 10 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let (last, used) = (MachineCpu::now().unwrap(), ticks().unwrap_or(0) - start);
+            let _ = child.kill();
+            let _ = child.wait();
+            (last.busy - first.busy, last.niced - first.niced, used)
+        };
+        // Ticks are counted per core at each timer tick: allow a little for where the
+        // reads fall between them.
+        // A child at this test's own priority: counted busy, unless the tests run niced
+        // themselves (`nice cargo test`).
+        let (busy, niced, used) = spin("0");
+        // The 19th field of /proc/self/stat (the 17th after the command's parenthesis).
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let own_nice: i32 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(16).unwrap().parse().unwrap();
+        let (grew, column) = if own_nice > 0 { (niced, "niced") } else { (busy, "busy") };
+        assert!(used >= 10 && grew + 3 >= used, "a spinner at nice {own_nice} used {used} ticks, the machine's {column} time grew {grew}");
+        let (_, niced, used) = spin("19");
+        assert!(used >= 10 && niced + 3 >= used, "a nice-19 spinner used {used} ticks, the machine's niced time grew {niced}");
     }
 
     #[test]

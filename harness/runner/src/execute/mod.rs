@@ -40,6 +40,8 @@ pub struct Settings {
     pub keep_sandbox: bool,
     /// Play against a server the harness did not start (`run --server-url`).
     pub attach: Option<AttachTo>,
+    /// Where a suite learns that this run waits quietly (none outside a suite).
+    pub pace: Option<crate::pace::Pace>,
 }
 
 /// A server someone else started. The harness never signals, stops or kills it; each
@@ -65,6 +67,7 @@ impl Default for Settings {
             call_timeout: Duration::from_secs(30),
             keep_sandbox: false,
             attach: None,
+            pace: None,
         }
     }
 }
@@ -144,6 +147,8 @@ pub struct Live {
     /// The extra event-stream clients `open-subscriber` steps opened: dropping one
     /// closes its connection.
     pub subscribers: std::collections::BTreeMap<String, subscriber::Subscriber>,
+    /// Told of the waits that leave the core free (`crate::pace`).
+    pub pace: Option<crate::pace::Pace>,
 }
 
 /// Plays `scenario` on the server `settings` ask for: the user's (`attach`) or its own.
@@ -398,6 +403,7 @@ async fn play(
         directories_played: 0,
         sessions: Default::default(),
         subscribers: Default::default(),
+        pace: settings.pace.clone(),
     };
 
     // Fault injection for the harness's own tests: a runner bug (a panic) while a server
