@@ -10,7 +10,7 @@ use crate::bench::BenchArgs;
 use oc_conform_app::drivers::run::{self, RunPlan, ServerSource};
 use oc_conform_app::reporters::{self, MessageFormat};
 use oc_conform_app::{workspace, AppError, Workspace};
-use oc_conform_runner::bench::matrix::{breakdown, version_spans, TimedRuns};
+use oc_conform_runner::bench::matrix::{breakdown, playing_s, version_spans, TimedRuns};
 use oc_conform_runner::tree_load::{MachineCpu, TreeSampler};
 use oc_conform_runner::bench::{cpu_seconds, peak_rss_kib};
 use oc_conform_runner::report::ExitMode;
@@ -63,8 +63,10 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     let wall_s = origin.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds();
     // As wall seconds (core-seconds / cores), like the breakdown's parts.
-    let steal_s = machine_before.zip(MachineCpu::now()).and_then(|(b, a)| a.steal_wall_s_since(&b, cores));
-    let samples = sampler.finish();
+    let machine = machine_before.zip(MachineCpu::now()).map(|(b, a)| a.split_since(&b, cores));
+    let steal_s = machine.and_then(|m| m.steal_s);
+    let sampled = sampler.finish();
+    let samples = sampled.samples;
     let doc = doc?;
 
     let (harness_cpu, servers_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
@@ -72,6 +74,7 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     let spans = timed.spans();
     let parts = breakdown(&samples, &spans, cores, jobs);
     let by_version = version_spans(&spans);
+    let playing = playing_s(&spans);
     let mut outcomes: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
     for c in &doc.results {
         *outcomes.entry(c.opencode_version.clone()).or_default().entry(c.outcome.as_str()).or_default() += 1;
@@ -89,6 +92,9 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
         "floor_s": floor_s,
         "ratio": wall_s / floor_s,
         "ratio_with_harness_cpu": wall_s / ((servers_cpu + harness_cpu) / cores as f64),
+        "bench_sampler_cpu_s": sampled.own_cpu_s,
+        "machine_s": machine,
+        "playing_s": playing,
         "breakdown": parts,
         "by_version": by_version,
         "outcomes": outcomes,
@@ -126,6 +132,21 @@ pub async fn bench_matrix(args: &BenchArgs) -> Result<u8, AppError> {
     if let Some(steal) = steal_s {
         println!("of the time kept off the cores, the hypervisor gave other guests {steal:.1} s (steal in /proc/stat)");
     }
+    if let Some(m) = machine {
+        println!(
+            "the machine's cores (s, from /proc/stat): busy {:.1} (this run's tree {:.1}), niced work {:.1}, idle {:.1}, steal {}",
+            m.busy_s,
+            (servers_cpu + harness_cpu) / cores as f64,
+            m.niced_s,
+            m.idle_s,
+            m.steal_s.map_or("not counted".to_string(), |s| format!("{s:.1}"))
+        );
+    }
+    println!(
+        "of the harness's CPU, the bench's own sampler {:.1} s; cells playing at once (s): {}",
+        sampled.own_cpu_s,
+        playing.iter().enumerate().skip(1).map(|(n, s)| format!("{n}: {s:.1}")).collect::<Vec<_>>().join(", ")
+    );
     for v in &by_version {
         let counts: Vec<String> = outcomes
             .get(&v.version)

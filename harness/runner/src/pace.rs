@@ -8,9 +8,16 @@
 //! where a look at the machine's load would see the idle core half a second late, and
 //! often after the window was over (see `schedule::may_start`).
 
+use oc_conform_scenario::{Condition, OnTimeout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// Whether a `wait` step leaves the cell's core free: a quiet window, or a wait the
+/// scenario expects may run out with nothing happening.
+pub fn leaves_core_free(until: &Condition, on_timeout: OnTimeout) -> bool {
+    matches!(until, Condition::QuietMs(_)) || on_timeout == OnTimeout::Continue
+}
 
 /// Shared by the suite and the cells it plays. Cloning shares the count.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +63,16 @@ impl Drop for QuietWait {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn quiet_windows_and_waits_that_may_run_out_leave_the_core_free() {
+        let event = Condition::Event("session.idle".into());
+        assert!(leaves_core_free(&Condition::QuietMs(500), OnTimeout::Error));
+        assert!(leaves_core_free(&event, OnTimeout::Continue));
+        for other in [OnTimeout::Error, OnTimeout::Fail, OnTimeout::Abort] {
+            assert!(!leaves_core_free(&event, other), "{other:?}");
+        }
+    }
 
     #[test]
     fn a_quiet_wait_counts_until_its_guard_is_dropped() {

@@ -32,6 +32,18 @@ pub struct MachineCpu {
     pub steal: Option<u64>,
 }
 
+/// The machine's cores over an interval, as wall seconds (core-seconds / cores).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct MachineSplit {
+    /// At normal priority: the harness's tree and anything else.
+    pub busy_s: f64,
+    /// Niced background work.
+    pub niced_s: f64,
+    pub idle_s: f64,
+    /// Given by the hypervisor to other guests; none where the kernel does not count it.
+    pub steal_s: Option<f64>,
+}
+
 impl MachineCpu {
     /// Reads `/proc/stat` now; none where it cannot be read.
     pub fn now() -> Option<MachineCpu> {
@@ -57,12 +69,26 @@ impl MachineCpu {
     }
 
     /// Cores of `cores` kept from new work between `earlier` and `self`: busy at normal
-    /// priority or taken by the hypervisor; idle and niced time are room. None when no
-    /// time passed.
-    pub fn busy_cores_since(&self, earlier: &MachineCpu, cores: usize) -> Option<f64> {
+    /// priority or taken by the hypervisor; idle time is room, and niced time too when
+    /// `niced_is_room` (the harness itself runs at normal priority: its servers' time is
+    /// never niced then). None when no time passed.
+    pub fn busy_cores_since(&self, earlier: &MachineCpu, cores: usize, niced_is_room: bool) -> Option<f64> {
         let total = self.total().checked_sub(earlier.total()).filter(|&t| t > 0)?;
-        let room = (self.idle + self.niced).saturating_sub(earlier.idle + earlier.niced);
+        let niced = if niced_is_room { self.niced.saturating_sub(earlier.niced) } else { 0 };
+        let room = self.idle.saturating_sub(earlier.idle) + niced;
         Some(cores as f64 * (1.0 - room.min(total) as f64 / total as f64))
+    }
+
+    /// What the machine's cores did between `earlier` and `self`, as wall seconds
+    /// (core-seconds / `cores`): they add up to the wall time between the two reads.
+    pub fn split_since(&self, earlier: &MachineCpu, cores: usize) -> MachineSplit {
+        let wall = |now: u64, then: u64| now.saturating_sub(then) as f64 / USER_HZ / cores.max(1) as f64;
+        MachineSplit {
+            busy_s: wall(self.busy, earlier.busy),
+            niced_s: wall(self.niced, earlier.niced),
+            idle_s: wall(self.idle, earlier.idle),
+            steal_s: self.steal.zip(earlier.steal).map(|(n, t)| wall(n, t)),
+        }
     }
 
     /// Steal between `earlier` and `self`, in seconds of wall time over `cores`.
@@ -70,6 +96,12 @@ impl MachineCpu {
         let ticks = self.steal?.checked_sub(earlier.steal?)?;
         Some(ticks as f64 / USER_HZ / cores.max(1) as f64)
     }
+}
+
+/// This process's nice value (the 19th field of `/proc/self/stat`).
+pub fn own_nice() -> Option<i32> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat.get(stat.rfind(')')? + 1..)?.split_whitespace().nth(16)?.parse().ok()
 }
 
 /// One look at the tree.
@@ -89,7 +121,17 @@ pub struct TreeSample {
 /// tasks, nor they for it).
 pub struct TreeSampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<TreeSample>>,
+    thread: std::thread::JoinHandle<Sampled>,
+}
+
+/// What a [`TreeSampler`] saw, and what seeing it cost.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    /// In time order.
+    pub samples: Vec<TreeSample>,
+    /// CPU seconds the sampler's own thread used: part of the harness's CPU that a run
+    /// without the bench does not spend (every look reads each thread's stat).
+    pub own_cpu_s: f64,
 }
 
 impl TreeSampler {
@@ -116,13 +158,17 @@ impl TreeSampler {
                 last = ticks;
                 std::thread::sleep(interval);
             }
-            out
+            let own = std::fs::read_to_string(format!("/proc/{root}/task/{own_tid}/stat")).ok();
+            Sampled {
+                samples: out,
+                own_cpu_s: own.as_deref().and_then(parse_cpu_ticks).map_or(0.0, |t| t as f64 / USER_HZ),
+            }
         });
         TreeSampler { stop, thread }
     }
 
-    /// Stops sampling; the samples in time order.
-    pub fn finish(self) -> Vec<TreeSample> {
+    /// Stops sampling.
+    pub fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }
@@ -133,8 +179,9 @@ impl TreeSampler {
 /// priority (the harness's tree and any other process: on a CI runner shared with other
 /// jobs, a core the harness leaves unused may be another job's, and a cell started into
 /// it would slow every scenario's waits) and the hypervisor's steal. Niced background
-/// work (a build at `nice 19`) is room: the scheduler gives its core to ours. Stops when
-/// dropped.
+/// work (a build at `nice 19`) is room: the scheduler gives its core to ours; unless the
+/// harness runs niced itself (`nice oc-conform run`), when its own servers' time is niced
+/// too. Stops when dropped.
 pub struct LoadWatch {
     stop: Arc<AtomicBool>,
     /// The busy cores x 1000, `u32::MAX` until a whole window was seen.
@@ -150,6 +197,7 @@ impl LoadWatch {
         let busy_milli = Arc::new(AtomicU32::new(u32::MAX));
         let (flag, out) = (stop.clone(), busy_milli.clone());
         std::thread::spawn(move || {
+            let niced_is_room = own_nice().is_some_and(|n| n <= 0);
             let mut window = std::collections::VecDeque::with_capacity(WINDOW + 1);
             while !flag.load(Ordering::Relaxed) {
                 if let Some(now) = MachineCpu::now() {
@@ -157,7 +205,7 @@ impl LoadWatch {
                         window.pop_front();
                     }
                     window.push_back(now);
-                    let busy = window.front().filter(|_| window.len() == WINDOW + 1).and_then(|first| now.busy_cores_since(first, cores));
+                    let busy = window.front().filter(|_| window.len() == WINDOW + 1).and_then(|first| now.busy_cores_since(first, cores, niced_is_room));
                     if let Some(busy) = busy {
                         out.store((busy * 1000.0) as u32, Ordering::Relaxed);
                     }
@@ -257,13 +305,18 @@ mod tests {
         let before = MachineCpu { busy: 1000, niced: 500, idle: 2000, steal: Some(10) };
         // 200 ticks over 2 cores: 100 busy, 50 niced, 30 idle, 20 stolen.
         let after = MachineCpu { busy: 1100, niced: 550, idle: 2030, steal: Some(30) };
-        let busy = after.busy_cores_since(&before, 2).unwrap();
+        let busy = after.busy_cores_since(&before, 2, true).unwrap();
         assert!((busy - 1.2).abs() < 1e-9, "{busy}");
+        // The harness niced itself: niced time may be its own, so it is no room.
+        let busy = after.busy_cores_since(&before, 2, false).unwrap();
+        assert!((busy - 1.7).abs() < 1e-9, "{busy}");
         assert_eq!(after.steal_wall_s_since(&before, 2), Some(0.1));
+        let split = after.split_since(&before, 2);
+        assert_eq!((split.busy_s, split.niced_s, split.idle_s, split.steal_s), (0.5, 0.25, 0.15, Some(0.1)));
         // All idle; no time passed; no steal counted by the kernel.
         let idle = MachineCpu { idle: 2200, ..before };
-        assert_eq!(idle.busy_cores_since(&before, 2), Some(0.0));
-        assert_eq!(before.busy_cores_since(&before, 2), None);
+        assert_eq!(idle.busy_cores_since(&before, 2, true), Some(0.0));
+        assert_eq!(before.busy_cores_since(&before, 2, true), None);
         let no_steal = MachineCpu { steal: None, ..after };
         assert_eq!(no_steal.steal_wall_s_since(&before, 2), None);
     }
@@ -297,9 +350,7 @@ mod tests {
         // A child at this test's own priority: counted busy, unless the tests run niced
         // themselves (`nice cargo test`).
         let (busy, niced, used) = spin("0");
-        // The 19th field of /proc/self/stat (the 17th after the command's parenthesis).
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let own_nice: i32 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(16).unwrap().parse().unwrap();
+        let own_nice = own_nice().unwrap();
         let (grew, column) = if own_nice > 0 { (niced, "niced") } else { (busy, "busy") };
         assert!(used >= 10 && grew + 3 >= used, "a spinner at nice {own_nice} used {used} ticks, the machine's {column} time grew {grew}");
         let (_, niced, used) = spin("19");

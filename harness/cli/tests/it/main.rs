@@ -11,6 +11,7 @@ mod plugin_author;
 mod real_api_diff;
 mod real_attach;
 mod real_authoring;
+mod real_bench;
 mod real_check_plugin;
 mod real_rerun_bisect;
 mod real_steps;

@@ -150,6 +150,27 @@ pub struct VersionSpan {
     pub runs: usize,
 }
 
+/// Seconds with exactly `n` runs playing at once, at index `n`, from the first start to
+/// the last end (how far the scheduler went beyond `--jobs`).
+pub fn playing_s(spans: &[RunSpan]) -> Vec<f64> {
+    let mut edges: Vec<(f64, i32)> = spans.iter().flat_map(|s| [(s.start_s, 1), (s.end_s, -1)]).collect();
+    // At one instant, ends before starts: a cell that follows another is not both.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out: Vec<f64> = Vec::new();
+    let (mut playing, mut since) = (0usize, edges.first().map_or(0.0, |e| e.0));
+    for (at, change) in edges {
+        if playing > 0 {
+            if out.len() <= playing {
+                out.resize(playing + 1, 0.0);
+            }
+            out[playing] += at - since;
+        }
+        playing = playing.saturating_add_signed(change as isize);
+        since = at;
+    }
+    out
+}
+
 /// Per version, in order of first start.
 pub fn version_spans(spans: &[RunSpan]) -> Vec<VersionSpan> {
     let mut by: BTreeMap<&str, VersionSpan> = BTreeMap::new();
@@ -207,6 +228,14 @@ mod tests {
         let spans = [span("a", 0.0, 1.0), span("b", 0.0, 1.0)];
         assert_eq!(breakdown(&samples, &spans, 2, 3).idle_slots_free_s, 1.0);
         assert_eq!(breakdown(&samples, &spans, 2, 2).idle_scenarios_waiting_s, 1.0);
+    }
+
+    #[test]
+    fn time_is_counted_by_how_many_runs_played_at_once() {
+        // a 0-4, b 1-3, c 3-5 (starts as b ends), a gap, d 6-7.
+        let spans = [span("a", 0.0, 4.0), span("b", 1.0, 3.0), span("c", 3.0, 5.0), span("d", 6.0, 7.0)];
+        assert_eq!(playing_s(&spans), [0.0, 3.0, 3.0]);
+        assert!(playing_s(&[]).is_empty());
     }
 
     #[test]

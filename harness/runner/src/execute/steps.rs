@@ -3,7 +3,7 @@
 use super::Live;
 use crate::execute::{subscriber, wait};
 use oc_conform_checks::{wire, EventStream, Observation, ResourceSample, ServerChange, StepPhase};
-use oc_conform_scenario::{Condition, OnTimeout, SignalName, Step};
+use oc_conform_scenario::{OnTimeout, SignalName, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -152,9 +152,8 @@ async fn play_inner(live: &mut Live, index: usize, step: &Step, since: u64) -> R
             timeout_ms,
             on_timeout,
         } => {
-            // A quiet window, or a wait the scenario expects may run out: the core is
-            // free for another cell meanwhile.
-            let quiet = matches!(until, Condition::QuietMs(_)) || *on_timeout == OnTimeout::Continue;
+            // The core is free for another cell meanwhile.
+            let quiet = crate::pace::leaves_core_free(until, *on_timeout);
             let _quiet = live.pace.as_ref().filter(|_| quiet).map(crate::pace::Pace::quiet);
             let ok = wait::wait_for(&rec, until, since, Duration::from_millis(*timeout_ms)).await;
             if ok {
