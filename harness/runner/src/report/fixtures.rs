@@ -62,6 +62,14 @@ pub fn expectation(scenario: &str, outcome: ExpectedOutcome, issue: Option<&str>
     }
 }
 
+/// An EXPECTED-FAIL cell of scenario `s` on 1.0.0 whose expectation names `issue` and
+/// `reason`.
+pub fn expected_fail(issue: Option<&str>, reason: Option<&str>) -> CellReport {
+    let mut c = cell("s", "1.0.0", Outcome::ExpectedFail);
+    c.expectation = Some(expectation("s", ExpectedOutcome::Fail, issue, reason));
+    c
+}
+
 /// A failing check with `witnesses` witness lines, `event 0`, `event 1`, ...
 pub fn failed_check(name: &str, message: &str, witnesses: usize) -> CheckReport {
     CheckReport {
@@ -76,6 +84,14 @@ pub fn failed_check(name: &str, message: &str, witnesses: usize) -> CheckReport 
             })
             .collect(),
     }
+}
+
+/// The run of one FAIL cell, `s` on 1.0.0, whose first run failed one check per entry of
+/// `witness_counts`, each with that many witness lines.
+pub fn fail_with_witnesses(witness_counts: &[usize]) -> ResultsDoc {
+    let mut c = cell("s", "1.0.0", Outcome::Fail);
+    c.checks = witness_counts.iter().map(|&n| failed_check(&format!("w{n}"), "m", n)).collect();
+    doc(&["1.0.0"], &["s"], vec![c])
 }
 
 /// A finished run of `versions` x `scenarios` holding `results`.

@@ -464,7 +464,7 @@ fn md_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{cell, doc, expectation, failed_check};
+    use crate::report::fixtures::{cell, doc, expectation, expected_fail, fail_with_witnesses};
     use crate::report::model::SkippedCell;
     use oc_conform_scenario::ExpectedOutcome;
 
@@ -541,9 +541,7 @@ mod tests {
 
     #[test]
     fn five_witness_lines_are_shown_and_the_rest_counted() {
-        let mut c = cell("s", "1.0.0", Outcome::Fail);
-        c.checks = vec![failed_check("six", "six lines", 6), failed_check("five", "five lines", 5)];
-        let md = render(&doc(&["1.0.0"], &["s"], vec![c]));
+        let md = render(&fail_with_witnesses(&[6, 5]));
         assert!(md.contains("event 4\n  ... 1 more\n  ```\n"), "{md}");
         assert_eq!(md.matches("... ").count(), 1, "five lines need no count: {md}");
         assert!(!md.contains("event 5"), "{md}");
@@ -561,11 +559,7 @@ mod tests {
 
     #[test]
     fn an_expected_failure_names_its_issue_and_reason_in_whatever_form_they_have() {
-        let with = |issue: Option<&str>, reason: Option<&str>| {
-            let mut c = cell("s", "1.0.0", Outcome::ExpectedFail);
-            c.expectation = Some(expectation("s", ExpectedOutcome::Fail, issue, reason));
-            expectation_md(&c)
-        };
+        let with = |issue, reason| expectation_md(&expected_fail(issue, reason));
         assert_eq!(
             with(Some("https://github.com/o/r/issues/7"), Some("a_b")),
             "[o/r#7](https://github.com/o/r/issues/7): a\\_b"
@@ -598,6 +592,10 @@ mod tests {
         let none = render(&doc(&[], &[], vec![]));
         assert!(none.contains("**no results** (0 cells: 0 versions x 0 scenarios"), "{none}");
         assert!(!none.contains("### Matrix"), "{none}");
+        for (versions, scenarios) in [(&[][..], &["s"][..]), (&["1.0.0"][..], &[][..])] {
+            let md = render(&doc(versions, scenarios, vec![]));
+            assert!(!md.contains("### Matrix"), "a matrix needs a version and a scenario: {md}");
+        }
         let mut part = doc(&["1.0.0"], &["s", "t"], vec![cell("s", "1.0.0", Outcome::Pass)]);
         part.partition = Some("1/2".into());
         let md = render(&part);
