@@ -648,6 +648,21 @@ mod tests {
     }
 
     #[test]
+    fn the_ends_are_confirmed_only_when_both_were_probed_as_claimed() {
+        let mut b = Bisector::new(4, Direction::Regression).unwrap();
+        assert!(!b.ends_confirmed(), "nothing probed");
+        b.record(0, ProbeResult::Good).unwrap();
+        assert!(!b.ends_confirmed(), "only the good end probed");
+        b.record(3, ProbeResult::Bad).unwrap();
+        assert!(b.ends_confirmed());
+        let mut b = Bisector::new(4, Direction::Regression).unwrap();
+        b.record(3, ProbeResult::Bad).unwrap();
+        assert!(!b.ends_confirmed(), "only the bad end probed");
+        b.record(0, ProbeResult::Bad).unwrap();
+        assert!(!b.ends_confirmed(), "the good end is bad");
+    }
+
+    #[test]
     fn an_undecided_end_is_skipped_but_not_left_in_the_window() {
         for (direction, end_results) in [
             // The bad end (newest) decides nothing.
