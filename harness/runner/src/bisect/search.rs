@@ -616,6 +616,72 @@ mod tests {
         assert!(matches!(candidates(&registry, Direction::Regression, "x", "1.3.2"), Err(CandidateError::NotAVersion(_))));
     }
 
+    #[test]
+    fn known_good_bad_is_the_newest_good_and_the_oldest_bad_in_either_direction() {
+        let r = run(8, Direction::Regression, monotone(Direction::Regression, 5));
+        assert_eq!(r.known_good_bad(), (4, 5));
+        let r = run(8, Direction::Fixed, monotone(Direction::Fixed, 5));
+        assert_eq!(r.known_good_bad(), (5, 4));
+    }
+
+    #[test]
+    fn ends_in_the_wrong_order_are_refused_with_the_flag_to_change() {
+        let registry: Vec<String> = ["1.0.0", "1.1.0", "1.2.0"].iter().map(|s| s.to_string()).collect();
+        let e = candidates(&registry, Direction::Regression, "1.2.0", "1.0.0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--good 1.2.0 is newer than --bad 1.0.0: a regression search needs the good version older; to find where it got fixed, add --fixed"
+        );
+        let e = candidates(&registry, Direction::Fixed, "1.0.0", "1.2.0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "with --fixed, --bad 1.2.0 must be older than --good 1.0.0 (the release that fails, then the one that passes)"
+        );
+        assert_eq!(candidates(&registry, Direction::Fixed, "1.1.0", "1.0.0").unwrap(), ["1.0.0", "1.1.0"]);
+    }
+
+    #[test]
+    fn a_search_holds_all_its_candidates_and_is_never_empty() {
+        let b = Bisector::new(5, Direction::Fixed).unwrap();
+        assert_eq!((b.len(), b.is_empty(), b.direction()), (5, false, Direction::Fixed));
+        assert_eq!((b.bad_end(), b.good_end()), (0, 4));
+    }
+
+    #[test]
+    fn the_ends_are_confirmed_only_when_both_were_probed_as_claimed() {
+        let mut b = Bisector::new(4, Direction::Regression).unwrap();
+        assert!(!b.ends_confirmed(), "nothing probed");
+        b.record(0, ProbeResult::Good).unwrap();
+        assert!(!b.ends_confirmed(), "only the good end probed");
+        b.record(3, ProbeResult::Bad).unwrap();
+        assert!(b.ends_confirmed());
+        let mut b = Bisector::new(4, Direction::Regression).unwrap();
+        b.record(3, ProbeResult::Bad).unwrap();
+        assert!(!b.ends_confirmed(), "only the bad end probed");
+        b.record(0, ProbeResult::Bad).unwrap();
+        assert!(!b.ends_confirmed(), "the good end is bad");
+    }
+
+    #[test]
+    fn an_undecided_end_is_skipped_but_not_left_in_the_window() {
+        for (direction, end_results) in [
+            // The bad end (newest) decides nothing.
+            (Direction::Regression, [ProbeResult::Skip, ProbeResult::Good]),
+            // The bad end is confirmed; the good end (oldest) decides nothing.
+            (Direction::Regression, [ProbeResult::Bad, ProbeResult::Skip]),
+        ] {
+            let mut b = Bisector::new(4, direction).unwrap();
+            for result in end_results {
+                if let Some(i) = b.next_probe() {
+                    b.record(i, result).unwrap();
+                }
+            }
+            let r = b.result();
+            assert_eq!(r.skipped.len(), 1, "{r:?}");
+            assert_eq!(r.untested, Vec::<usize>::new(), "an end is never inside the window: {r:?}");
+        }
+    }
+
     fn direction() -> impl Strategy<Value = Direction> {
         prop_oneof![Just(Direction::Regression), Just(Direction::Fixed)]
     }

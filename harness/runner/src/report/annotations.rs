@@ -80,6 +80,40 @@ impl Reporter for GithubAnnotations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixtures::{cell, doc};
+    use oc_conform_checks::outcome::Outcome;
+
+    #[test]
+    fn each_regression_is_one_error_naming_its_checks_or_why_it_failed() {
+        let mut without_checks = cell("e", "1.0.0", Outcome::Fail);
+        without_checks.failed_checks.clear();
+        without_checks.error = Some("the server exited".into());
+        let mut nothing_known = cell("n", "1.0.0", Outcome::Fail);
+        nothing_known.failed_checks.clear();
+        let mut two = cell("s", "1.0.0", Outcome::Fail);
+        two.failed_checks = vec!["a".into(), "b".into()];
+        let cells = vec![two, without_checks, nothing_known, cell("p", "1.0.0", Outcome::Pass), cell("x", "1.0.0", Outcome::Error)];
+        let lines = github_lines(&doc(&["1.0.0"], &[], cells));
+        assert_eq!(
+            lines,
+            [
+                "::error title=oc-conform FAIL%3A s on opencode 1.0.0::failing checks: a, b%0Aartifacts: 1.0.0/s/",
+                "::error title=oc-conform FAIL%3A e on opencode 1.0.0::the server exited%0Aartifacts: 1.0.0/e/",
+                "::error title=oc-conform FAIL%3A n on opencode 1.0.0::n is not as expected%0Aartifacts: 1.0.0/n/",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_annotation_carries_the_cells_findings() {
+        let mut c = cell("s", "1.0.0", Outcome::Fail);
+        c.rerun = Some(crate::report::model::RerunNote { first: Outcome::Fail, rerun: Outcome::Fail, still_unexpected: true });
+        let lines = github_lines(&doc(&["1.0.0"], &["s"], vec![c]));
+        assert_eq!(
+            lines,
+            ["::error title=oc-conform FAIL%3A s on opencode 1.0.0::failing checks: a%0Are-run: FAIL again on re-run: real%0Aartifacts: 1.0.0/s/"]
+        );
+    }
 
     #[test]
     fn workflow_command_text_is_escaped() {

@@ -205,6 +205,9 @@ pub fn secs(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixtures::{doc, expected_fail, failed_check};
+    use crate::report::fixtures::cell as a_cell;
+    use crate::report::model::{FirstBad, RerunNote};
 
     #[test]
     fn issue_labels() {
@@ -219,6 +222,126 @@ mod tests {
         );
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(truncate("abcd", 4), "abcd", "a text of exactly max characters is kept");
+        assert_eq!(issue_label("http://github.com/a/b/issues/12"), "a/b#12");
+        assert_eq!(issue_label("https://github.com/a/b/issues/x1"), "https://github.com/a/b/issues/x1");
+        assert_eq!(issue_label("https://github.com/a/b/issues/"), "https://github.com/a/b/issues/");
+        assert_eq!(issue_label("https://github.com/a/b/wiki/1"), "https://github.com/a/b/wiki/1");
+    }
+
+    #[test]
+    fn only_http_and_https_links_are_web_links() {
+        assert!(is_web_url("https://example.org/a"));
+        assert!(is_web_url("http://example.org/a"));
+        assert!(!is_web_url("javascript:alert(1)"));
+        assert!(!is_web_url("see #12"));
+    }
+
+    #[test]
+    fn versions_and_scenarios_only_the_results_name_come_after_the_runs_own() {
+        let d = doc(
+            &["1.2.0"],
+            &["b"],
+            vec![a_cell("a", "1.0.0", Outcome::Pass), a_cell("b", "1.2.0", Outcome::Pass), a_cell("a", "1.2.0", Outcome::Fail)],
+        );
+        assert_eq!(versions(&d), ["1.2.0", "1.0.0"]);
+        assert_eq!(scenarios(&d), ["b", "a"]);
+        let order: Vec<(&str, &str)> = ordered_cells(&d)
+            .iter()
+            .map(|c| (c.opencode_version.as_str(), c.scenario.as_str()))
+            .collect();
+        assert_eq!(order, [("1.2.0", "b"), ("1.2.0", "a"), ("1.0.0", "a")]);
+        assert_eq!(cell_of(&d, "a", "1.2.0"), Some(Outcome::Fail));
+        assert_eq!(cell_of(&d, "b", "1.0.0"), None);
+    }
+
+    fn cell_of(d: &ResultsDoc, scenario: &str, version: &str) -> Option<Outcome> {
+        cell(d, scenario, version).map(|c| c.outcome)
+    }
+
+    #[test]
+    fn a_skip_without_a_version_holds_for_every_version() {
+        let mut d = doc(&["1.0.0", "1.1.0"], &["a", "b", "c"], vec![a_cell("a", "1.0.0", Outcome::Pass)]);
+        d.skipped = vec![
+            SkippedCell { scenario: "b".into(), opencode_version: None, reason: "any".into() },
+            SkippedCell { scenario: "c".into(), opencode_version: Some("1.1.0".into()), reason: "one".into() },
+        ];
+        assert!(skipped(&d, "b", "1.1.0").is_some());
+        assert!(skipped(&d, "c", "1.1.0").is_some());
+        assert!(skipped(&d, "c", "1.0.0").is_none());
+        assert!(skipped(&d, "a", "1.0.0").is_none());
+        // Missing: a on 1.1.0 and c on 1.0.0; b is skipped on both, a on 1.0.0 played.
+        assert_eq!(missing_cells(&d), 2);
+        assert_eq!(missing_reason(&d), "not run");
+        d.interrupted = true;
+        assert_eq!(missing_reason(&d), "not run: the run was interrupted");
+    }
+
+    #[test]
+    fn failing_checks_are_the_first_runs_checks_that_did_not_pass() {
+        let mut c = a_cell("s", "1.0.0", Outcome::Fail);
+        let mut passed = failed_check("p", "fine", 0);
+        passed.verdict = Verdict::Pass;
+        c.checks = vec![passed, failed_check("f", "broken", 0)];
+        let names: Vec<&str> = failing_checks(&c).iter().map(|c| c.check.as_str()).collect();
+        assert_eq!(names, ["f"]);
+    }
+
+    #[test]
+    fn the_outcomes_that_need_attention_are_the_regressions_and_no_verdicts() {
+        let attention: Vec<Outcome> = OUTCOME_ORDER.into_iter().filter(|o| needs_attention(*o)).collect();
+        use Outcome::*;
+        assert_eq!(attention, [Fail, Error, Timeout, UnexpectedPass, Flaky]);
+    }
+
+    #[test]
+    fn an_expectation_note_is_its_issue_and_reason_or_what_it_says() {
+        let with = |issue, reason| expectation_note(&expected_fail(issue, reason));
+        assert_eq!(with(Some("i"), Some("r")).as_deref(), Some("i: r"));
+        assert_eq!(with(None, Some("r")).as_deref(), Some("r"));
+        assert_eq!(with(None, None).as_deref(), Some("expectations.toml: Fail on *"));
+        assert_eq!(expectation_note(&a_cell("s", "1.0.0", Outcome::Fail)), None);
+    }
+
+    fn first_bad(status: &str, first: Option<&str>, last: Option<&str>, probes: &[&str]) -> FirstBad {
+        FirstBad {
+            status: status.into(),
+            first_bad: first.map(str::to_string),
+            last_good: last.map(str::to_string),
+            probes: probes.iter().map(|s| s.to_string()).collect(),
+            reproduce: "oc-conform bisect ...".into(),
+            summary: "the answer".into(),
+            report: None,
+        }
+    }
+
+    #[test]
+    fn an_auto_bisect_answer_is_a_headline_when_found_and_its_summary_otherwise() {
+        let mut c = a_cell("s", "1.2.0", Outcome::Fail);
+        assert_eq!(first_bad_headline(&c), None);
+        c.first_bad = Some(first_bad("found", Some("1.1.0"), Some("1.0.0"), &["1.1.0: bad"]));
+        assert_eq!(first_bad_headline(&c).as_deref(), Some("s: first bad 1.1.0, last good 1.0.0"));
+        assert_eq!(
+            cell_findings(&c),
+            ["auto-bisect: the answer", "auto-bisect probes: 1.1.0: bad", "reproduce: oc-conform bisect ..."]
+        );
+        c.first_bad = Some(first_bad("ambiguous", Some("1.1.0"), Some("1.0.0"), &[]));
+        assert_eq!(first_bad_headline(&c).as_deref(), Some("s (1.2.0): the answer"));
+        assert_eq!(cell_findings(&c), ["auto-bisect: the answer", "reproduce: oc-conform bisect ..."]);
+    }
+
+    #[test]
+    fn a_rerun_finding_comes_first() {
+        let mut c = a_cell("s", "1.0.0", Outcome::Fail);
+        c.rerun = Some(RerunNote { first: Outcome::Fail, rerun: Outcome::Fail, still_unexpected: true });
+        assert_eq!(cell_findings(&c), ["re-run: FAIL again on re-run: real"]);
+    }
+
+    #[test]
+    fn a_witness_line_aligns_time_and_seq() {
+        let w = WitnessEntry { seq: 5, at_ms: 2366.2, what: "x".into() };
+        assert_eq!(witness_line(&w), "   2366.2 ms  #5    x");
+        assert_eq!(secs(1500), "1.5 s");
     }
 }
 

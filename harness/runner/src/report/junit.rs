@@ -311,3 +311,123 @@ fn system_out(cell: &CellReport) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{cell, doc, expectation, fail_with_witnesses, run};
+    use crate::report::model::SkippedCell;
+    use oc_conform_scenario::ExpectedOutcome;
+
+    fn xml(d: &ResultsDoc) -> String {
+        render(d).unwrap()
+    }
+
+    #[test]
+    fn twelve_witness_lines_are_written_and_the_rest_counted() {
+        let x = xml(&fail_with_witnesses(&[13, 12]));
+        assert!(x.contains("event 11\n  ... 1 more\n\n"), "{x}");
+        assert_eq!(x.matches("... ").count(), 1, "twelve lines need no count: {x}");
+        assert!(!x.contains("event 12"), "{x}");
+    }
+
+    #[test]
+    fn a_cell_without_a_verdict_says_why_or_what_no_verdict_means() {
+        let d = doc(
+            &["1.0.0"],
+            &["t", "e"],
+            vec![cell("t", "1.0.0", Outcome::Timeout), cell("e", "1.0.0", Outcome::Error)],
+        );
+        let x = xml(&d);
+        assert!(x.contains("<error message=\"TIMEOUT: the scenario&apos;s deadline passed\" type=\"TIMEOUT\">"), "{x}");
+        assert!(x.contains("<error message=\"ERROR: no verdict was reached\" type=\"ERROR\">"), "{x}");
+    }
+
+    #[test]
+    fn later_failing_runs_are_reruns_typed_by_how_they_ended() {
+        let mut c = cell("s", "1.0.0", Outcome::Fail);
+        let mut errored = run(Verdict::Error, &[], false, "1.0.0/s.run-4");
+        errored.error = Some("the server exited".into());
+        c.runs = vec![
+            run(Verdict::Fail, &["a"], false, "1.0.0/s"),
+            run(Verdict::Pass, &[], false, "1.0.0/s.run-2"),
+            run(Verdict::Error, &[], true, "1.0.0/s.run-3"),
+            errored,
+            run(Verdict::Fail, &[], false, "1.0.0/s.run-5"),
+        ];
+        let x = xml(&doc(&["1.0.0"], &["s"], vec![c]));
+        assert_eq!(x.matches("<rerunFailure").count(), 1, "{x}");
+        assert_eq!(x.matches("<rerunError").count(), 2, "{x}");
+        assert!(x.contains("<rerunError message=\"no check failed\" type=\"TIMEOUT\">"), "{x}");
+        assert!(x.contains("<system-out>run 3 of 5: error in 10 ms, artifacts in 1.0.0/s.run-3</system-out>"), "{x}");
+        assert!(x.contains("<rerunError message=\"ERROR: the server exited\" type=\"ERROR\">"), "{x}");
+        assert!(x.contains("<rerunFailure message=\"no check failed\" type=\"FAIL\">"), "{x}");
+        assert!(x.contains("<system-out>run 5 of 5: fail"), "{x}");
+        assert!(x.contains("5 runs: fail, pass, error, error, fail (checks and witness above are the first run&apos;s)"), "{x}");
+    }
+
+    #[test]
+    fn the_failure_message_names_one_check_or_several() {
+        assert_eq!(failed_checks_message(&[]), "no check failed");
+        assert_eq!(failed_checks_message(&["a".into()]), "failing check: a");
+        assert_eq!(failed_checks_message(&["a".into(), "b".into()]), "failing checks: a, b");
+    }
+
+    #[test]
+    fn a_missing_cell_is_not_run_only_in_an_interrupted_unpartitioned_run() {
+        let d = |interrupted: bool, partition: Option<&str>| {
+            let mut d = doc(&["1.0.0"], &["s", "t"], vec![cell("s", "1.0.0", Outcome::Pass)]);
+            d.interrupted = interrupted;
+            d.partition = partition.map(str::to_string);
+            xml(&d)
+        };
+        let x = d(true, None);
+        assert!(x.contains("<testcase name=\"t\" classname=\"oc-conform.t\">\n            <skipped message=\"not run: the run was interrupted\" type=\"NOT-RUN\"/>"), "{x}");
+        for (interrupted, partition) in [(false, None), (true, Some("1/2")), (false, Some("1/2"))] {
+            let x = d(interrupted, partition);
+            assert!(!x.contains("name=\"t\""), "{interrupted} {partition:?}: {x}");
+        }
+        assert!(d(false, Some("1/2")).contains("<property name=\"partition\" value=\"1/2\"/>"));
+    }
+
+    #[test]
+    fn a_skipped_scenario_is_a_skipped_testcase_with_the_reason() {
+        let mut d = doc(&["1.0.0"], &["s"], vec![]);
+        d.skipped = vec![SkippedCell { scenario: "s".into(), opencode_version: None, reason: "needs x".into() }];
+        let x = xml(&d);
+        assert!(x.contains("<skipped message=\"SKIPPED: needs x\" type=\"SKIPPED\"/>"), "{x}");
+    }
+
+    #[test]
+    fn a_flake_says_whether_it_was_declared_and_what_it_is_known_for() {
+        let mut c = cell("s", "1.0.0", Outcome::Flaky);
+        c.expectation = Some(expectation("s", ExpectedOutcome::Flaky, Some("issue 7"), None));
+        c.failed_checks.clear();
+        let x = xml(&doc(&["1.0.0"], &["s"], vec![c]));
+        assert!(
+            x.contains("FLAKY: passed 1 of 2 runs (declared flaky in expectations.toml); failing checks: none\nknown issue: issue 7\n"),
+            "{x}"
+        );
+    }
+
+    #[test]
+    fn under_strict_an_undeclared_flake_is_a_failure() {
+        let mut d = doc(&["1.0.0"], &["s"], vec![cell("s", "1.0.0", Outcome::Flaky)]);
+        d.gate = Some(crate::report::gate::decide(&d.results, true));
+        let x = xml(&d);
+        assert!(
+            x.contains("<failure message=\"FLAKY: passed and failed across runs, not declared flaky; --strict makes it a regression\" type=\"FLAKY\"/>"),
+            "{x}"
+        );
+    }
+
+    #[test]
+    fn a_run_without_a_readable_start_has_no_timestamp_and_suites_add_up_their_cells() {
+        let mut d = doc(&["1.0.0"], &["s", "t"], vec![cell("s", "1.0.0", Outcome::Pass), cell("t", "1.0.0", Outcome::Flaky)]);
+        d.started_at = "not a time".into();
+        let x = xml(&d);
+        assert!(!x.contains("timestamp="), "{x}");
+        // The run's time on <testsuites> and the suite's, each the sum of its cells.
+        assert_eq!(x.matches(" time=\"0.030\">").count(), 2, "{x}");
+    }
+}

@@ -10,6 +10,8 @@ pub mod annotations;
 pub(crate) mod common;
 pub mod events;
 mod files;
+#[cfg(test)]
+mod fixtures;
 pub mod gate;
 pub mod html;
 pub mod interface;

@@ -464,6 +464,154 @@ fn md_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixtures::{cell, doc, expectation, expected_fail, fail_with_witnesses};
+    use crate::report::model::SkippedCell;
+    use oc_conform_scenario::ExpectedOutcome;
+
+    #[test]
+    fn a_summary_without_a_newline_is_cut_inside_the_budget_at_a_character() {
+        // No line to cut at: the cut falls at a character boundary at or before the budget.
+        let md = "é".repeat(500);
+        for max in [300, 301] {
+            let cut = fit(md.clone(), max);
+            assert!(cut.len() <= max, "{} bytes for a budget of {max}", cut.len());
+            assert!(cut.ends_with("`results.json`.\n"), "{cut}");
+        }
+    }
+
+    #[test]
+    fn skipped_scenarios_are_listed_with_their_version_and_reason() {
+        let mut d = doc(&["1.0.0"], &["a", "b"], vec![cell("a", "1.0.0", Outcome::Pass)]);
+        d.skipped = vec![
+            SkippedCell { scenario: "b".into(), opencode_version: Some("1.0.0".into()), reason: "needs a_b".into() },
+            SkippedCell { scenario: "c".into(), opencode_version: None, reason: "no server".into() },
+        ];
+        let md = render(&d);
+        assert!(md.contains("### Skipped (2)\n\n- `b` on 1.0.0: needs a\\_b\n- `c`: no server\n"), "{md}");
+        assert!(md.contains("| b | skip |"), "{md}");
+    }
+
+    #[test]
+    fn forty_regressions_are_detailed_and_the_rest_get_one_line() {
+        let names: Vec<String> = (0..41).map(|i| format!("s{i:02}")).collect();
+        let cells = |n: usize| names[..n].iter().map(|s| cell(s, "1.0.0", Outcome::Fail)).collect();
+        let md = render(&doc(&["1.0.0"], &[], cells(41)));
+        assert_eq!(md.matches("#### FAIL").count(), 40, "{md}");
+        assert!(md.contains("- FAIL `s40` on `1.0.0`\n"), "{md}");
+        assert!(md.contains("(the 1 above without details: see `results.json`)"), "{md}");
+        let md = render(&doc(&["1.0.0"], &[], cells(40)));
+        assert_eq!(md.matches("#### FAIL").count(), 40, "{md}");
+        assert!(!md.contains("without details"), "{md}");
+    }
+
+    #[test]
+    fn a_cell_without_a_verdict_says_why_or_what_no_verdict_means() {
+        let mut with_error = cell("e", "1.0.0", Outcome::Error);
+        with_error.error = Some("the server exited".into());
+        let cells = vec![
+            cell("t", "1.0.0", Outcome::Timeout),
+            cell("n", "1.0.0", Outcome::Error),
+            with_error,
+        ];
+        let md = render(&doc(&["1.0.0"], &["t", "n", "e"], cells));
+        assert!(md.contains("#### TIMEOUT `t` on `1.0.0`\n\n- **no verdict**: the scenario's deadline passed\n"), "{md}");
+        assert!(md.contains("#### ERROR `n` on `1.0.0`\n\n- **no verdict**: no verdict was reached\n"), "{md}");
+        assert!(md.contains("- **no verdict**: the server exited\n"), "{md}");
+    }
+
+    #[test]
+    fn a_regression_of_several_runs_counts_them_and_a_flake_says_if_it_was_declared() {
+        let mut twice = cell("f", "1.0.0", Outcome::Fail);
+        twice.runs.push(twice.runs[0].clone());
+        let mut declared = cell("d", "1.0.0", Outcome::Flaky);
+        declared.expectation = Some(expectation("d", ExpectedOutcome::Flaky, None, None));
+        let md = render(&doc(&["1.0.0"], &["f", "d"], vec![twice, declared]));
+        assert!(md.contains("- 2 runs, 0 passed; checks below are the first run's\n"), "{md}");
+        assert!(md.contains("- passed 1 of 2 runs (declared flaky in `expectations.toml`)\n"), "{md}");
+        assert_eq!(md.matches(" runs, ").count(), 1, "a flake's runs are counted once: {md}");
+    }
+
+    #[test]
+    fn an_unexpected_pass_of_several_runs_says_all_passed() {
+        let mut c = cell("u", "1.0.0", Outcome::UnexpectedPass);
+        c.runs.push(c.runs[0].clone());
+        let md = render(&doc(&["1.0.0"], &["u"], vec![c]));
+        assert!(md.contains("- expected to fail (no expectation) but passed all 2 runs: "), "{md}");
+    }
+
+    #[test]
+    fn five_witness_lines_are_shown_and_the_rest_counted() {
+        let md = render(&fail_with_witnesses(&[6, 5]));
+        assert!(md.contains("event 4\n  ... 1 more\n  ```\n"), "{md}");
+        assert_eq!(md.matches("... ").count(), 1, "five lines need no count: {md}");
+        assert!(!md.contains("event 5"), "{md}");
+    }
+
+    #[test]
+    fn a_code_block_fence_is_longer_than_any_backtick_run_inside() {
+        let mut md = String::new();
+        code_block(&mut md, "  ", &["a ```` b".into(), "c\nd".into()]);
+        assert_eq!(md, "  `````text\n  a ```` b\n  c d\n  `````\n");
+        let mut md = String::new();
+        code_block(&mut md, "", &["plain".into()]);
+        assert_eq!(md, "```text\nplain\n```\n");
+    }
+
+    #[test]
+    fn an_expected_failure_names_its_issue_and_reason_in_whatever_form_they_have() {
+        let with = |issue, reason| expectation_md(&expected_fail(issue, reason));
+        assert_eq!(
+            with(Some("https://github.com/o/r/issues/7"), Some("a_b")),
+            "[o/r#7](https://github.com/o/r/issues/7): a\\_b"
+        );
+        assert_eq!(with(Some("see the (old) <notes>"), None), "see the (old) \\<notes\\>");
+        assert_eq!(with(None, None), "known failure");
+        assert_eq!(expectation_md(&cell("s", "1.0.0", Outcome::ExpectedFail)), "no expectation");
+        assert_eq!(md_url("https://x.org/a b(c)<d>"), "https://x.org/a%20b%28c%29%3Cd%3E");
+    }
+
+    #[test]
+    fn expected_failures_alike_share_a_row_listing_their_versions() {
+        let mut cells = Vec::new();
+        for v in ["1.0.0", "1.1.0", "1.2.0"] {
+            let mut c = cell("s", v, Outcome::ExpectedFail);
+            c.expectation = Some(expectation("s", ExpectedOutcome::Fail, None, Some("known")));
+            cells.push(c);
+        }
+        cells[2].failed_checks = vec!["other".into()];
+        cells.push(cell("p", "1.0.0", Outcome::Pass));
+        let md = render(&doc(&["1.0.0", "1.1.0", "1.2.0"], &["s", "p"], cells));
+        assert!(md.contains("### Expected failures (3)\n"), "{md}");
+        assert!(md.contains("| s | 1.0.0, 1.1.0 | `a` | known |\n| s | 1.2.0 | `other` | known |\n\n"), "{md}");
+    }
+
+    #[test]
+    fn the_headline_counts_cells_versions_and_scenarios_in_words() {
+        let one = render(&doc(&["1.0.0"], &["s"], vec![cell("s", "1.0.0", Outcome::Pass)]));
+        assert!(one.contains("**1 PASS** (1 cells: 1 version x 1 scenario, 0.0 s of scenario time)"), "{one}");
+        let none = render(&doc(&[], &[], vec![]));
+        assert!(none.contains("**no results** (0 cells: 0 versions x 0 scenarios"), "{none}");
+        assert!(!none.contains("### Matrix"), "{none}");
+        for (versions, scenarios) in [(&[][..], &["s"][..]), (&["1.0.0"][..], &[][..])] {
+            let md = render(&doc(versions, scenarios, vec![]));
+            assert!(!md.contains("### Matrix"), "a matrix needs a version and a scenario: {md}");
+        }
+        let mut part = doc(&["1.0.0"], &["s", "t"], vec![cell("s", "1.0.0", Outcome::Pass)]);
+        part.partition = Some("1/2".into());
+        let md = render(&part);
+        assert!(md.contains(" · partition 1/2\n"), "{md}");
+        assert!(md.contains("| t | - |"), "{md}");
+        assert!(md.contains("no verdict · -: not in this partition\n"), "{md}");
+    }
+
+    #[test]
+    fn an_interrupted_run_counts_its_missing_cells_in_words() {
+        let mut d = doc(&["1.0.0"], &["s", "t"], vec![cell("s", "1.0.0", Outcome::Pass)]);
+        d.interrupted = true;
+        assert!(render(&d).contains("the run was stopped; 1 cell of the matrix have no result."));
+        d.scenarios.push("u".into());
+        assert!(render(&d).contains("the run was stopped; 2 cells of the matrix have no result."));
+    }
 
     #[test]
     fn an_oversized_summary_is_cut_at_a_line_and_says_so() {
