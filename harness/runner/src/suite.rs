@@ -114,7 +114,7 @@ pub async fn run_cells_counted(
     paced.settings.pace = Some(pace.clone());
     let mut queue = schedule::longest_first(&cells.iter().map(|c| c.scenario.deadline_ms).collect::<Vec<_>>());
     // The load is watched only when it can let more cells in.
-    let load = (slots.max_jobs > slots.jobs).then(|| LoadWatch::start(Duration::from_millis(100), default_jobs()));
+    let load = (slots.max_jobs > slots.jobs).then(|| LoadWatch::start(Duration::from_millis(100), slots.cores));
     let mut last_extra: Option<Instant> = None;
     let mut tasks = tokio::task::JoinSet::new();
     let mut playing: HashMap<tokio::task::Id, usize> = HashMap::new();

@@ -90,12 +90,6 @@ impl MachineCpu {
             steal_s: self.steal.zip(earlier.steal).map(|(n, t)| wall(n, t)),
         }
     }
-
-    /// Steal between `earlier` and `self`, in seconds of wall time over `cores`.
-    pub fn steal_wall_s_since(&self, earlier: &MachineCpu, cores: usize) -> Option<f64> {
-        let ticks = self.steal?.checked_sub(earlier.steal?)?;
-        Some(ticks as f64 / USER_HZ / cores.max(1) as f64)
-    }
 }
 
 /// This process's nice value (the 19th field of `/proc/self/stat`).
@@ -310,7 +304,7 @@ mod tests {
         // The harness niced itself: niced time may be its own, so it is no room.
         let busy = after.busy_cores_since(&before, 2, false).unwrap();
         assert!((busy - 1.7).abs() < 1e-9, "{busy}");
-        assert_eq!(after.steal_wall_s_since(&before, 2), Some(0.1));
+        assert_eq!(after.split_since(&before, 2).steal_s, Some(0.1));
         let split = after.split_since(&before, 2);
         assert_eq!((split.busy_s, split.niced_s, split.idle_s, split.steal_s), (0.5, 0.25, 0.15, Some(0.1)));
         // All idle; no time passed; no steal counted by the kernel.
@@ -318,7 +312,7 @@ mod tests {
         assert_eq!(idle.busy_cores_since(&before, 2, true), Some(0.0));
         assert_eq!(before.busy_cores_since(&before, 2, true), None);
         let no_steal = MachineCpu { steal: None, ..after };
-        assert_eq!(no_steal.steal_wall_s_since(&before, 2), None);
+        assert_eq!(no_steal.split_since(&before, 2).steal_s, None);
     }
 
     #[test]
